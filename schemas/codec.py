@@ -1,0 +1,193 @@
+"""orjson codec for envelopes. ``decode`` either returns a fully typed envelope or raises
+``DecodeError`` with a reason fit for a dead-letter entry; it never raises anything else."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import orjson
+
+from schemas.envelope import Envelope
+from schemas.events import LATEST_VERSION, REGISTRY, UPCASTERS
+
+ENVELOPE_FIELDS = (
+    "event_id",
+    "type",
+    "version",
+    "user_id",
+    "origin_region",
+    "occurred_at",
+    "correlation_id",
+    "payload",
+)
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class DecodeError(ValueError):
+    """The bytes are not an event this code can read; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def payload_to_dict(payload: Any) -> dict[str, Any]:
+    return {f.name: getattr(payload, f.name) for f in dataclasses.fields(payload)}
+
+
+def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "event_id": envelope.event_id,
+        "type": envelope.type,
+        "version": envelope.version,
+        "user_id": envelope.user_id,
+        "origin_region": envelope.origin_region,
+        "occurred_at": envelope.occurred_at,
+        "correlation_id": envelope.correlation_id,
+        "payload": payload_to_dict(envelope.payload),
+    }
+
+
+def encode(envelope: Envelope) -> bytes:
+    return orjson.dumps(envelope_to_dict(envelope), option=orjson.OPT_UTC_Z)
+
+
+def decode(data: bytes) -> Envelope:
+    if len(data) > MAX_EVENT_BYTES:
+        raise DecodeError(f"event is {len(data)} bytes, over the {MAX_EVENT_BYTES} byte limit")
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DecodeError("event is not a JSON object")
+    return envelope_from_dict(raw)
+
+
+def envelope_from_dict(raw: dict[str, Any]) -> Envelope:
+    missing = [name for name in ENVELOPE_FIELDS if name not in raw]
+    if missing:
+        raise DecodeError(f"envelope lacks {', '.join(missing)}")
+    event_type, version = raw["type"], raw["version"]
+    if not isinstance(event_type, str) or type(version) is not int:
+        raise DecodeError("envelope type must be a string and version an integer")
+    payload = raw["payload"]
+    if not isinstance(payload, dict):
+        raise DecodeError("payload is not a JSON object")
+    event_type, version, payload = _upcast(event_type, version, payload)
+    cls = REGISTRY.get((event_type, version))
+    if cls is None:
+        latest = LATEST_VERSION.get(event_type)
+        if latest is None:
+            raise DecodeError(f"unknown event type {event_type!r}")
+        raise DecodeError(
+            f"{event_type} version {version} is not readable by this code (latest {latest})"
+        )
+    return Envelope(
+        event_id=_text(raw["event_id"], "event_id"),
+        type=event_type,
+        version=version,
+        user_id=_text(raw["user_id"], "user_id"),
+        origin_region=_text(raw["origin_region"], "origin_region"),
+        occurred_at=_timestamp(raw["occurred_at"], "occurred_at"),
+        correlation_id=_string(raw["correlation_id"], "correlation_id"),
+        payload=_build_payload(cls, payload),
+    )
+
+
+def _upcast(event_type: str, version: int, payload: dict[str, Any]) -> tuple[str, int, Any]:
+    while (event_type, version) in UPCASTERS:
+        version, upcaster = UPCASTERS[(event_type, version)]
+        payload = upcaster(payload)
+    return event_type, version, payload
+
+
+def _build_payload(cls: type[Any], payload: Mapping[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for name, convert, has_default in _field_converters(cls):
+        if name not in payload:
+            if has_default:
+                continue
+            raise DecodeError(f"{cls.TYPE} payload lacks {name}")
+        kwargs[name] = convert(payload[name], name)
+    return cls(**kwargs)
+
+
+Converter = Callable[[Any, str], Any]
+
+
+@cache
+def _field_converters(cls: Hashable) -> tuple[tuple[str, Converter, bool], ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        has_default = (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
+        out.append((f.name, _converter_for(hints[f.name]), has_default))
+    return tuple(out)
+
+
+def _converter_for(hint: Any) -> Converter:
+    if hint is str:
+        return _string
+    if hint is int:
+        return _integer
+    if hint is bool:
+        return _boolean
+    if hint is datetime:
+        return _timestamp
+    if typing.get_origin(hint) is Mapping:
+        return _string_map
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        inner = _converter_for(next(a for a in args if a is not type(None)))
+        return lambda value, name: None if value is None else inner(value, name)
+    raise TypeError(f"no converter for {hint!r}")
+
+
+def _string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise DecodeError(f"{name} must be a string")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DecodeError(f"{name} must be a non-empty string")
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    if type(value) is not int:
+        raise DecodeError(f"{name} must be an integer")
+    return value
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if type(value) is not bool:
+        raise DecodeError(f"{name} must be a boolean")
+    return value
+
+
+def _string_map(value: Any, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise DecodeError(f"{name} must be an object of strings")
+    return value
+
+
+def _timestamp(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise DecodeError(f"{name} must be an RFC 3339 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise DecodeError(f"{name} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise DecodeError(f"{name} lacks a UTC offset")
+    return parsed.astimezone(UTC)

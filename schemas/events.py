@@ -1,0 +1,70 @@
+"""Event classes: past-tense names, dotted type strings, explicit versions, frozen.
+
+Evolve an event by adding fields with defaults. When a shape must change, add a new version class
+plus an upcaster in ``UPCASTERS`` and keep a golden file of the old version under
+``tests/unit/golden/``; the log is never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from schemas.envelope import Payload
+
+
+@dataclass(frozen=True, slots=True)
+class UserRegistered:
+    """A user account was created. The earliest registration of a user id wins everywhere."""
+
+    TYPE: ClassVar[str] = "user.registered"
+    VERSION: ClassVar[int] = 1
+
+    username: str
+    # The argon2id PHC string. It travels on the log so that every region can verify passwords;
+    # the topic must be access-controlled like a credential store. Never logged.
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """A password login succeeded and a session with its first token pair was issued."""
+
+    TYPE: ClassVar[str] = "session.started"
+    VERSION: ClassVar[int] = 1
+
+    session_id: str
+    client_id: str
+    access_jti: str
+    refresh_token_hash: str
+    signing_kid: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyPublished:
+    """A region's public signing key, so every region can verify that region's tokens."""
+
+    TYPE: ClassVar[str] = "signing_key.published"
+    VERSION: ClassVar[int] = 1
+
+    kid: str
+    region: str
+    alg: str
+    public_jwk: Mapping[str, str]
+
+
+EVENT_CLASSES: tuple[type[Payload], ...] = (UserRegistered, SessionStarted, SigningKeyPublished)
+
+REGISTRY: dict[tuple[str, int], type[Any]] = {(c.TYPE, c.VERSION): c for c in EVENT_CLASSES}
+"""Explicit ``{(type, version): class}``; nothing registers itself at import time."""
+
+LATEST_VERSION: dict[str, int] = {}
+for _cls in EVENT_CLASSES:
+    LATEST_VERSION[_cls.TYPE] = max(LATEST_VERSION.get(_cls.TYPE, 0), _cls.VERSION)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], tuple[int, Upcaster]] = {}
+"""``{(type, old_version): (new_version, payload_upcaster)}`` applied until a class is found."""

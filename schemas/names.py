@@ -1,0 +1,61 @@
+"""Every literal that crosses a process boundary, named once.
+
+Read models carry their version in the name (``sessions_v1``, ``sess:v1:{id}``): a new shape is a
+new name plus a replay, never an in-place rewrite.
+"""
+
+from __future__ import annotations
+
+# -- Kafka topics ------------------------------------------------------------------------------
+TOPIC_EVENTS = "authplane.events.v1"
+"""User, session, token and signing-key events, keyed by user id."""
+TOPIC_REVOCATIONS = "authplane.revocations.v1"
+"""Session, token and user revocations, keyed by user id."""
+TOPIC_DEADLETTER = "authplane.deadletter.v1"
+"""Events a projector could not decode or apply, with the reason in a header."""
+
+EVENT_TOPICS = (TOPIC_EVENTS, TOPIC_REVOCATIONS)
+
+SYSTEM_PARTITION_KEY = "_system"
+"""Partition key of events that belong to no user (signing keys)."""
+
+HEADER_DEADLETTER_REASON = "authplane-deadletter-reason"
+HEADER_DEADLETTER_SOURCE = "authplane-deadletter-source"
+HEADER_DEADLETTER_REGION = "authplane-deadletter-region"
+
+
+def consumer_group(region: str) -> str:
+    """Each region's projector is its own consumer group over the event topics."""
+    return f"authplane-projector-{region}"
+
+
+# -- Postgres tables ---------------------------------------------------------------------------
+TABLE_EVENT_ARCHIVE = "event_archive_v1"
+TABLE_USERS = "users_v1"
+TABLE_SESSIONS = "sessions_v1"
+TABLE_SIGNING_KEYS = "signing_keys_v1"
+TABLE_DEADLETTERS = "deadletters_v1"
+
+
+# -- Redis keys ----------------------------------------------------------------------------------
+def redis_user_key(user_id: str) -> str:
+    return f"user:v1:{user_id}"
+
+
+def redis_session_key(session_id: str) -> str:
+    return f"sess:v1:{session_id}"
+
+
+def redis_user_sessions_key(user_id: str) -> str:
+    return f"usess:v1:{user_id}"
+
+
+def redis_signing_keys_key() -> str:
+    return "jwks:v1"
+
+
+def redis_projector_heartbeat_key(region: str) -> str:
+    return f"projector:v1:heartbeat:{region}"
+
+
+REDIS_KEY_PREFIXES = ("user:v1:", "sess:v1:", "usess:v1:", "jwks:v1", "projector:v1:")

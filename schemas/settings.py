@@ -1,0 +1,142 @@
+"""The one place ``AUTHPLANE_*`` environment variables are read.
+
+Every process (login endpoint, projector, CLIs, launcher) builds one ``Settings`` from the
+environment at start-up and passes the parts it needs down as parameters. The variable names are
+the contract between the launcher (or compose file) and the processes it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "AUTHPLANE_"
+SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "eu"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/authplane"
+    topic_partitions: int = 8
+    topic_replication: int = 1
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    issuer: str = ""
+    signing_alg: str = "RS256"
+    key_dir: Path = Path(".authplane/keys")
+    access_token_ttl_s: int = 900
+    session_ttl_s: int = 30 * 24 * 3600
+    max_body_bytes: int = 8192
+    produce_timeout_s: float = 5.0
+    introspection_clients: Mapping[str, str] = field(default_factory=dict)
+
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    argon2_threads: int = 0
+
+    consumer_fetch_max_wait_ms: int = 10
+    projector_batch_max: int = 1000
+    projector_batch_within_ms: int = 5
+    broker_session_timeout_s: float = 6.0
+    broker_heartbeat_interval_s: float = 1.0
+    projector_metrics_port: int = 0
+
+    fail_open: bool = False
+    log_level: str = "INFO"
+    stack_file: Path = Path(".authplane/stack.json")
+
+    def __post_init__(self) -> None:
+        if self.signing_alg not in SIGNING_ALGS:
+            raise SettingsError(
+                f"{PREFIX}SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}, "
+                f"not {self.signing_alg!r}"
+            )
+        if not self.region.isidentifier():
+            raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")
+
+    @property
+    def token_issuer(self) -> str:
+        return self.issuer or f"https://{self.region}.authplane.local"
+
+    @property
+    def hashing_threads(self) -> int:
+        return self.argon2_threads or os.cpu_count() or 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _parse(name, env[name], f.type)
+        values.update(overrides)
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes ``from_env`` rebuild these settings (for child processes)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                text = ",".join(f"{k}:{v}" for k, v in value.items())
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            out[PREFIX + f.name.upper()] = text
+        return out
+
+
+def setting_names() -> list[str]:
+    return [PREFIX + f.name.upper() for f in fields(Settings)]
+
+
+def _parse(name: str, raw: str, annotation: Any) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _boolean(raw)
+        if kind == "Path":
+            return Path(raw)
+        if kind.startswith("Mapping"):
+            return _pairs(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return raw
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, not {raw!r}")
+
+
+def _pairs(raw: str) -> dict[str, str]:
+    """``id:secret,id2:secret2`` (secrets may contain ``:``; ids may not)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition(":")
+        if not sep or not key or not value:
+            raise ValueError("expected comma-separated id:secret pairs")
+        out[key] = value
+    return out

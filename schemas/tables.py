@@ -1,0 +1,96 @@
+"""The Postgres read models and the event archive (SQLAlchemy Core), defined once.
+
+Written only by the projector and the replay tool; read by the services. Alembic migrations in
+``migrations/`` create exactly these tables, and a test checks that they match.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from schemas import names
+
+metadata = MetaData()
+
+event_archive = Table(
+    names.TABLE_EVENT_ARCHIVE,
+    metadata,
+    # The event id is the idempotency evidence: an event is archived once, however often it is
+    # delivered or replayed.
+    Column("event_id", UUID(as_uuid=False), primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("user_id", Text, nullable=False, index=True),
+    Column("origin_region", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("topic", Text, nullable=False),
+    # Where the event sat in the log, so `reseed` can republish each partition in its order.
+    Column("log_partition", Integer, nullable=False),
+    Column("log_offset", BigInteger, nullable=False),
+    # The exact bytes from the log: republishing them reproduces the event bit for bit.
+    Column("body", LargeBinary, nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+users = Table(
+    names.TABLE_USERS,
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    # The earliest registration (smallest time-ordered event id) wins, in any delivery order.
+    Column("registration_event_id", UUID(as_uuid=False), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("origin_region", Text, nullable=False),
+)
+
+sessions = Table(
+    names.TABLE_SESSIONS,
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False, index=True),
+    Column("client_id", Text, nullable=False),
+    Column("origin_region", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("refresh_token_hash", Text, nullable=False),
+    Column("access_jti", Text, nullable=False),
+    Column("signing_kid", Text, nullable=False),
+    Column("start_event_id", UUID(as_uuid=False), nullable=False),
+)
+
+signing_keys = Table(
+    names.TABLE_SIGNING_KEYS,
+    metadata,
+    Column("kid", Text, primary_key=True),
+    Column("region", Text, nullable=False),
+    Column("alg", Text, nullable=False),
+    Column("public_jwk", JSONB, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", UUID(as_uuid=False), nullable=False),
+)
+
+deadletters = Table(
+    names.TABLE_DEADLETTERS,
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("source_topic", Text, nullable=False),
+    Column("log_partition", Integer, nullable=False),
+    Column("log_offset", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("source_topic", "log_partition", "log_offset", name="deadletters_v1_position"),
+)
