@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import orjson
@@ -121,16 +120,22 @@ def _build_payload(cls: type[Any], payload: Mapping[str, Any]) -> Any:
 Converter = Callable[[Any, str], Any]
 
 
-@cache
-def _field_converters(cls: Hashable) -> tuple[tuple[str, Converter, bool], ...]:
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Converter, bool], ...]] = {}
+
+
+def _field_converters(cls: type[Any]) -> tuple[tuple[str, Converter, bool], ...]:
+    cached = _CONVERTERS.get(cls)
+    if cached is not None:
+        return cached
     hints = typing.get_type_hints(cls)
     out = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         has_default = (
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         )
         out.append((f.name, _converter_for(hints[f.name]), has_default))
-    return tuple(out)
+    _CONVERTERS[cls] = tuple(out)
+    return _CONVERTERS[cls]
 
 
 def _converter_for(hint: Any) -> Converter:
