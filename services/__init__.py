@@ -1,0 +1,1 @@
+"""authplane's services: the regional login endpoint, the admin CLI, the dev launcher."""

@@ -1,0 +1,106 @@
+"""Where each region's stores and endpoints live: the stack file.
+
+The dev launcher writes it (``.authplane/stack.json``); for a real deployment an operator writes
+the same JSON by hand. ``authctl`` and ``authplane`` read it to reach a region by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+class TopologyError(ValueError):
+    """The stack file is missing, unreadable or names no such region."""
+
+
+@dataclass(frozen=True)
+class RegionEndpoints:
+    name: str
+    redis_url: str
+    postgres_dsn: str
+    login_url: str
+    projector_metrics_url: str = ""
+    pids: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Topology:
+    kafka_bootstrap: str
+    regions: dict[str, RegionEndpoints]
+    introspection_client_id: str = ""
+    introspection_client_secret: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def region(self, name: str) -> RegionEndpoints:
+        try:
+            return self.regions[name]
+        except KeyError:
+            known = ", ".join(sorted(self.regions)) or "none"
+            raise TopologyError(f"unknown region {name!r} (known: {known})") from None
+
+    def to_json(self) -> bytes:
+        doc = {
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "introspection_client": {
+                "id": self.introspection_client_id,
+                "secret": self.introspection_client_secret,
+            },
+            "regions": {
+                name: {
+                    "redis_url": r.redis_url,
+                    "postgres_dsn": r.postgres_dsn,
+                    "login_url": r.login_url,
+                    "projector_metrics_url": r.projector_metrics_url,
+                    "pids": r.pids,
+                }
+                for name, r in self.regions.items()
+            },
+            **self.extra,
+        }
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+
+
+def load(path: Path) -> Topology:
+    try:
+        doc = orjson.loads(path.read_bytes())
+        regions = {
+            name: RegionEndpoints(
+                name=name,
+                redis_url=r["redis_url"],
+                postgres_dsn=r["postgres_dsn"],
+                login_url=r.get("login_url", ""),
+                projector_metrics_url=r.get("projector_metrics_url", ""),
+                pids=dict(r.get("pids", {})),
+            )
+            for name, r in doc["regions"].items()
+        }
+        client = doc.get("introspection_client", {})
+        extra = {
+            k: v
+            for k, v in doc.items()
+            if k not in ("kafka_bootstrap", "regions", "introspection_client")
+        }
+        return Topology(
+            kafka_bootstrap=doc["kafka_bootstrap"],
+            regions=regions,
+            introspection_client_id=client.get("id", ""),
+            introspection_client_secret=client.get("secret", ""),
+            extra=extra,
+        )
+    except FileNotFoundError:
+        raise TopologyError(
+            f"no stack file at {path} (start one with `make dev`, or set AUTHPLANE_STACK_FILE)"
+        ) from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise TopologyError(f"stack file {path} is malformed: {exc!r}") from None
+
+
+def save(topology: Topology, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(topology.to_json())
+    tmp.replace(path)
