@@ -1,0 +1,59 @@
+# One command surface. CI runs `make test` through .ci/run, so a green CI means this file works.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+REGIONS ?= eu,us
+PYTEST_ARGS ?=
+
+.PHONY: dev up down status install check lint typecheck test unit integration e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
+dev: $(STAMP)
+	$(VENV)/bin/authplane up --regions $(REGIONS)
+
+up: $(STAMP)
+	$(VENV)/bin/authplane up --regions $(REGIONS) --detach
+
+down: $(STAMP)
+	$(VENV)/bin/authplane down
+
+status: $(STAMP)
+	$(VENV)/bin/authplane status
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck
+
+## Lint, type-check, then unit, integration and end-to-end tests (real broker, Redis, Postgres).
+test: check
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+## Benchmarks: each prints its method, its figures and the ratio to its floor.
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
