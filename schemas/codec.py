@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +89,7 @@ def envelope_from_dict(raw: dict[str, Any]) -> Envelope:
             f"{event_type} version {version} is not readable by this code (latest {latest})"
         )
     return Envelope(
-        event_id=_text(raw["event_id"], "event_id"),
+        event_id=_event_id(raw["event_id"]),
         type=event_type,
         version=version,
         user_id=_text(raw["user_id"], "user_id"),
@@ -168,6 +169,18 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _event_id(value: Any) -> str:
+    # Stored in Postgres UUID columns and compared as text for "earliest wins": only the canonical
+    # lowercase form is accepted, so a malformed id is dead-lettered here, not crashing an insert.
+    try:
+        canonical = str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        canonical = None
+    if canonical is None or canonical != value:
+        raise DecodeError("event_id must be a canonical lowercase UUID")
+    return canonical
+
+
 def _integer(value: Any, name: str) -> int:
     if type(value) is not int:
         raise DecodeError(f"{name} must be an integer")
@@ -195,4 +208,7 @@ def _timestamp(value: Any, name: str) -> datetime:
         raise DecodeError(f"{name} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         raise DecodeError(f"{name} lacks a UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset falls before datetime.min in UTC
+        raise DecodeError(f"{name} is out of range in UTC") from None
