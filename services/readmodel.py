@@ -1,0 +1,171 @@
+"""Read-side queries against a region's projections: Redis first, Postgres when Redis errors.
+
+A Redis *miss* is an answer (the user is unknown) when Redis is healthy; only a Redis *error*
+sends the query to Postgres, so a cold or flushed Redis is never silently papered over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from schemas import names, tables
+
+log = logging.getLogger(__name__)
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+POSTGRES_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+
+
+class StoreUnavailable(RuntimeError):
+    """Neither Redis nor Postgres could answer; the caller must fail closed."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    user_id: str
+    username: str
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class PublishedKey:
+    kid: str
+    region: str
+    alg: str
+    public_jwk: dict[str, str]
+    published_at: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: str
+    user_id: str
+    client_id: str
+    origin_region: str
+    started_at: datetime
+    expires_at: datetime
+
+
+def async_dsn(dsn: str) -> str:
+    """``postgresql://`` (the stack-file form) as the asyncpg URL SQLAlchemy needs."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        raise ValueError("a Postgres DSN looks like postgresql://user@host:port/db")
+    return f"postgresql+asyncpg://{rest}" if scheme in ("postgresql", "postgres") else dsn
+
+
+def make_engine(dsn: str, timeout_s: float = 3.0) -> AsyncEngine:
+    return create_async_engine(
+        async_dsn(dsn),
+        pool_size=4,
+        max_overflow=4,
+        pool_pre_ping=True,
+        connect_args={"timeout": timeout_s, "command_timeout": timeout_s},
+    )
+
+
+def make_redis(url: str, timeout_s: float = 1.0) -> Redis:
+    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+
+async def hgetall(redis: Redis, key: str) -> dict[str, str]:
+    # redis-py types its commands as sync-or-async; on the asyncio client they are awaitables.
+    raw = await cast(Awaitable[dict[Any, Any]], redis.hgetall(key))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class ReadModel:
+    def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
+        self._redis = redis
+        self._engine = engine
+
+    async def user(self, user_id: str) -> UserRecord | None:
+        try:
+            fields = await hgetall(self._redis, names.redis_user_key(user_id))
+        except REDIS_ERRORS as exc:
+            log.warning("redis unavailable, reading user from postgres", extra={"err": repr(exc)})
+            return await self._user_from_postgres(user_id)
+        return _user_from_hash(user_id, fields)
+
+    async def _user_from_postgres(self, user_id: str) -> UserRecord | None:
+        query = select(tables.users.c.username, tables.users.c.password_hash).where(
+            tables.users.c.user_id == user_id
+        )
+        try:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+        except POSTGRES_ERRORS as exc:
+            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        return None if row is None else UserRecord(user_id, row.username, row.password_hash)
+
+    async def signing_keys(self) -> list[PublishedKey]:
+        try:
+            fields = await hgetall(self._redis, names.redis_signing_keys_key())
+        except REDIS_ERRORS as exc:
+            log.warning("redis unavailable, reading keys from postgres", extra={"err": repr(exc)})
+            return await self._keys_from_postgres()
+        return [k for k in (_key_from_json(v) for v in fields.values()) if k is not None]
+
+    async def _keys_from_postgres(self) -> list[PublishedKey]:
+        t = tables.signing_keys
+        query = select(t.c.kid, t.c.region, t.c.alg, t.c.public_jwk, t.c.published_at)
+        try:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except POSTGRES_ERRORS as exc:
+            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        return [
+            PublishedKey(r.kid, r.region, r.alg, dict(r.public_jwk), r.published_at.isoformat())
+            for r in rows
+        ]
+
+
+def _user_from_hash(user_id: str, fields: dict[str, str]) -> UserRecord | None:
+    if not fields:
+        return None
+    if "password_hash" not in fields:
+        log.warning("user projection lacks password_hash", extra={"user_id": user_id})
+        return None
+    return UserRecord(user_id, fields.get("username", ""), fields["password_hash"])
+
+
+def _key_from_json(raw: Any) -> PublishedKey | None:
+    try:
+        doc = orjson.loads(raw)
+        return PublishedKey(
+            kid=str(doc["kid"]),
+            region=str(doc["region"]),
+            alg=str(doc["alg"]),
+            public_jwk={str(k): str(v) for k, v in doc["public_jwk"].items()},
+            published_at=str(doc.get("published_at", "")),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        log.warning("skipping a malformed signing key record in redis")
+        return None
+
+
+async def list_sessions(engine: AsyncEngine, user_id: str) -> list[SessionRow]:
+    t = tables.sessions
+    query = (
+        select(t.c.session_id, t.c.user_id, t.c.client_id, t.c.origin_region)
+        .add_columns(t.c.started_at, t.c.expires_at)
+        .where(t.c.user_id == user_id)
+        .order_by(t.c.started_at)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [SessionRow(*row) for row in rows]
