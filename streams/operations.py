@@ -1,0 +1,69 @@
+"""What a reducer asks the stores to do: small, frozen, idempotent operations.
+
+Every operation can be applied any number of times, in any order relative to the others, and
+gives the same final state; that is what makes redelivery, replay and cross-region interleaving
+safe without exactly-once delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PgInsertIgnore:
+    """INSERT the row unless it violates a unique key (the first write is final)."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PgUpsertMin:
+    """INSERT, or replace the row with the same ``key`` when ours has the smaller ``compare``."""
+
+    table: str
+    row: Mapping[str, Any]
+    key: str
+    compare: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHashSet:
+    """HSET the fields (other fields are left alone); EXPIREAT ``expire_at`` (epoch s) if set.
+
+    Skipped when ``expire_at`` has already passed: the key would be deleted at once anyway.
+    """
+
+    key: str
+    mapping: Mapping[str, str]
+    expire_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHashSetIfLower:
+    """HSET the fields only if the hash lacks ``compare_field`` or holds a larger value there.
+
+    Values are compared as strings, which orders canonical UUIDv7 event ids by time.
+    """
+
+    key: str
+    mapping: Mapping[str, str]
+    compare_field: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSortedSetAdd:
+    """ZADD member with score; the key's expiry only ever moves later, up to ``expire_at``."""
+
+    key: str
+    member: str
+    score: int
+    expire_at: int
+
+
+PgOperation = PgInsertIgnore | PgUpsertMin
+RedisOperation = RedisHashSet | RedisHashSetIfLower | RedisSortedSetAdd
+Operation = PgOperation | RedisOperation

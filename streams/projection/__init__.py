@@ -1,0 +1,33 @@
+"""The projection registry: which reducers see which event type.
+
+A reducer is pure: ``reduce(record) -> list[Operation]``, no I/O. The projector worker and the
+replay tool both drive ``reduce`` below; a new projection is one module and one registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from schemas.events import SessionStarted, SigningKeyPublished, UserRegistered
+from streams.operations import Operation
+from streams.projection import archive, sessions, signing_keys, users
+from streams.record import Record
+
+Reducer = Callable[[Record], list[Operation]]
+
+EVERY_EVENT: tuple[Reducer, ...] = (archive.reduce,)
+"""Reducers that see every decoded event, whatever its type."""
+
+REDUCERS: dict[str, tuple[Reducer, ...]] = {
+    UserRegistered.TYPE: (users.reduce,),
+    SessionStarted.TYPE: (sessions.reduce,),
+    SigningKeyPublished.TYPE: (signing_keys.reduce,),
+}
+
+
+def reduce(record: Record) -> list[Operation]:
+    """All operations one event asks for; an event type without reducers is only archived."""
+    operations: list[Operation] = []
+    for reducer in (*EVERY_EVENT, *REDUCERS.get(record.envelope.type, ())):
+        operations.extend(reducer(record))
+    return operations

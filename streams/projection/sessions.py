@@ -1,0 +1,52 @@
+"""session.started -> sessions_v1, ``sess:v1:{sid}`` and the user's ``usess:v1:{uid}`` index.
+
+The session hash only ever gains the start fields here; revocation (another projection) writes
+its own fields into the same hash, so a start delivered after a revocation never clears it.
+"""
+
+from __future__ import annotations
+
+from schemas import names
+from schemas.events import SessionStarted
+from streams.operations import Operation, PgInsertIgnore, RedisHashSet, RedisSortedSetAdd
+from streams.record import Record, epoch_millis, epoch_seconds
+
+
+def reduce(record: Record) -> list[Operation]:
+    event = record.envelope
+    payload: SessionStarted = event.payload
+    row = {
+        "session_id": payload.session_id,
+        "user_id": event.user_id,
+        "client_id": payload.client_id,
+        "origin_region": event.origin_region,
+        "started_at": event.occurred_at,
+        "expires_at": payload.expires_at,
+        "refresh_token_hash": payload.refresh_token_hash,
+        "access_jti": payload.access_jti,
+        "signing_kid": payload.signing_kid,
+        "start_event_id": event.event_id,
+    }
+    expires_at = epoch_seconds(payload.expires_at)
+    cached = {
+        "session_id": payload.session_id,
+        "user_id": event.user_id,
+        "client_id": payload.client_id,
+        "origin_region": event.origin_region,
+        "started_at": str(epoch_seconds(event.occurred_at)),
+        "expires_at": str(expires_at),
+        "refresh_token_hash": payload.refresh_token_hash,
+        "access_jti": payload.access_jti,
+        "signing_kid": payload.signing_kid,
+        "start_event_id": event.event_id,
+    }
+    return [
+        PgInsertIgnore(names.TABLE_SESSIONS, row),
+        RedisHashSet(names.redis_session_key(payload.session_id), cached, expire_at=expires_at),
+        RedisSortedSetAdd(
+            names.redis_user_sessions_key(event.user_id),
+            member=payload.session_id,
+            score=epoch_millis(event.occurred_at),
+            expire_at=expires_at,
+        ),
+    ]

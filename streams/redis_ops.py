@@ -1,0 +1,79 @@
+"""Apply Redis operations: one pipeline per batch, conditional writes done atomically in Lua."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError, ResponseError
+
+from streams.errors import StoreRejected, StoreUnavailable
+from streams.operations import RedisHashSet, RedisHashSetIfLower, RedisOperation
+
+# Compare and write in one script so two projectors (or a replay) racing on one key cannot both
+# see "mine is smaller" and leave the larger value.
+HSET_IF_LOWER = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current <= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return 1
+"""
+
+# EXPIREAT GT needs Redis 7; this keeps the later expiry on 6.2 too.
+ZADD_EXTEND_EXPIRY = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local ttl = redis.call('TTL', KEYS[1])
+local now = tonumber(redis.call('TIME')[1])
+local wanted = tonumber(ARGV[3])
+if ttl < 0 or now + ttl < wanted then redis.call('EXPIREAT', KEYS[1], wanted) end
+return 1
+"""
+
+
+class RedisExecutor:
+    def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self._clock = clock
+        self._hset_if_lower = redis.register_script(HSET_IF_LOWER)
+        self._zadd_extend = redis.register_script(ZADD_EXTEND_EXPIRY)
+
+    async def apply(self, operations: Sequence[RedisOperation]) -> None:
+        if not operations:
+            return
+        now = self._clock()
+        pipe = self._redis.pipeline(transaction=False)
+        queued = 0
+        for op in operations:
+            queued += await self._queue(pipe, op, now)
+        if not queued:
+            return
+        try:
+            await pipe.execute()
+        except ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):
+                raise StoreRejected("redis", str(exc)) from exc
+            raise StoreUnavailable("redis", str(exc)) from exc
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _queue(self, pipe: Pipeline, op: RedisOperation, now: float) -> int:
+        if isinstance(op, RedisHashSet):
+            if op.expire_at is not None and op.expire_at <= now:
+                return 0  # already expired: writing it would only resurrect a dead key briefly
+            pipe.hset(op.key, items=[part for item in op.mapping.items() for part in item])
+            if op.expire_at is not None:
+                pipe.expireat(op.key, op.expire_at)
+        elif isinstance(op, RedisHashSetIfLower):
+            args = [op.compare_field, op.mapping[op.compare_field]]
+            for field, value in op.mapping.items():
+                args += [field, value]
+            await self._hset_if_lower(keys=[op.key], args=args, client=pipe)
+        else:
+            if op.expire_at <= now:
+                return 0
+            await self._zadd_extend(
+                keys=[op.key], args=[op.member, op.score, op.expire_at], client=pipe
+            )
+        return 1
