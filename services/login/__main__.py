@@ -1,0 +1,54 @@
+"""``python -m services.login``: one region's login endpoint, Settings from AUTHPLANE_* env."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import uvicorn
+import uvloop
+
+from schemas.settings import Settings, SettingsError
+from services.login.app import create_app
+from services.login.bootstrap import StartupError, build_runtime, close_runtime
+from services.login.logs import configure_logging
+
+
+async def serve(settings: Settings) -> int:
+    # Clients are built before uvicorn starts so a start-up failure (an exposed key file, an
+    # unreachable broker) is one clear line and an exit code, not a lifespan traceback.
+    try:
+        runtime = await build_runtime(settings)
+    except StartupError as exc:
+        print(f"login[{settings.region}]: {exc}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(
+        create_app(settings, runtime),
+        host=settings.http_host,
+        port=settings.http_port,
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        await close_runtime(runtime)
+    return 0 if server.started else 1
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"login: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.region, settings.log_level)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

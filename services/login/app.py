@@ -1,0 +1,137 @@
+"""``create_app(settings)``: the login endpoint's ASGI app, its lifespan and its error mapping."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.settings import Settings
+from services.login.bootstrap import Runtime, build_runtime, close_runtime
+from services.login.forms import OAuthError
+from services.login.logs import request_id_var
+from services.login.metrics import Metrics
+from services.login.routes import json_response, router
+
+log = logging.getLogger("authplane.login")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """The app; with ``runtime`` given (tests), it is used as is and not closed by the app."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        app.state.runtime = await build_runtime(settings)
+        try:
+            yield
+        finally:
+            await close_runtime(app.state.runtime)
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(router)
+    app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(RequestContext)
+    return app
+
+
+async def _oauth_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    headers = {"Cache-Control": "no-store", **getattr(exc, "headers", {})}
+    if exc.status == 503:
+        headers["Retry-After"] = "1"
+    body = {"error": exc.error, "error_description": exc.description}
+    return json_response(body, exc.status, headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return json_response({"error": error}, exc.status_code, dict(exc.headers or {}))
+
+
+class RequestContext:
+    """Request id, latency metric, one access-log line, and the last-resort error mapping."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        state: dict[str, Any] = {"status": 500, "started": False}
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"], state["started"] = message["status"], True
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            await _last_resort(exc, state, send_with_id)
+        finally:
+            self._observe(scope, state["status"], time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app = scope.get("app")
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        metrics: Metrics | None = getattr(runtime, "metrics", None)
+        if metrics is not None:
+            metrics.request_seconds.labels(path, scope["method"], str(status)).observe(seconds)
+        log.info(
+            "request",
+            extra={"method": scope["method"], "route": path, "status": status, "ms": seconds * 1e3},
+        )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = bytes(value).decode("latin-1")
+            if _REQUEST_ID.fullmatch(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+async def _last_resort(exc: Exception, state: dict[str, Any], send: Send) -> None:
+    """Malformed input that slipped past the parsers is the client's fault (400); anything else
+    is our bug (500). Either way the client gets JSON, never a traceback."""
+    if isinstance(exc, UnicodeError | ValueError) and not isinstance(exc, OAuthError):
+        status, body = 400, {"error": "invalid_request"}
+        log.warning("unexpected malformed input", extra={"exc_type": exc.__class__.__name__})
+    else:
+        status, body = 500, {"error": "server_error"}
+        log.error("unhandled error", exc_info=exc)
+    if state["started"]:
+        return
+    payload = orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,109 @@
+"""The one place the login endpoint builds its clients from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.envelope import wrap
+from schemas.events import SigningKeyPublished
+from schemas.settings import Settings
+from services import keys
+from services.login.events import EventPublisher, PublishFailed, make_producer
+from services.login.keyring import Keyring, own_published_key
+from services.login.metrics import Metrics
+from services.passwords import PasswordVerifier
+from services.readmodel import ReadModel, make_engine, make_redis
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The endpoint cannot start; the message is one line for the operator."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    signing_key: keys.SigningKey
+    metrics: Metrics
+    redis: Redis
+    engine: AsyncEngine
+    producer: AIOKafkaProducer
+    readmodel: ReadModel
+    keyring: Keyring
+    verifier: PasswordVerifier
+    publisher: EventPublisher
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    try:
+        signing_key = keys.load_or_create(settings.key_dir, settings.region, settings.signing_alg)
+    except keys.KeyFileError as exc:
+        raise StartupError(str(exc)) from None
+    metrics = Metrics()
+    producer = await _start_producer(settings)
+    redis = make_redis(settings.redis_url)
+    engine = make_engine(settings.postgres_dsn)
+    readmodel = ReadModel(redis, engine)
+    runtime = Runtime(
+        settings=settings,
+        signing_key=signing_key,
+        metrics=metrics,
+        redis=redis,
+        engine=engine,
+        producer=producer,
+        readmodel=readmodel,
+        keyring=Keyring(own_published_key(signing_key, settings.region), readmodel.signing_keys),
+        verifier=PasswordVerifier(settings),
+        publisher=EventPublisher(producer, settings.produce_timeout_s, metrics),
+    )
+    try:
+        await publish_signing_key(runtime)
+    except StartupError:
+        await close_runtime(runtime)
+        raise
+    return runtime
+
+
+async def _start_producer(settings: Settings) -> AIOKafkaProducer:
+    producer = make_producer(settings.kafka_bootstrap, settings.produce_timeout_s)
+    try:
+        await asyncio.wait_for(producer.start(), settings.produce_timeout_s * 2)
+    except (KafkaError, TimeoutError, OSError) as exc:
+        await producer.stop()
+        raise StartupError(
+            f"cannot reach the broker at {settings.kafka_bootstrap}: {exc.__class__.__name__}"
+        ) from None
+    return producer
+
+
+async def publish_signing_key(runtime: Runtime) -> None:
+    """Every region must learn this key before it can verify our tokens: publish at each start."""
+    key, region = runtime.signing_key, runtime.settings.region
+    event = SigningKeyPublished(
+        kid=key.kid, region=region, alg=key.alg, public_jwk=dict(key.public_jwk)
+    )
+    envelope = wrap(event, user_id=None, origin_region=region, correlation_id=str(uuid.uuid4()))
+    try:
+        await runtime.publisher.publish(envelope)
+    except PublishFailed:
+        raise StartupError(
+            f"the broker at {runtime.settings.kafka_bootstrap} did not acknowledge "
+            "the signing key event"
+        ) from None
+    log.info("signing key published", extra={"kid": key.kid, "alg": key.alg})
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    runtime.verifier.close()
+    await runtime.producer.stop()
+    await runtime.redis.aclose()
+    await runtime.engine.dispose()

@@ -1,0 +1,113 @@
+"""The resource-owner password grant (RFC 6749 §4.3): verify, log the session, then answer.
+
+The session.started event is acknowledged by the broker BEFORE the token pair is returned: a
+token the log does not know about could never be revoked or refreshed in another region.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas.envelope import wrap
+from schemas.events import SessionStarted
+from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from services.login import tokens
+from services.login.bootstrap import Runtime
+from services.login.events import PublishFailed
+from services.login.forms import OAuthError, invalid_request, require
+from services.readmodel import StoreUnavailable, UserRecord
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
+WRONG_CREDENTIALS = "the username or password is wrong"
+
+
+def unavailable(description: str) -> OAuthError:
+    return OAuthError("temporarily_unavailable", description, status=503)
+
+
+async def password_grant(rt: Runtime, form: Mapping[str, str], request_id: str) -> dict[str, Any]:
+    username = require(form, "username")
+    password = require(form, "password")
+    client_id = _client_id(form.get("client_id"))
+    scope = _scope(form.get("scope"))
+    user = await _find_user(rt, username)
+    matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
+    rt.metrics.argon2_seconds.observe(seconds)
+    if user is None or not matches:
+        rt.metrics.logins.labels("invalid_grant").inc()
+        raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
+    return await _start_session(rt, user, client_id, scope, request_id)
+
+
+async def _find_user(rt: Runtime, raw_username: str) -> UserRecord | None:
+    """The user, or None for an unknown or invalid username: both must look like a bad password."""
+    try:
+        user_id = user_id_for(normalize_username(raw_username))
+    except InvalidUsername:
+        return None
+    try:
+        return await rt.readmodel.user(user_id)
+    except StoreUnavailable:
+        rt.metrics.logins.labels("unavailable").inc()
+        raise unavailable("user store unreachable, try again") from None
+
+
+def _client_id(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    if not _CLIENT_ID.fullmatch(raw):
+        raise invalid_request("malformed client_id")
+    return raw
+
+
+def _scope(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    scopes = raw.split(" ")
+    if len(raw) > 1024 or not all(_SCOPE_TOKEN.fullmatch(s) for s in scopes):
+        raise OAuthError("invalid_scope", "malformed scope")
+    return " ".join(dict.fromkeys(scopes))
+
+
+async def _start_session(
+    rt: Runtime, user: UserRecord, client_id: str, scope: str, request_id: str
+) -> dict[str, Any]:
+    settings, now = rt.settings, datetime.now(UTC)
+    session_id = tokens.new_session_id()
+    ctx = tokens.TokenContext(
+        settings.token_issuer, settings.region, user.user_id, session_id, client_id, scope
+    )
+    access = tokens.issue_access_token(rt.signing_key, ctx, settings.access_token_ttl_s, now)
+    refresh = tokens.new_refresh_token(session_id)
+    event = SessionStarted(
+        session_id=session_id,
+        client_id=client_id,
+        access_jti=access.jti,
+        refresh_token_hash=tokens.refresh_token_hash(refresh),
+        signing_kid=rt.signing_key.kid,
+        expires_at=now + timedelta(seconds=settings.session_ttl_s),
+    )
+    envelope = wrap(
+        event,
+        user_id=user.user_id,
+        origin_region=settings.region,
+        correlation_id=request_id,
+        occurred_at=now,
+    )
+    try:
+        await rt.publisher.publish(envelope)
+    except PublishFailed:
+        rt.metrics.logins.labels("unavailable").inc()
+        raise unavailable("the event log is unreachable, try again") from None
+    rt.metrics.logins.labels("success").inc()
+    return {
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "refresh_token": refresh,
+        **({"scope": scope} if scope else {}),
+    }

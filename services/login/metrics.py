@@ -1,0 +1,39 @@
+"""Prometheus metrics of one login endpoint, in a registry of its own (one per app instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ARGON2_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.logins = Counter(
+            "authplane_logins", "Password-grant attempts by outcome", ["outcome"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "authplane_http_request_seconds",
+            "HTTP request latency",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.argon2_seconds = Histogram(
+            "authplane_argon2_seconds", "argon2id verify time", buckets=ARGON2_BUCKETS, registry=r
+        )
+        self.events_produced = Counter(
+            "authplane_events_produced", "Events acknowledged by the broker", ["type"], registry=r
+        )
+        self.produce_failures = Counter(
+            "authplane_produce_failures", "Events the broker did not take", ["type"], registry=r
+        )
+        self.introspections = Counter(
+            "authplane_introspections", "Introspection answers by result", ["result"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

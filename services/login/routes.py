@@ -1,0 +1,87 @@
+"""HTTP handlers. Each one takes the runtime from the app and delegates to a domain module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.login.bootstrap import Runtime
+from services.login.forms import (
+    OAuthError,
+    check_declared_length,
+    check_media_type,
+    parse_form,
+    read_capped,
+    require,
+)
+from services.login.grant import password_grant
+from services.login.health import readiness
+from services.login.introspect import authenticate_client, introspect
+from services.login.logs import request_id_var
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+async def read_form(request: Request, limit: int) -> dict[str, str]:
+    check_declared_length(request.headers, limit)
+    check_media_type(request.headers.get("content-type"))
+    return parse_form(await read_capped(request.stream(), limit))
+
+
+@router.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    rt = runtime_of(request)
+    form = await read_form(request, rt.settings.max_body_bytes)
+    grant_type = require(form, "grant_type")
+    if grant_type != "password":
+        rt.metrics.logins.labels("unsupported_grant_type").inc()
+        raise OAuthError("unsupported_grant_type", "only grant_type=password is supported")
+    body = await password_grant(rt, form, request_id_var.get())
+    return json_response(body, headers=NO_STORE)
+
+
+@router.post("/oauth2/introspect")
+async def introspect_token(request: Request) -> Response:
+    rt = runtime_of(request)
+    authenticate_client(request.headers.get("authorization"), rt.settings.introspection_clients)
+    form = await read_form(request, rt.settings.max_body_bytes)
+    answer = await introspect(rt, require(form, "token"))
+    return json_response(answer, headers=NO_STORE)
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(request: Request) -> Response:
+    published = await runtime_of(request).keyring.published()
+    keys = [{**k.public_jwk, "kid": k.kid, "alg": k.alg, "use": "sig"} for k in published]
+    return json_response({"keys": keys}, headers={"Cache-Control": "public, max-age=30"})
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    ready, checks = await readiness(runtime_of(request))
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return json_response(body, 200 if ready else 503, {"Cache-Control": "no-store"})
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    text = runtime_of(request).metrics.render()
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
