@@ -1,0 +1,52 @@
+"""Run every benchmark in one process, on infrastructure started for the run and stopped after."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from bench.login import bench_logins, bench_propagation, create_user, wait_user_everywhere
+from bench.projector import bench_projector
+from services.devstack.infra import start_region_infra
+from services.devstack.stack import Stack
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--events", type=int, default=50_000, help="projector events")
+    parser.add_argument("--seconds", type=float, default=10.0, help="login benchmark length")
+    parser.add_argument("--propagation", type=int, default=300, help="logins timed eu -> us")
+    return parser.parse_args()
+
+
+async def run_stack_benches(stack: Stack, args: argparse.Namespace) -> None:
+    username = "bench-user"
+    await asyncio.to_thread(create_user, stack, username)
+    await wait_user_everywhere(stack, username)
+    await bench_logins(stack, username, args.seconds)
+    await bench_propagation(stack, username, args.propagation)
+
+
+def main() -> None:
+    args = parse_args()
+    cores = os.cpu_count()
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="authplane-bench-") as tmp:
+        infra = start_region_infra("bench", Path(tmp), durable=True, die_with_parent=True)
+        try:
+            asyncio.run(bench_projector(infra, args.events))
+        finally:
+            infra.stop()
+        stack = Stack.start(["eu", "us"], Path(tmp) / "stack", inherited_env=dict(os.environ))
+        try:
+            asyncio.run(run_stack_benches(stack, args))
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()

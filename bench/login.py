@@ -1,0 +1,163 @@
+"""Password logins through HTTP against the argon2id-only ceiling, and login-to-other-region
+propagation latency, on a running multi-region dev stack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import asyncpg
+import httpx
+import jwt
+from argon2 import PasswordHasher
+from argon2.low_level import Type
+from redis.asyncio import Redis
+
+from bench.report import figure, heading, percentiles, ratio
+from schemas import names
+from schemas.identity import user_id_for
+from schemas.settings import Settings
+from services.devstack.stack import Stack
+
+PASSWORD = "correct horse battery staple"
+
+
+def create_user(stack: Stack, username: str) -> None:
+    env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
+    subprocess.run(
+        [sys.executable, "-m", "services.authctl", "user", "create", username, "--password-stdin"],
+        input=PASSWORD.encode(),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+async def wait_user_everywhere(stack: Stack, username: str, within_s: float = 30.0) -> None:
+    key = names.redis_user_key(user_id_for(username))
+    for settings in stack.settings.values():
+        redis = Redis.from_url(settings.redis_url)
+        deadline = time.monotonic() + within_s
+        while not await redis.exists(key):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"user never reached region {settings.region}")
+            await asyncio.sleep(0.05)
+        await redis.aclose()
+
+
+def argon2_ceiling(settings: Settings, seconds: float) -> float:
+    """Verifications/s with the login endpoint's parameters and thread count, nothing else."""
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+        type=Type.ID,
+    )
+    digest = hasher.hash(PASSWORD)
+    threads = settings.hashing_threads
+    done = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def worker(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            hasher.verify(digest, PASSWORD)
+            done[slot] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    return sum(done) / (time.perf_counter() - started)
+
+
+async def http_logins(url: str, username: str, seconds: float, concurrency: int) -> float:
+    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    ok = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal ok
+        while time.perf_counter() < deadline:
+            response = await client.post(f"{url}/oauth2/token", data=form)
+            if response.status_code != 200:
+                raise RuntimeError(f"login failed: {response.status_code} {response.text}")
+            ok += 1
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        return ok / (time.perf_counter() - started)
+
+
+async def bench_logins(stack: Stack, username: str, seconds: float) -> None:
+    settings = stack.settings["eu"]
+    concurrency = settings.hashing_threads * 4
+    heading(
+        "password logins/s through HTTP vs the argon2id-only ceiling",
+        f"{seconds:.0f} s of POST /oauth2/token (grant_type=password) to region eu with "
+        f"{concurrency} concurrent clients, the whole two-region stack running; ceiling = "
+        f"argon2id verify (m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
+        f"p={settings.argon2_parallelism}) on {settings.hashing_threads} threads, the login "
+        "endpoint's own thread count, in this process with the stack idle",
+    )
+    await http_logins(stack_login_url(stack, "eu"), username, 2.0, concurrency)  # warm-up
+    measured = await http_logins(stack_login_url(stack, "eu"), username, seconds, concurrency)
+    await asyncio.sleep(1.0)  # let the projectors drain before the ceiling runs
+    ceiling = argon2_ceiling(settings, seconds)
+    figure("argon2id-only ceiling", ceiling, "verifications/s")
+    figure("HTTP password logins", measured, "logins/s")
+    ratio("logins / ceiling", measured, ceiling, ">= 0.85")
+
+
+def stack_login_url(stack: Stack, region: str) -> str:
+    settings = stack.settings[region]
+    return f"http://{settings.http_host}:{settings.http_port}"
+
+
+async def bench_propagation(stack: Stack, username: str, count: int) -> None:
+    heading(
+        "login propagation latency eu -> us",
+        f"{count} sequential logins in eu; for each, the session's key is polled in us's Redis "
+        "(EXISTS in a tight loop); latency = first time it is seen minus the session's start "
+        "time (the event's occurred_at, read back from us's Postgres; same machine clock)",
+    )
+    us = stack.settings["us"]
+    redis = Redis.from_url(us.redis_url)
+    pg = await asyncpg.connect(us.postgres_dsn)
+    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    samples: list[float] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(count):
+            response = await client.post(f"{stack_login_url(stack, 'eu')}/oauth2/token", data=form)
+            response.raise_for_status()
+            claims = jwt.decode(
+                response.json()["access_token"], options={"verify_signature": False}
+            )
+            key = names.redis_session_key(claims["sid"])
+            while not await redis.exists(key):
+                pass
+            seen = time.time()
+            started: datetime = await _started_at(pg, claims["sid"])
+            samples.append((seen - started.timestamp()) * 1000)
+    await redis.aclose()
+    await pg.close()
+    for name, value in percentiles(samples).items():
+        figure(f"{name}", value, "ms")
+    print("   aim: p99 <= 50 ms")
+
+
+async def _started_at(pg: asyncpg.Connection, session_id: str) -> datetime:
+    for _ in range(1000):
+        value = await pg.fetchval(
+            f"SELECT started_at FROM {names.TABLE_SESSIONS} WHERE session_id = $1",  # noqa: S608
+            session_id,
+        )
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        await asyncio.sleep(0.005)
+    raise RuntimeError(f"session {session_id} never reached us's Postgres")
