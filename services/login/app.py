@@ -34,7 +34,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
-            app.state.runtime = runtime
             yield
             return
         app.state.runtime = await build_runtime(settings)
@@ -44,6 +43,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             await close_runtime(app.state.runtime)
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    if runtime is not None:
+        app.state.runtime = runtime  # usable at once, e.g. through httpx's ASGITransport
     app.include_router(router)
     app.add_exception_handler(OAuthError, _oauth_error)
     app.add_exception_handler(HTTPException, _http_error)
