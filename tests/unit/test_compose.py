@@ -209,3 +209,10 @@ def test_the_stack_file_is_mounted_where_the_settings_point() -> None:
         mounts = [v for v in SERVICES[name]["volumes"] if isinstance(v, dict)]
         assert any(m["target"] == str(target) for m in mounts), name
         assert all((COMPOSE_DIR / m["source"]).is_file() for m in mounts if m["type"] == "bind")
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_login_health_is_its_readiness_endpoint(region: str) -> None:
+    probe = " ".join(SERVICES[f"login-{region}"]["healthcheck"]["test"])
+    assert "/readyz" in probe
+    assert "AUTHPLANE_HTTP_PORT" in probe
