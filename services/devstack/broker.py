@@ -32,13 +32,17 @@ def tansu_binary(explicit: str | Path | None = None) -> Path:
 
 
 def start_broker(
-    base_dir: Path, *, binary: str | Path | None = None, die_with_parent: bool = False
+    base_dir: Path,
+    *,
+    binary: str | Path | None = None,
+    die_with_parent: bool = False,
+    fixed_port: int | None = None,
 ) -> ManagedProcess:
     """Start Tansu and return once it answers a Kafka metadata request."""
     exe = tansu_binary(binary)
     last: InfraError | None = None
-    for _ in range(START_ATTEMPTS):
-        port = free_port()
+    for _ in range(1 if fixed_port else START_ATTEMPTS):
+        port = fixed_port or free_port()
         url = f"tcp://{HOST}:{port}"
         argv = [
             str(exe),

@@ -76,18 +76,33 @@ class RegionInfra:
 
 
 def start_region_infra(
-    region: str, base_dir: Path, *, durable: bool = True, die_with_parent: bool = False
+    region: str,
+    base_dir: Path,
+    *,
+    durable: bool = True,
+    die_with_parent: bool = False,
+    ports: tuple[int, int] | None = None,
 ) -> RegionInfra:
     """Start ``region``'s Redis and Postgres under ``base_dir/<region>/`` and migrate them."""
     root = base_dir / "data" / region
+    redis_port, postgres_port = ports or (None, None)
     logs = base_dir / "logs"
-    rds = redis.start_redis(root / "redis", name=f"{region}-redis",
-                            log_path=logs / f"{region}-redis.log",
-                            die_with_parent=die_with_parent)  # fmt: skip
+    rds = redis.start_redis(
+        root / "redis",
+        name=f"{region}-redis",
+        log_path=logs / f"{region}-redis.log",
+        die_with_parent=die_with_parent,
+        fixed_port=redis_port,
+    )
     try:
-        pg = postgres.start_postgres(root / "postgres", name=f"{region}-postgres",
-                                     durable=durable, log_path=logs / f"{region}-postgres.log",
-                                     die_with_parent=die_with_parent)  # fmt: skip
+        pg = postgres.start_postgres(
+            root / "postgres",
+            name=f"{region}-postgres",
+            durable=durable,
+            log_path=logs / f"{region}-postgres.log",
+            die_with_parent=die_with_parent,
+            fixed_port=postgres_port,
+        )
     except BaseException:
         rds.stop()
         raise
@@ -130,7 +145,7 @@ def _prepare_databases(pg: ManagedProcess) -> bool:
 
 
 async def _drop_database(admin_dsn: str, name: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     conn = await asyncpg.connect(admin_dsn, timeout=5)
     try:

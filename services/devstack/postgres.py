@@ -58,6 +58,7 @@ def start_postgres(
     durable: bool = True,
     log_path: Path | None = None,
     die_with_parent: bool = False,
+    fixed_port: int | None = None,
 ) -> ManagedProcess:
     """Initialise (if needed) and start a server; return once database ``authplane`` exists.
 
@@ -69,10 +70,18 @@ def start_postgres(
     if not (pgdata / "PG_VERSION").exists():
         _initdb(bins, pgdata, user, durable)
     last: InfraError | None = None
-    for _ in range(START_ATTEMPTS):
-        port = free_port()
-        proc = _spawn_server(bins, pgdata, port, user, durable, name,
-                             log_path or data_dir / "postgres.log", die_with_parent)  # fmt: skip
+    for _ in range(1 if fixed_port else START_ATTEMPTS):
+        port = fixed_port or free_port()
+        proc = _spawn_server(
+            bins,
+            pgdata,
+            port,
+            user,
+            durable,
+            name,
+            log_path or data_dir / "postgres.log",
+            die_with_parent,
+        )
         try:
             wait_ready(proc, partial(_accepts, port), timeout=30.0, interval=0.05)
             admin = dsn(port, SUPERUSER)
@@ -119,27 +128,65 @@ def _hand_over(path: Path, user: str | None) -> None:
 
 def _initdb(bins: Path, pgdata: Path, user: str | None, durable: bool) -> None:
     _hand_over(pgdata, user)
-    argv = [str(bins / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
-            "-E", "UTF8", "--no-locale", "--no-instructions"]  # fmt: skip
+    argv = [
+        str(bins / "initdb"),
+        "-D",
+        str(pgdata),
+        "-U",
+        SUPERUSER,
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-instructions",
+    ]
     if not durable:
         argv.append("--no-sync")
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=_server_env(),
-                          **identity(user))  # fmt: skip
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, env=_server_env(), **identity(user)
+    )
     if done.returncode != 0:
         shutil.rmtree(pgdata, ignore_errors=True)
         raise InfraError(f"initdb failed in {pgdata}: {done.stderr.strip() or done.stdout}")
 
 
-def _spawn_server(bins: Path, pgdata: Path, port: int, user: str | None, durable: bool,
-                  name: str, log_path: Path, die_with_parent: bool) -> ManagedProcess:  # fmt: skip
+def _spawn_server(
+    bins: Path,
+    pgdata: Path,
+    port: int,
+    user: str | None,
+    durable: bool,
+    name: str,
+    log_path: Path,
+    die_with_parent: bool,
+) -> ManagedProcess:
     # Running ``postgres`` itself (not pg_ctl) keeps the postmaster our child, so we hold its PID.
     # No Unix socket: deep temp paths overflow the 107-byte socket path limit, and TCP suffices.
-    argv = [str(bins / "postgres"), "-D", str(pgdata), "-p", str(port), "-h", HOST,
-            "-c", "unix_socket_directories=", "-c", "max_connections=200"]  # fmt: skip
+    argv = [
+        str(bins / "postgres"),
+        "-D",
+        str(pgdata),
+        "-p",
+        str(port),
+        "-h",
+        HOST,
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "max_connections=200",
+    ]
     if not durable:
         argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    proc = spawn(name, argv, log_path=log_path, address=dsn(port), user=user, env=_server_env(),
-                 stop_signal=signal.SIGINT, die_with_parent=die_with_parent)  # fmt: skip
+    proc = spawn(
+        name,
+        argv,
+        log_path=log_path,
+        address=dsn(port),
+        user=user,
+        env=_server_env(),
+        stop_signal=signal.SIGINT,
+        die_with_parent=die_with_parent,
+    )
     # SIGINT is Postgres's "fast" shutdown: SIGTERM ("smart") waits for every client to leave.
     proc.details["port"] = port
     return proc
@@ -154,7 +201,7 @@ def _accepts(port: int) -> bool:
 
 
 async def _select_one(url: str) -> bool:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     try:
         conn = await asyncpg.connect(url, timeout=2)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ class ManagedProcess:
                 self.popen.kill()
             self.popen.wait(5.0)
 
+    def release(self) -> None:
+        """Forget the child without ending it: a detached stack outlives the launcher."""
+        # Popen warns when a still-running child is garbage-collected; the child is meant to
+        # keep running and is now tracked by the stack file, so mark this handle finished.
+        self.popen.returncode = 0
+
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
@@ -102,7 +109,7 @@ def spawn(
             cwd=cwd,
             **identity(user),
             start_new_session=True,
-            preexec_fn=_set_parent_death_signal if die_with_parent else None,
+            preexec_fn=partial(_set_parent_death_signal, stop_signal) if die_with_parent else None,
         )
     return ManagedProcess(name, popen, address, log_path, stop_signal)
 
@@ -117,12 +124,12 @@ def identity(user: str | None) -> dict[str, Any]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def _set_parent_death_signal() -> None:
+def _set_parent_death_signal(sig: int) -> None:
     # Runs in the forked child. PDEATHSIG fires when the spawning *thread* exits, so callers
     # that use it spawn from a long-lived thread (the main thread).
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def wait_ready(

@@ -38,23 +38,31 @@ def start_redis(
     binary: str | Path | None = None,
     log_path: Path | None = None,
     die_with_parent: bool = False,
+    fixed_port: int | None = None,
 ) -> ManagedProcess:
     """Start redis-server in ``data_dir`` and return once it answers PING."""
     exe = redis_binary(binary)
     data_dir.mkdir(parents=True, exist_ok=True)
     last: InfraError | None = None
-    for _ in range(START_ATTEMPTS):
-        port = free_port()
+    for _ in range(1 if fixed_port else START_ATTEMPTS):
+        port = fixed_port or free_port()
         argv = [
             str(exe),
-            "--port", str(port),
-            "--bind", HOST,
-            "--dir", str(data_dir),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--databases", str(DATABASES),
-        ]  # fmt: skip
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--dir",
+            str(data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--databases",
+            str(DATABASES),
+        ]
         proc = spawn(
             name,
             argv,

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import psutil
 import pytest
 import redis.asyncio as aioredis
@@ -139,11 +139,14 @@ def test_stop_escalates_to_sigkill_when_term_is_ignored(tmp_path: Path) -> None:
 
     stubborn = spawn(
         "stubborn",
-        [sys.executable, "-c",
-         "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-         "print('ready', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
         log_path=tmp_path / "stubborn.log",
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 10
     while "ready" not in stubborn.log_tail() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -156,3 +159,131 @@ def test_explicit_binary_that_does_not_exist_is_a_clear_error(tmp_path: Path) ->
         find_binary("tansu", tmp_path / "nope", [])
     with pytest.raises(InfraError, match="not an executable"):
         start_broker(tmp_path, binary=tmp_path / "nope")
+
+
+# -- the launcher --------------------------------------------------------------------------------
+
+
+def _our_infra_children() -> list[psutil.Process]:
+    names = ("tansu", "redis-server", "postgres")
+    return [
+        c
+        for c in psutil.Process().children()
+        if c.status() != psutil.STATUS_ZOMBIE and any(n in c.name() for n in names)
+    ]
+
+
+async def test_infra_only_stack_records_itself_and_stops_every_pid(tmp_path: Path) -> None:
+    from schemas import names
+    from services import topology
+    from services.devstack.stack import Stack
+
+    before = {c.pid for c in _our_infra_children()}
+    stack = Stack.start(["eu", "us"], tmp_path, durable=False, with_apps=False)
+    try:
+        topo = topology.load(stack.stack_file)
+        assert set(topo.regions) == {"eu", "us"}
+        assert topo.introspection_client_id == "rs-dev"
+        assert len(topo.introspection_client_secret) >= 32
+        assert stack.stack_file.stat().st_mode & 0o077 == 0  # the secret is not world-readable
+        admin = AIOKafkaAdminClient(bootstrap_servers=topo.kafka_bootstrap)
+        await admin.start()
+        try:
+            assert set(await admin.list_topics()) >= {names.TOPIC_EVENTS, names.TOPIC_DEADLETTER}
+        finally:
+            await admin.close()
+        pids = [p for r in topo.regions.values() for p in r.pids.values()]
+        assert len(pids) == 4
+    finally:
+        stack.stop()
+    assert not any(psutil.pid_exists(p) and _alive(p) for p in pids)
+    assert not stack.stack_file.exists()
+    assert {c.pid for c in _our_infra_children()} == before
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_failed_start_stops_what_already_started(tmp_path: Path) -> None:
+    import socket
+
+    from services.devstack.process import free_port
+    from services.devstack.stack import Stack
+
+    before = {c.pid for c in _our_infra_children()}
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        # --base-port plan: broker on taken-1 (free, we hope), eu Redis on `taken` (busy).
+        base = taken - 1 if taken > 1025 else free_port()
+        with pytest.raises(InfraError, match="eu-redis"):
+            Stack.start(["eu"], tmp_path, durable=False, with_apps=False, base_port=base)
+    assert {c.pid for c in _our_infra_children()} == before
+
+
+def test_cli_up_detach_status_down(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from services import topology
+    from services.cli import app
+
+    runner = CliRunner()
+    args = ["--base-dir", str(tmp_path)]
+    up = runner.invoke(app, ["up", "--regions", "eu", "--infra-only", "--detach", *args])
+    assert up.exit_code == 0, up.output
+    pids = list(topology.load(tmp_path / "stack.json").region("eu").pids.values())
+    status = runner.invoke(app, ["status", *args])
+    assert status.exit_code == 0, status.output
+    assert "dead" not in status.output
+    down = runner.invoke(app, ["down", *args])
+    assert down.exit_code == 0, down.output
+    assert not any(_alive(p) for p in pids)
+    after = runner.invoke(app, ["status", *args])
+    assert after.exit_code == 1
+    assert "no stack file" in after.output
+
+
+def test_cli_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    runner = CliRunner()
+    for regions, message in (("eu,eu", "listed twice"), ("e-u", "short identifier")):
+        result = runner.invoke(app, ["up", "--regions", regions, "--base-dir", str(tmp_path)])
+        assert result.exit_code == 1
+        assert message in result.output
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_down_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from services import topology
+    from services.devstack import stackfile
+
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        record = {
+            "region": "eu",
+            "service": "redis",
+            "pid": stranger.pid,
+            "address": "",
+            "log": "",
+            "create_time": psutil.Process(stranger.pid).create_time() - 3600,
+        }
+        topo = topology.Topology("127.0.0.1:1", {}, extra={"processes": [record]})
+        topology.save(topo, tmp_path / "stack.json")
+        # Same PID, different start time: a recycled PID that now belongs to someone else.
+        assert stackfile.down(tmp_path / "stack.json") == []
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -1,0 +1,180 @@
+"""``authplane``: the dev launcher (up / down / status) and database migrations.
+
+authplane up [--regions eu,us] [--detach] [--base-port N] [--base-dir DIR]
+authplane status | down
+authplane db upgrade [--dsn DSN]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.settings import Settings, SettingsError
+from services.devstack import stackfile
+from services.devstack.infra import apply_migrations, migrations_available
+from services.devstack.process import InfraError
+from services.devstack.stack import Stack
+from services.topology import TopologyError
+from services.topology import load as load_topology
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Database migrations.")
+app.add_typer(db_app, name="db")
+console = Console()
+
+BaseDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Holds stack.json, logs, keys, data [default: AUTHPLANE_STACK_FILE's directory]"
+    ),
+]
+
+
+def main() -> None:
+    app()
+
+
+def _fail(message: str) -> typer.Exit:
+    # Expected failures are one line, never a traceback; details are in the log it names.
+    Console(stderr=True, soft_wrap=True).print(
+        f"[red]error:[/red] {message.splitlines()[0]}", highlight=False
+    )
+    return typer.Exit(1)
+
+
+def _base_dir(option: Path | None) -> Path:
+    return option if option is not None else Settings.from_env().stack_file.parent
+
+
+@app.command()
+def up(
+    regions: Annotated[str, typer.Option(help="Comma-separated region names.")] = "eu,us",
+    detach: Annotated[bool, typer.Option(help="Leave the stack running and return.")] = False,
+    base_port: Annotated[
+        int | None, typer.Option(min=1024, max=65000, help="Consecutive ports from N.")
+    ] = None,
+    base_dir: BaseDirOption = None,
+    infra_only: Annotated[bool, typer.Option(help="Broker and stores only.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for /healthz.")] = 60.0,
+) -> None:
+    """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector."""
+    names = [r.strip() for r in regions.split(",") if r.strip()]
+    try:
+        base = Settings.from_env()
+        directory = _base_dir(base_dir)
+        with console.status("starting the stack..."):
+            stack = Stack.start(
+                names,
+                directory,
+                base=base,
+                inherited_env=os.environ,
+                detach=detach,
+                base_port=base_port,
+                with_apps=not infra_only,
+                ready_timeout=timeout,
+            )
+    except (InfraError, SettingsError, TopologyError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted during start-up; everything started was stopped") from None
+    _print_processes(stackfile.records_of(stack), stack.stack_file)
+    if detach:
+        stack.release()
+        console.print("detached: stop it with [bold]authplane down[/bold]")
+        return
+    raise typer.Exit(_run_foreground(stack))
+
+
+def _run_foreground(stack: Stack) -> int:
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    console.print("running; Ctrl-C stops everything")
+    code = 0
+    while not stopping.wait(0.5):
+        dead = stack.dead()
+        if dead:
+            names = ", ".join(f"{p.name} (log: {p.log_path})" for p in dead)
+            Console(stderr=True, soft_wrap=True).print(
+                f"[red]error:[/red] exited unexpectedly: {names}"
+            )
+            code = 1
+            break
+    with console.status("stopping..."):
+        stack.stop()
+    console.print("stopped")
+    return code
+
+
+@app.command()
+def status(base_dir: BaseDirOption = None) -> None:
+    """Show which recorded processes are alive, and each login endpoint's /readyz."""
+    path = _base_dir(base_dir) / "stack.json"
+    try:
+        records = stackfile.records(load_topology(path))
+    except TopologyError as exc:
+        raise _fail(str(exc)) from None
+    _print_processes(records, path, live=True)
+    if not all(r.alive() for r in records):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(base_dir: BaseDirOption = None) -> None:
+    """Stop the processes recorded in the stack file (and only those)."""
+    path = _base_dir(base_dir) / "stack.json"
+    try:
+        stopped = stackfile.down(path)
+    except TopologyError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"stopped {len(stopped)} process(es); removed {path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    dsn: Annotated[str | None, typer.Option(help="[default: AUTHPLANE_POSTGRES_DSN]")] = None,
+) -> None:
+    """Apply the Alembic migrations to a Postgres database."""
+    if not migrations_available():
+        raise _fail("migrations are not available in this checkout (migrations/runner.py)")
+    try:
+        target = dsn or Settings.from_env().postgres_dsn
+        apply_migrations(target)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise _fail(f"migrating {_redact(target)} failed: {exc}") from None
+    console.print(f"migrated {_redact(target)}")
+
+
+def _redact(dsn: str) -> str:
+    # Never echo a password that may be embedded in the DSN.
+    scheme, sep, rest = dsn.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return dsn
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _print_processes(records: list[stackfile.Record], path: Path, live: bool = False) -> None:
+    table = Table(title=f"authplane stack ({path})")
+    for column in ("region", "service", "pid", "address", "state"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        state = "alive" if r.alive() else "[red]dead[/red]"
+        if live and r.service == "login" and r.alive():
+            state += f", {stackfile.readiness(r.address)}"
+        table.add_row(r.region or "-", r.service, str(r.pid), r.address, state)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
