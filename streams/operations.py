@@ -22,7 +22,8 @@ class PgInsertIgnore:
 
 @dataclass(frozen=True, slots=True)
 class PgUpsertMin:
-    """INSERT, or replace the row with the same ``key`` when ours has the smaller ``compare``."""
+    """INSERT, or overwrite the row's columns named in ``row`` when the row with the same ``key``
+    has a larger ``compare`` (columns not in ``row`` are left alone)."""
 
     table: str
     row: Mapping[str, Any]
@@ -44,7 +45,8 @@ class RedisHashSet:
 
 @dataclass(frozen=True, slots=True)
 class RedisHashSetIfLower:
-    """HSET the fields only if the hash lacks ``compare_field`` or holds a larger value there.
+    """HSET the fields only if the hash lacks ``compare_field`` or holds a larger value there
+    (other fields are left alone), then EXPIREAT ``expire_at`` if set; skipped once expired.
 
     Values are compared as strings, which orders canonical UUIDv7 event ids by time.
     """
@@ -52,11 +54,24 @@ class RedisHashSetIfLower:
     key: str
     mapping: Mapping[str, str]
     compare_field: str
+    expire_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisJsonFieldSetIfLower:
+    """HSET ``field`` to the JSON of ``document`` unless the JSON already there holds a smaller
+    (string) value under ``compare``: one "earliest wins" entry per field of a shared hash."""
+
+    key: str
+    field: str
+    document: Mapping[str, Any]
+    compare: str
 
 
 @dataclass(frozen=True, slots=True)
 class RedisSortedSetAdd:
-    """ZADD member with score; the key's expiry only ever moves later, up to ``expire_at``."""
+    """ZADD member, keeping the lower score if it is already there; the key's expiry only ever
+    moves later, up to ``expire_at``. Skipped once ``expire_at`` has passed."""
 
     key: str
     member: str
@@ -65,5 +80,5 @@ class RedisSortedSetAdd:
 
 
 PgOperation = PgInsertIgnore | PgUpsertMin
-RedisOperation = RedisHashSet | RedisHashSetIfLower | RedisSortedSetAdd
+RedisOperation = RedisHashSet | RedisHashSetIfLower | RedisJsonFieldSetIfLower | RedisSortedSetAdd
 Operation = PgOperation | RedisOperation

@@ -40,16 +40,17 @@ class PostgresExecutor:
 
 def _statements(operations: Sequence[PgOperation]) -> Iterable[tuple[Insert, list[Row]]]:
     ignored: dict[str, list[Row]] = {}
-    lowest: dict[tuple[str, str, str], dict[Any, Row]] = {}
+    lowest: dict[tuple[str, str, str, tuple[str, ...]], dict[Any, Row]] = {}
     for op in operations:
         if isinstance(op, PgInsertIgnore):
             ignored.setdefault(op.table, []).append(dict(op.row))
         else:
-            _keep_lowest(lowest.setdefault((op.table, op.key, op.compare), {}), op)
+            group = (op.table, op.key, op.compare, tuple(op.row))
+            _keep_lowest(lowest.setdefault(group, {}), op)
     for table, rows in ignored.items():
         yield _insert_ignore(table), rows
-    for (table, key, compare), by_key in lowest.items():
-        yield _upsert_min(table, key, compare), list(by_key.values())
+    for (table, key, compare, columns), by_key in lowest.items():
+        yield _upsert_min(table, key, compare, columns), list(by_key.values())
 
 
 def _keep_lowest(by_key: dict[Any, Row], op: PgUpsertMin) -> None:
@@ -71,12 +72,14 @@ def _insert_ignore(table: str) -> Insert:
 
 
 @cache
-def _upsert_min(table: str, key: str, compare: str) -> Insert:
+def _upsert_min(table: str, key: str, compare: str, columns: tuple[str, ...]) -> Insert:
     t = _table(table)
     stmt = insert(t)
+    # Only the operation's own columns: columns written by other projections (say, revocation
+    # fields of a session) must survive a winning upsert.
     return stmt.on_conflict_do_update(
         index_elements=[t.c[key]],
-        set_={c.name: stmt.excluded[c.name] for c in t.columns if c.name != key},
+        set_={name: stmt.excluded[name] for name in columns if name != key},
         where=t.c[compare] > stmt.excluded[compare],
     )
 

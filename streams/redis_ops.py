@@ -5,25 +5,42 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from streams.errors import StoreRejected, StoreUnavailable
-from streams.operations import RedisHashSet, RedisHashSetIfLower, RedisOperation
+from streams.operations import (
+    RedisHashSet,
+    RedisHashSetIfLower,
+    RedisJsonFieldSetIfLower,
+    RedisOperation,
+)
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
 # see "mine is smaller" and leave the larger value.
 HSET_IF_LOWER = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current <= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
 return 1
 """
 
-# EXPIREAT GT needs Redis 7; this keeps the later expiry on 6.2 too.
+JSON_FIELD_SET_IF_LOWER = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and type(doc) == 'table' and doc[ARGV[3]] and doc[ARGV[3]] <= ARGV[4] then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# EXPIREAT GT needs Redis 7; this keeps the later expiry on 6.2 too (ZADD LT is 6.2+).
 ZADD_EXTEND_EXPIRY = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[1], 'LT', ARGV[2], ARGV[1])
 local ttl = redis.call('TTL', KEYS[1])
 local now = tonumber(redis.call('TIME')[1])
 local wanted = tonumber(ARGV[3])
@@ -38,6 +55,7 @@ class RedisExecutor:
         self._clock = clock
         self._hset_if_lower = redis.register_script(HSET_IF_LOWER)
         self._zadd_extend = redis.register_script(ZADD_EXTEND_EXPIRY)
+        self._json_set_if_lower = redis.register_script(JSON_FIELD_SET_IF_LOWER)
 
     async def apply(self, operations: Sequence[RedisOperation]) -> None:
         if not operations:
@@ -66,10 +84,17 @@ class RedisExecutor:
             if op.expire_at is not None:
                 pipe.expireat(op.key, op.expire_at)
         elif isinstance(op, RedisHashSetIfLower):
-            args = [op.compare_field, op.mapping[op.compare_field]]
+            if op.expire_at is not None and op.expire_at <= now:
+                return 0
+            expire_at = "" if op.expire_at is None else str(op.expire_at)
+            args = [op.compare_field, op.mapping[op.compare_field], expire_at]
             for field, value in op.mapping.items():
                 args += [field, value]
             await self._hset_if_lower(keys=[op.key], args=args, client=pipe)
+        elif isinstance(op, RedisJsonFieldSetIfLower):
+            document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
+            args = [op.field, document, op.compare, str(op.document[op.compare])]
+            await self._json_set_if_lower(keys=[op.key], args=args, client=pipe)
         else:
             if op.expire_at <= now:
                 return 0

@@ -2,13 +2,15 @@
 
 The session hash only ever gains the start fields here; revocation (another projection) writes
 its own fields into the same hash, so a start delivered after a revocation never clears it.
+Session ids are random, but should two starts ever share one, the earliest start event wins
+(in the row, the hash and the index score), so the outcome does not depend on delivery order.
 """
 
 from __future__ import annotations
 
 from schemas import names
 from schemas.events import SessionStarted
-from streams.operations import Operation, PgInsertIgnore, RedisHashSet, RedisSortedSetAdd
+from streams.operations import Operation, PgUpsertMin, RedisHashSetIfLower, RedisSortedSetAdd
 from streams.record import Record, epoch_millis, epoch_seconds
 
 
@@ -41,8 +43,13 @@ def reduce(record: Record) -> list[Operation]:
         "start_event_id": event.event_id,
     }
     return [
-        PgInsertIgnore(names.TABLE_SESSIONS, row),
-        RedisHashSet(names.redis_session_key(payload.session_id), cached, expire_at=expires_at),
+        PgUpsertMin(names.TABLE_SESSIONS, row, key="session_id", compare="start_event_id"),
+        RedisHashSetIfLower(
+            names.redis_session_key(payload.session_id),
+            cached,
+            compare_field="start_event_id",
+            expire_at=expires_at,
+        ),
         RedisSortedSetAdd(
             names.redis_user_sessions_key(event.user_id),
             member=payload.session_id,

@@ -1,12 +1,10 @@
-"""signing_key.published -> signing_keys_v1 and the ``jwks:v1`` hash (field = kid)."""
+"""signing_key.published -> signing_keys_v1 and the ``jwks:v1`` hash (field = kid, value = JSON)."""
 
 from __future__ import annotations
 
-import orjson
-
 from schemas import names
 from schemas.events import SigningKeyPublished
-from streams.operations import Operation, PgInsertIgnore, RedisHashSet
+from streams.operations import Operation, PgUpsertMin, RedisJsonFieldSetIfLower
 from streams.record import Record
 
 
@@ -28,10 +26,13 @@ def reduce(record: Record) -> list[Operation]:
         "alg": payload.alg,
         "public_jwk": public_jwk,
         "published_at": event.occurred_at,
+        "event_id": event.event_id,
     }
-    # A kid names one key (RFC 7638 thumbprint), so re-publishing it writes the same bytes.
-    field = orjson.dumps(entry, option=orjson.OPT_UTC_Z).decode()
+    # A login endpoint re-publishes its key on every start: the first publication wins, so the
+    # entry (and its published_at) is the same whatever order the copies arrive in.
     return [
-        PgInsertIgnore(names.TABLE_SIGNING_KEYS, row),
-        RedisHashSet(names.redis_signing_keys_key(), {payload.kid: field}),
+        PgUpsertMin(names.TABLE_SIGNING_KEYS, row, key="kid", compare="event_id"),
+        RedisJsonFieldSetIfLower(
+            names.redis_signing_keys_key(), payload.kid, entry, compare="event_id"
+        ),
     ]
