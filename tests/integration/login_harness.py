@@ -48,7 +48,7 @@ def login_settings(tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: 
         "postgres_dsn": dsn,
         "key_dir": tmp_path / "keys",
         "topic_partitions": 2,
-        "produce_timeout_s": 2.0,
+        "produce_timeout_s": 1.0,
         "introspection_clients": {INTROSPECTION_ID: INTROSPECTION_SECRET},
         "argon2_threads": 2,
     }

@@ -1,0 +1,116 @@
+"""Every malformed request gets a 4xx with an RFC 6749 JSON error: never a 500, never a token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from login_harness import Login, login_settings, running_login, seed_user_redis
+
+from services.devstack.broker import start_broker
+from services.devstack.infra import RegionInfra
+from services.devstack.process import ManagedProcess
+
+FORM = "application/x-www-form-urlencoded"
+GOOD = b"grant_type=password&username=grace&password=pw-grace"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    process = start_broker(tmp_path_factory.mktemp("broker"), die_with_parent=True)
+    yield process
+    process.stop(timeout=0.2)
+
+
+@pytest.fixture(scope="module")
+async def login(
+    tmp_path_factory: pytest.TempPathFactory,
+    broker: ManagedProcess,
+    region_stores: dict[str, RegionInfra],
+) -> AsyncIterator[Login]:
+    infra = region_stores["eu"]
+    dsn = infra.fresh_postgres_dsn("inputs")
+    settings = login_settings(
+        tmp_path_factory.mktemp("login"), broker.address, infra.fresh_redis_url(), dsn
+    )
+    async with running_login(settings) as running:
+        await seed_user_redis(settings, "grace", "pw-grace")
+        yield running
+    infra.drop_database(dsn)
+
+
+CASES: list[tuple[str, bytes, dict[str, str], int, str]] = [
+    ("good request still works", GOOD, {"content-type": FORM}, 200, ""),
+    ("missing grant_type", b"username=grace&password=pw-grace", {}, 400, "invalid_request"),
+    ("unsupported grant", b"grant_type=client_credentials", {}, 400, "unsupported_grant_type"),
+    ("missing password", b"grant_type=password&username=grace", {}, 400, "invalid_request"),
+    ("missing username", b"grant_type=password&password=x", {}, 400, "invalid_request"),
+    ("duplicate param", GOOD + b"&password=other", {}, 400, "invalid_request"),
+    ("raw non-utf8", b"grant_type=password&username=\xff&password=x", {}, 400, "invalid_request"),
+    ("encoded non-utf8", b"grant_type=password&username=%ff&password=x", {}, 400,
+     "invalid_request"),
+    ("nul byte", b"grant_type=password&username=gr%00ace&password=x", {}, 400, "invalid_request"),
+    ("json body", b'{"grant_type":"password"}', {"content-type": "application/json"}, 400,
+     "invalid_request"),
+    ("no content type", GOOD, {"content-type": ""}, 400, "invalid_request"),
+    ("latin-1 charset", GOOD, {"content-type": FORM + "; charset=latin-1"}, 400, "invalid_request"),
+    ("empty body", b"", {}, 400, "invalid_request"),
+    ("oversized body", GOOD + b"&x=" + b"a" * 9000, {}, 413, "invalid_request"),
+    ("bad client_id", GOOD + b"&client_id=%3Cscript%3E", {}, 400, "invalid_request"),
+    ("bad scope", GOOD + b"&scope=%22quoted%22", {}, 400, "invalid_scope"),
+    ("invalid username", b"grant_type=password&username=%F0%9F%98%80&password=x", {}, 400,
+     "invalid_grant"),
+    ("garbage", b"&&&===%%%", {}, 400, "invalid_request"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "error"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+async def test_token_endpoint_answers_bad_input_with_rfc_errors(
+    login: Login, body: bytes, headers: dict[str, str], status: int, error: str
+) -> None:
+    response = await login.client.post(
+        "/oauth2/token", content=body, headers={"content-type": FORM} | headers
+    )
+    assert response.status_code == status, response.text
+    if status != 200:
+        assert response.json()["error"] == error
+        assert "access_token" not in response.text
+        assert response.headers["cache-control"] == "no-store"
+
+
+async def test_lying_content_length_is_rejected_before_reading(login: Login) -> None:
+    response = await login.client.post(
+        "/oauth2/token",
+        content=GOOD,
+        headers={"content-type": FORM, "content-length": "999999"},
+    )
+    assert response.status_code == 413
+
+
+async def test_chunked_oversize_body_is_413(login: Login) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"a" * 1024
+
+    response = await login.client.post(
+        "/oauth2/token", content=chunks(), headers={"content-type": FORM}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/oauth2/token", 405), ("GET", "/nope", 404), ("DELETE", "/healthz", 405)],
+)
+async def test_unknown_routes_and_methods_are_json(
+    login: Login, method: str, path: str, status: int
+) -> None:
+    response = await login.client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert "error" in response.json()
