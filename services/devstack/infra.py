@@ -102,6 +102,7 @@ def start_region_infra(
             log_path=logs / f"{region}-postgres.log",
             die_with_parent=die_with_parent,
             fixed_port=postgres_port,
+            database=None,
         )
     except BaseException:
         rds.stop()
@@ -136,11 +137,16 @@ def apply_migrations(dsn: str) -> bool:
 
 
 def _prepare_databases(pg: ManagedProcess) -> bool:
+    # Migrate once, then copy: a template copy is far cheaper than a second migration run.
     port = int(pg.details["port"])
     admin = postgres.dsn(port, postgres.SUPERUSER)
     run_in_thread(lambda: asyncio.run(postgres.create_database(admin, TEMPLATE_DATABASE)))
-    migrated = apply_migrations(pg.address)
-    apply_migrations(postgres.dsn(port, TEMPLATE_DATABASE))
+    migrated = apply_migrations(postgres.dsn(port, TEMPLATE_DATABASE))
+    run_in_thread(
+        lambda: asyncio.run(
+            postgres.create_database(admin, postgres.DATABASE, template=TEMPLATE_DATABASE)
+        )
+    )
     return migrated
 
 

@@ -59,8 +59,9 @@ def start_postgres(
     log_path: Path | None = None,
     die_with_parent: bool = False,
     fixed_port: int | None = None,
+    database: str | None = DATABASE,
 ) -> ManagedProcess:
-    """Initialise (if needed) and start a server; return once database ``authplane`` exists.
+    """Initialise (if needed) and start a server; return once ``database`` exists (if given).
 
     ``durable=False`` turns fsync off: fine for throwaway test servers, never for the dev stack.
     """
@@ -84,8 +85,9 @@ def start_postgres(
         )
         try:
             wait_ready(proc, partial(_accepts, port), timeout=30.0, interval=0.05)
-            admin = dsn(port, SUPERUSER)
-            run_in_thread(partial(asyncio.run, create_database(admin, DATABASE)))
+            if database is not None:
+                admin = dsn(port, SUPERUSER)
+                run_in_thread(partial(asyncio.run, create_database(admin, database)))
             return proc
         except InfraError as exc:
             proc.stop()

@@ -287,3 +287,17 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+async def test_region_and_fresh_databases_carry_the_migrated_schema(
+    region_stores: dict[str, RegionInfra], fresh_postgres_dsn: str
+) -> None:
+    from schemas import names
+
+    assert all(infra.migrated for infra in region_stores.values())
+    for dsn in (region_stores["us"].postgres_dsn, fresh_postgres_dsn):
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT to_regclass($1)::text", names.TABLE_EVENT_ARCHIVE)
+        finally:
+            await conn.close()
