@@ -56,7 +56,62 @@ class SigningKeyPublished:
     public_jwk: Mapping[str, str]
 
 
-EVENT_CLASSES: tuple[type[Payload], ...] = (UserRegistered, SessionStarted, SigningKeyPublished)
+# -- revocations: on names.TOPIC_REVOCATIONS, keyed by user id ---------------------------------
+# Who, why, when and where of each revocation is its audit record: ``revoked_by`` and ``reason``
+# here, the time and region in the envelope. ``affects_until`` bounds how long a token the
+# revocation affects can still be valid, so the hot-state entry can expire then.
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRevoked:
+    """A session and every token of it are revoked, in every region, whatever arrives first."""
+
+    TYPE: ClassVar[str] = "session.revoked"
+    VERSION: ClassVar[int] = 1
+
+    session_id: str
+    reason: str
+    revoked_by: str
+    affects_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """One access token (by ``jti``) is revoked."""
+
+    TYPE: ClassVar[str] = "token.revoked"
+    VERSION: ClassVar[int] = 1
+
+    jti: str
+    session_id: str
+    reason: str
+    revoked_by: str
+    affects_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRevoked:
+    """Every session and token of the user issued before ``not_before`` is revoked; the latest
+    ``not_before`` of all such events wins."""
+
+    TYPE: ClassVar[str] = "user.revoked"
+    VERSION: ClassVar[int] = 1
+
+    not_before: datetime
+    reason: str
+    revoked_by: str
+    affects_until: datetime
+
+
+EVENT_CLASSES: tuple[type[Payload], ...] = (
+    UserRegistered,
+    SessionStarted,
+    SigningKeyPublished,
+    SessionRevoked,
+    TokenRevoked,
+    UserRevoked,
+)
+REVOCATION_TYPES = frozenset(c.TYPE for c in (SessionRevoked, TokenRevoked, UserRevoked))
 
 REGISTRY: dict[tuple[str, int], type[Any]] = {(c.TYPE, c.VERSION): c for c in EVENT_CLASSES}
 """Explicit ``{(type, version): class}``; nothing registers itself at import time."""

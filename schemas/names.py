@@ -35,6 +35,7 @@ TABLE_USERS = "users_v1"
 TABLE_SESSIONS = "sessions_v1"
 TABLE_SIGNING_KEYS = "signing_keys_v1"
 TABLE_DEADLETTERS = "deadletters_v1"
+TABLE_REVOCATIONS = "revocations_v1"
 
 
 # -- Redis keys ----------------------------------------------------------------------------------
@@ -54,8 +55,28 @@ def redis_signing_keys_key() -> str:
     return "jwks:v1"
 
 
+def redis_revoked_session_key(session_id: str) -> str:
+    return f"rev:v1:sess:{session_id}"
+
+
+def redis_revoked_token_key(jti: str) -> str:
+    return f"rev:v1:jti:{jti}"
+
+
+def redis_user_not_before_key(user_id: str) -> str:
+    """Epoch seconds: tokens of the user issued before it are revoked (greatest value wins)."""
+    return f"rev:v1:user:{user_id}"
+
+
 def redis_projector_heartbeat_key(region: str) -> str:
     return f"projector:v1:heartbeat:{region}"
 
 
-REDIS_KEY_PREFIXES = ("user:v1:", "sess:v1:", "usess:v1:", "jwks:v1", "projector:v1:")
+REDIS_KEY_PREFIXES = (
+    "user:v1:",
+    "sess:v1:",
+    "usess:v1:",
+    "jwks:v1",
+    "rev:v1:",
+    "projector:v1:",
+)

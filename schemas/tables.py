@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -80,6 +81,25 @@ signing_keys = Table(
     Column("public_jwk", JSONB, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("event_id", UUID(as_uuid=False), nullable=False),
+)
+
+revocations = Table(
+    names.TABLE_REVOCATIONS,
+    metadata,
+    # One row per revocation event: the durable record and the audit trail. Checks read it when
+    # Redis is unreachable; which revocation came first does not matter, any match revokes.
+    Column("event_id", UUID(as_uuid=False), primary_key=True),
+    Column("kind", Text, nullable=False),  # session | token | user
+    Column("subject", Text, nullable=False),  # session id, jti or user id
+    Column("user_id", Text, nullable=False, index=True),
+    Column("session_id", Text, nullable=True),
+    Column("not_before", DateTime(timezone=True), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("revoked_by", Text, nullable=False),
+    Column("origin_region", Text, nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+    Column("affects_until", DateTime(timezone=True), nullable=False),
+    Index("revocations_v1_kind_subject", "kind", "subject"),
 )
 
 deadletters = Table(
