@@ -59,6 +59,8 @@ class Stack:
         """Start everything and write the stack file; on any failure stop what started."""
         base_dir = base_dir.resolve()
         _check_regions(regions)
+        if with_apps:
+            _check_apps()
         stackfile.refuse_if_running(base_dir / "stack.json")
         shutil.rmtree(base_dir / "data", ignore_errors=True)
         ports = iter(range(base_port, base_port + 1 + 4 * len(regions))) if base_port else None
@@ -110,10 +112,6 @@ class Stack:
         stackfile.write(self)
 
     def _start_apps(self, inherited_env: Mapping[str, str], ready_timeout: float) -> None:
-        available = apps.apps_available()
-        missing = sorted(set(apps.APP_MODULES) - set(available))
-        if missing:
-            raise InfraError(f"cannot start {', '.join(missing)}: module not in this checkout")
         for settings in self.settings.values():
             env = apps.child_env(settings, inherited_env)
             for service in apps.APP_MODULES:
@@ -158,6 +156,14 @@ def _check_regions(regions: Sequence[str]) -> None:
             Settings(region=region)
         except ValueError as exc:
             raise InfraError(str(exc)) from None
+
+
+def _check_apps() -> None:
+    missing = sorted(set(apps.APP_MODULES) - set(apps.apps_available()))
+    if missing:
+        raise InfraError(
+            f"cannot start {', '.join(missing)}: module not in this checkout (try --infra-only)"
+        )
 
 
 def _create_topics(bootstrap: str, base: Settings) -> None:
