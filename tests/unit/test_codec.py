@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from schemas.codec import MAX_EVENT_BYTES, DecodeError, decode, encode, envelope_to_dict
 from schemas.envelope import Envelope, new_event_id
-from schemas.events import REGISTRY, SessionStarted, SigningKeyPublished, UserRegistered
+from schemas.events import (
+    REGISTRY,
+    SessionRevoked,
+    SessionStarted,
+    SigningKeyPublished,
+    TokenRevoked,
+    UserRegistered,
+    UserRevoked,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -190,6 +198,52 @@ GOLDEN_EXPECTED = {
                 "crv": "Ed25519",
                 "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
             },
+        ),
+    ),
+    "session.revoked.v1.json": Envelope(
+        event_id="018f3a6e-2c43-7d4e-8f60-718293041526",
+        type="session.revoked",
+        version=1,
+        user_id="1d6d2b5c-9a3e-5f01-8e4b-2a1c3d4e5f60",
+        origin_region="eu",
+        occurred_at=datetime(2024, 5, 1, 12, 5, 0, tzinfo=UTC),
+        correlation_id="req-9b5c",
+        payload=SessionRevoked(
+            session_id="s-5b1f0c",
+            reason="device lost",
+            revoked_by="operator:ops@example.com",
+            affects_until=datetime(2024, 5, 31, 12, 0, 1, tzinfo=UTC),
+        ),
+    ),
+    "token.revoked.v1.json": Envelope(
+        event_id="018f3a6e-2c44-7e5f-9071-829304152637",
+        type="token.revoked",
+        version=1,
+        user_id="1d6d2b5c-9a3e-5f01-8e4b-2a1c3d4e5f60",
+        origin_region="us",
+        occurred_at=datetime(2024, 5, 1, 12, 6, 0, tzinfo=UTC),
+        correlation_id="req-ac6d",
+        payload=TokenRevoked(
+            jti="j-9c2e7d",
+            session_id="s-5b1f0c",
+            reason="leaked in a log",
+            revoked_by="client:web",
+            affects_until=datetime(2024, 5, 1, 12, 15, 1, tzinfo=UTC),
+        ),
+    ),
+    "user.revoked.v1.json": Envelope(
+        event_id="018f3a6e-2c45-7f60-a182-930415263748",
+        type="user.revoked",
+        version=1,
+        user_id="1d6d2b5c-9a3e-5f01-8e4b-2a1c3d4e5f60",
+        origin_region="eu",
+        occurred_at=datetime(2024, 5, 1, 12, 7, 0, tzinfo=UTC),
+        correlation_id="req-bd7e",
+        payload=UserRevoked(
+            not_before=datetime(2024, 5, 1, 12, 7, 0, tzinfo=UTC),
+            reason="account compromised",
+            revoked_by="operator:ops@example.com",
+            affects_until=datetime(2024, 5, 31, 12, 7, 0, tzinfo=UTC),
         ),
     ),
 }
