@@ -1,0 +1,207 @@
+"""authctl: the operator's CLI for users and sessions.
+
+Every failure is one line on stderr and a non-zero exit; passwords are never echoed or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from schemas import names
+from schemas.codec import encode
+from schemas.envelope import wrap
+from schemas.events import UserRegistered
+from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from schemas.settings import Settings, SettingsError
+from services import topology
+from services.passwords import hash_password
+from services.readmodel import SessionRow, list_sessions, make_engine
+
+TIMEOUT_S = 10.0
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
+sessions_app = typer.Typer(no_args_is_help=True, help="Inspect sessions.")
+app.add_typer(user_app, name="user")
+app.add_typer(sessions_app, name="sessions")
+
+StackFile = Annotated[
+    Path | None, typer.Option("--stack-file", help="Stack file (default: AUTHPLANE_STACK_FILE).")
+]
+
+
+class CliError(Exception):
+    """A failure the operator can act on; printed as one line."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _topology(settings: Settings, stack_file: Path | None) -> topology.Topology:
+    try:
+        return topology.load(stack_file or settings.stack_file)
+    except topology.TopologyError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _username(raw: str) -> str:
+    try:
+        return normalize_username(raw)
+    except InvalidUsername as exc:
+        raise CliError(f"invalid username: {exc}") from None
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.read()
+        # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
+        password = password.removesuffix("\n").removesuffix("\r")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise CliError("stdin is not a terminal: pass --password-stdin to read the password")
+    if not password:
+        raise CliError("the password is empty")
+    return password
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    region: Annotated[
+        str | None, typer.Option(help="Origin region recorded in the event (default: settings).")
+    ] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Broker bootstrap servers (default: the stack file's).")
+    ] = None,
+    stack_file: StackFile = None,
+) -> None:
+    """Register a user: hash the password (argon2id) and log a user.registered event."""
+    settings = _settings()
+    name = _username(username)
+    password = _read_password(password_stdin)
+    servers = bootstrap or _topology(settings, stack_file).kafka_bootstrap
+    event = UserRegistered(username=name, password_hash=hash_password(settings, password))
+    user_id = user_id_for(name)
+    envelope = wrap(
+        event,
+        user_id=user_id,
+        origin_region=region or settings.region,
+        correlation_id=f"authctl:{uuid.uuid4()}",
+    )
+    asyncio.run(_produce(servers, envelope.partition_key, encode(envelope)))
+    typer.echo(f"registered {name} (user id {user_id})")
+
+
+async def _produce(bootstrap: str, key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,  # the dev broker rejects the idempotent producer
+        request_timeout_ms=int(TIMEOUT_S * 1000),
+    )
+    try:
+        await asyncio.wait_for(producer.start(), TIMEOUT_S)
+        await asyncio.wait_for(
+            producer.send_and_wait(names.TOPIC_EVENTS, value=value, key=key), TIMEOUT_S
+        )
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise CliError(f"cannot reach the broker at {bootstrap}: {type(exc).__name__}") from None
+    finally:
+        await producer.stop()
+
+
+@sessions_app.command("list")
+def sessions_list(
+    username: str,
+    region: Annotated[str, typer.Option(help="Region whose read model to query.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    stack_file: StackFile = None,
+) -> None:
+    """List a user's sessions as one region's Postgres read model knows them."""
+    settings = _settings()
+    user_id = user_id_for(_username(username))
+    try:
+        dsn = _topology(settings, stack_file).region(region).postgres_dsn
+    except topology.TopologyError as exc:
+        raise CliError(str(exc)) from None
+    rows = asyncio.run(_sessions(dsn, region, user_id))
+    if as_json:
+        typer.echo(orjson.dumps([_session_dict(r) for r in rows], option=orjson.OPT_UTC_Z))
+    else:
+        _print_table(rows)
+
+
+async def _sessions(dsn: str, region: str, user_id: str) -> list[SessionRow]:
+    engine = make_engine(dsn)
+    try:
+        return await asyncio.wait_for(list_sessions(engine, user_id), TIMEOUT_S)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise CliError(
+            f"cannot read sessions from {region}'s Postgres: {type(exc).__name__}"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def _session_dict(row: SessionRow) -> dict[str, str]:
+    return {
+        "session_id": row.session_id,
+        "user_id": row.user_id,
+        "client_id": row.client_id,
+        "origin_region": row.origin_region,
+        "started_at": row.started_at.isoformat(),
+        "expires_at": row.expires_at.isoformat(),
+    }
+
+
+def _print_table(rows: list[SessionRow]) -> None:
+    columns = ("session_id", "client_id", "origin_region", "started_at", "expires_at")
+    table = Table(*columns)
+    for row in rows:
+        data = _session_dict(row)
+        table.add_row(*(data[c] for c in columns))
+    Console().print(table if rows else "no sessions")
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except CliError as exc:
+        _fail(str(exc), 1)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except typer.TyperException as exc:  # usage errors: one line instead of a help panel
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        _fail(message, int(getattr(exc, "exit_code", 2)))
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    if message.strip():  # a bare group prints its help (no message) and exits non-zero
+        print(f"authctl: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
