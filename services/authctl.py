@@ -6,6 +6,7 @@ Every failure is one line on stderr and a non-zero exit; passwords are never ech
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -184,6 +185,8 @@ def _print_table(rows: list[SessionRow]) -> None:
 
 
 def main() -> None:
+    # Libraries (aiokafka) log connection failures on their own; the CLI reports one line itself.
+    logging.getLogger().addHandler(logging.NullHandler())
     try:
         result = app(standalone_mode=False)
     except CliError as exc:

@@ -1,0 +1,164 @@
+"""authctl as an operator runs it: a real process, a stack file, a broker and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from argon2 import PasswordHasher
+from login_harness import events_on_topic
+
+from schemas import tables
+from schemas.events import UserRegistered
+from schemas.identity import user_id_for
+from schemas.settings import Settings
+from schemas.topics import ensure_topics
+from services import topology
+from services.devstack.process import free_port
+from services.readmodel import make_engine
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _stack(tmp_path: Path, bootstrap: str, dsn: str) -> Path:
+    region = topology.RegionEndpoints("eu", "redis://127.0.0.1:1/0", dsn, "")
+    path = tmp_path / "stack.json"
+    topology.save(topology.Topology(bootstrap, {"eu": region}), path)
+    return path
+
+
+def _authctl(stack_file: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = Settings(stack_file=stack_file).to_env() | {"PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "services.authctl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("authctl: ")
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_user_create_logs_a_verifiable_registration(
+    tmp_path: Path, kafka_bootstrap: str, fresh_postgres_dsn: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, 2, 1)
+    stack = _stack(tmp_path, kafka_bootstrap, fresh_postgres_dsn)
+    secret = "s3cret pass phrase"
+    result = await asyncio.to_thread(
+        _authctl, stack, "user", "create", " Ivan.Ops ", "--password-stdin", stdin=secret + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert "ivan.ops" in result.stdout
+
+    events = await events_on_topic(
+        kafka_bootstrap,
+        lambda e: e.type == UserRegistered.TYPE and e.payload.username == "ivan.ops",
+    )
+    assert [e.user_id for e in events] == [user_id_for("ivan.ops")]
+    password_hash = events[0].payload.password_hash
+    assert password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PasswordHasher().verify(password_hash, secret)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "fragment"),
+    [
+        (("user", "create", "judy", "--password-stdin"), "\n", "password is empty"),
+        (("user", "create", "judy", "--password-stdin"), "", "password is empty"),
+        (("user", "create", "ju dy!", "--password-stdin"), "pw\n", "invalid username"),
+        (("user", "create", "judy"), "pw\n", "--password-stdin"),
+        (("user", "create"), "", "Missing argument"),
+        (("sessions", "list", "judy"), "", "--region"),
+        (("sessions", "list", "judy", "--region", "mars"), "", "unknown region 'mars'"),
+        (("frobnicate",), "", "No such command"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], stdin: str, fragment: str
+) -> None:
+    stack = _stack(tmp_path, f"127.0.0.1:{free_port()}", "postgresql://x@127.0.0.1:1/authplane")
+    _one_line_error(_authctl(stack, *args, stdin=stdin), fragment)
+
+
+def test_unreachable_broker_is_one_line(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, f"127.0.0.1:{free_port()}", "postgresql://x@127.0.0.1:1/authplane")
+    result = _authctl(stack, "user", "create", "kim", "--password-stdin", stdin="pw\n")
+    _one_line_error(result, "cannot reach the broker")
+
+
+def test_missing_stack_file_is_one_line(tmp_path: Path) -> None:
+    result = _authctl(tmp_path / "none.json", "sessions", "list", "kim", "--region", "eu")
+    _one_line_error(result, "no stack file")
+
+
+def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/authplane"
+    stack = _stack(tmp_path, "127.0.0.1:1", dead)
+    result = _authctl(stack, "sessions", "list", "kim", "--region", "eu")
+    _one_line_error(result, "cannot read sessions from eu's Postgres")
+
+
+async def _seed_sessions(dsn: str, user_id: str, count: int) -> list[str]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        {
+            "session_id": f"sess-{i}",
+            "user_id": user_id,
+            "client_id": "web",
+            "origin_region": "us" if i else "eu",
+            "started_at": now + timedelta(seconds=i),
+            "expires_at": now + timedelta(days=30),
+            "refresh_token_hash": "0" * 64,
+            "access_jti": f"jti-{i}",
+            "signing_kid": "kid",
+            "start_event_id": f"01900000-0000-7000-8000-00000000000{i}",
+        }
+        for i in range(count)
+    ]
+    engine = make_engine(dsn)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(tables.sessions.insert(), rows)
+            other = dict(rows[0], session_id="someone-elses", user_id="other-user")
+            await conn.execute(tables.sessions.insert().values(**other))
+    finally:
+        await engine.dispose()
+    return [str(r["session_id"]) for r in rows]
+
+
+async def test_sessions_list_shows_the_users_sessions(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    ids = await _seed_sessions(fresh_postgres_dsn, user_id_for("liz"), 2)
+    stack = _stack(tmp_path, "127.0.0.1:1", fresh_postgres_dsn)
+    as_json = await asyncio.to_thread(
+        _authctl, stack, "sessions", "list", "LIZ", "--region", "eu", "--json"
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    listed = orjson.loads(as_json.stdout)
+    assert [s["session_id"] for s in listed] == ids
+    assert set(listed[0]) == {
+        "session_id", "user_id", "client_id", "origin_region", "started_at", "expires_at"
+    }  # fmt: skip
+    assert listed[1]["origin_region"] == "us"
+    table = await asyncio.to_thread(_authctl, stack, "sessions", "list", "liz", "--region", "eu")
+    assert table.returncode == 0
+    assert all(session_id in table.stdout for session_id in ids)
+    assert "someone-elses" not in table.stdout
