@@ -20,10 +20,17 @@ from streams.operations import (
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
 # see "mine is smaller" and leave the larger value.
+# The fields travel as one JSON argument: redis-py packs every argument in pure Python, and
+# one argument instead of twenty made this the projector's cheapest Redis write.
 HSET_IF_LOWER = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current <= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local flat = {}
+for field, value in pairs(cjson.decode(ARGV[4])) do
+  flat[#flat + 1] = field
+  flat[#flat + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(flat))
 if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
 return 1
 """
@@ -87,9 +94,8 @@ class RedisExecutor:
             if op.expire_at is not None and op.expire_at <= now:
                 return 0
             expire_at = "" if op.expire_at is None else str(op.expire_at)
-            args = [op.compare_field, op.mapping[op.compare_field], expire_at]
-            for field, value in op.mapping.items():
-                args += [field, value]
+            fields = orjson.dumps(op.mapping).decode()
+            args = [op.compare_field, op.mapping[op.compare_field], expire_at, fields]
             await self._hset_if_lower(keys=[op.key], args=args, client=pipe)
         elif isinstance(op, RedisJsonFieldSetIfLower):
             document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()

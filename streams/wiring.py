@@ -1,0 +1,59 @@
+"""The one place the projector's clients are built from Settings (worker and replay tool)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from schemas.settings import Settings
+from streams.deadletter import KafkaDeadLetterPublisher
+from streams.executor import StoreExecutor
+from streams.postgres import PostgresExecutor
+from streams.projector import Projector
+from streams.redis_ops import RedisExecutor
+
+
+def async_postgres_url(dsn: str) -> str:
+    """``postgresql://user@host:port/db`` -> the SQLAlchemy asyncpg URL of the same database."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ValueError("expected a postgresql://user@host:port/db DSN")
+    return f"postgresql+asyncpg://{rest}"
+
+
+def create_engine(dsn: str) -> AsyncEngine:
+    # pool_pre_ping: after a Postgres restart the first batch gets a live connection instead of
+    # a failure and a backoff.
+    return create_async_engine(async_postgres_url(dsn), pool_size=2, pool_pre_ping=True)
+
+
+def create_redis(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=False, socket_timeout=5, socket_connect_timeout=5)
+
+
+@dataclass
+class ProjectorRuntime:
+    """Everything a running projector holds open, so one call can close it all."""
+
+    projector: Projector
+    engine: AsyncEngine
+    redis: Redis
+    producer: AIOKafkaProducer
+
+    async def close(self) -> None:
+        await self.producer.stop()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+async def start_projector(settings: Settings) -> ProjectorRuntime:
+    engine = create_engine(settings.postgres_dsn)
+    redis = create_redis(settings.redis_url)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
+    projector = Projector(executor, KafkaDeadLetterPublisher(producer, settings.region))
+    return ProjectorRuntime(projector, engine, redis, producer)

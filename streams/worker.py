@@ -1,0 +1,145 @@
+"""``python -m streams.worker``: a region's projector as a faust-streaming worker.
+
+One agent consumes the event and revocation topics in batches and hands each batch to the
+faust-independent ``Projector``. Offsets are committed only for events the stores hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, Sequence
+from typing import Any
+
+import faust
+from prometheus_client import start_http_server
+from redis.exceptions import RedisError
+
+from schemas import names
+from schemas.settings import Settings
+from schemas.topics import ensure_topics
+from streams.faust_transport import ProjectorApp
+from streams.jsonlog import logging_config
+from streams.record import LogPosition, RawEvent
+from streams.wiring import ProjectorRuntime, start_projector
+
+log = logging.getLogger("authplane.worker")
+HEARTBEAT_EVERY_S = 1.0
+HEARTBEAT_TTL_S = 10
+
+
+class ProjectorHost:
+    """Owns the projector's clients inside the worker's event loop (created on first use)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runtime: ProjectorRuntime | None = None
+        self._starting: asyncio.Lock | None = None
+
+    async def runtime(self) -> ProjectorRuntime:
+        if self._runtime is None:
+            self._starting = self._starting or asyncio.Lock()
+            async with self._starting:
+                if self._runtime is None:
+                    self._runtime = await start_projector(self.settings)
+        return self._runtime
+
+    async def apply(self, events: Sequence[Any]) -> None:
+        # faust's take() acknowledges the whole buffer in a `finally` after its yield, even when
+        # the consumer of the batch was cancelled half-way (worker shutdown). An extra reference
+        # per message makes that ack a plain decrement: only our own ack below, after the stores
+        # hold the batch, lets an offset be committed.
+        for event in events:
+            event.message.incref()
+        runtime = await self.runtime()
+        await runtime.projector.apply([_raw_event(event.message) for event in events])
+        for event in events:
+            event.ack()
+
+    async def beat(self) -> None:
+        runtime = await self.runtime()
+        if runtime.projector.failing_since is not None:
+            return  # stores are failing: let readiness lapse rather than claim we keep up
+        key = names.redis_projector_heartbeat_key(self.settings.region)
+        try:
+            await runtime.redis.set(key, int(time.time()), ex=HEARTBEAT_TTL_S)
+        except (RedisError, OSError) as exc:
+            log.warning("heartbeat failed", extra={"error": str(exc)})
+
+    async def close(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.close()
+            self._runtime = None
+
+
+def _raw_event(message: Any) -> RawEvent:
+    position = LogPosition(message.topic, message.partition, message.offset)
+    return RawEvent(position, message.key, message.value)
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
+
+
+def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
+    app = ProjectorApp(
+        names.consumer_group(settings.region),
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        broker=broker_urls(settings.kafka_bootstrap),
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        web_enabled=False,
+        autodiscover=False,
+    )
+    app.closers.append(host.close)
+    topic = app.topic(*names.EVENT_TOPICS, key_serializer="raw", value_serializer="raw")
+    batch_max = settings.projector_batch_max
+    within = settings.projector_batch_within_ms / 1000
+
+    @app.agent(topic, name="project")
+    async def project(stream: AsyncIterable[Any]) -> None:
+        async for events in stream.take_events(batch_max, within=within):  # type: ignore[attr-defined]
+            await host.apply(events)
+
+    async def heartbeat() -> None:
+        await host.beat()
+
+    app.timer(HEARTBEAT_EVERY_S)(heartbeat)
+
+    return app
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Before faust starts: an unknown topic would be auto-created with the broker's default count.
+    loop.run_until_complete(
+        ensure_topics(
+            settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication
+        )
+    )
+    if settings.projector_metrics_port > 0:
+        start_http_server(settings.projector_metrics_port, addr=settings.http_host)
+    host = ProjectorHost(settings)
+    app = create_app(settings, host)
+    worker = faust.Worker(
+        app,
+        loop=loop,
+        loglevel=settings.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=logging_config(settings.log_level),
+    )
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
