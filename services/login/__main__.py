@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 import uvloop
@@ -12,6 +15,22 @@ from schemas.settings import Settings, SettingsError
 from services.login.app import create_app
 from services.login.bootstrap import StartupError, build_runtime, close_runtime
 from services.login.logs import configure_logging
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after shutdown, killing the process before our clients close;
+    here a signal just asks the server to stop, and the process exits 0 after a clean close."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def serve(settings: Settings) -> int:
@@ -31,7 +50,7 @@ async def serve(settings: Settings) -> int:
         access_log=False,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     try:
         await server.serve()
     finally:
