@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
         if request_id:
             line["request_id"] = request_id
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and key != "color_message" and not key.startswith("_"):
                 line[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exc_type"] = record.exc_info[0].__name__
