@@ -208,11 +208,25 @@ def stop_recorded_pid(
         proc.send_signal(sig)
     except psutil.NoSuchProcess:
         return False
-    _, alive = psutil.wait_procs([proc], timeout=timeout)
-    for straggler in alive:
+    if not _wait_gone(proc, timeout):
         with contextlib.suppress(psutil.NoSuchProcess):
-            straggler.kill()
+            proc.kill()
+        _wait_gone(proc, 5.0)
     return True
+
+
+def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
+    # A zombie counts as gone: a detached child's new parent (PID 1) may reap it only seconds
+    # later, and waiting for that would make `down` crawl.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def pid_alive(pid: int, create_time: float | None = None) -> bool:

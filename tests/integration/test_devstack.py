@@ -301,3 +301,29 @@ async def test_region_and_fresh_databases_carry_the_migrated_schema(
             assert await conn.fetchval("SELECT to_regclass($1)::text", names.TABLE_EVENT_ARCHIVE)
         finally:
             await conn.close()
+
+
+def test_full_two_region_stack_starts_answers_and_stops_every_pid(tmp_path: Path) -> None:
+    import httpx
+
+    from services import topology
+    from services.devstack.stack import Stack
+
+    started = time.monotonic()
+    stack = Stack.start(["eu", "us"], tmp_path, durable=False)
+    try:
+        elapsed = time.monotonic() - started
+        topo = topology.load(stack.stack_file)
+        pids = {(name, svc): pid for name, r in topo.regions.items() for svc, pid in r.pids.items()}
+        assert set(pids) == {
+            (r, s) for r in ("eu", "us") for s in ("redis", "postgres", "login", "worker")
+        }
+        assert all(_alive(pid) for pid in pids.values())
+        for region in topo.regions.values():
+            assert httpx.get(region.login_url + "/healthz", timeout=5).status_code == 200
+            assert (tmp_path / "logs" / f"{region.name}-worker.log").exists()
+        assert elapsed < 60
+    finally:
+        stack.stop()
+    assert not any(_alive(pid) for pid in pids.values())
+    assert not _alive(stack.broker.pid)
