@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,10 +19,13 @@ from login_harness import (
     seed_user_redis,
 )
 
-from schemas import names
+from schemas import names, tables
+from schemas.envelope import new_event_id
 from schemas.events import SessionStarted, SigningKeyPublished
 from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess, free_port
+from services.keys import SigningKey, load_or_create
+from services.readmodel import make_engine
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -117,9 +121,30 @@ async def test_users_are_read_from_postgres_when_redis_is_down(
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     settings = login_settings(tmp_path, broker.address, dead_redis, fresh_postgres_dsn)
     await seed_user_postgres(settings, fresh_postgres_dsn, "dave", "pw-dave")
+    us_key = load_or_create(tmp_path / "us-keys", "us", "ES256")
+    await _insert_signing_key(fresh_postgres_dsn, us_key, "us")
     async with running_login(settings) as login:
         assert (await _password_login(login, "dave", "pw-dave")).status_code == 200
         assert (await _password_login(login, "dave", "nope")).status_code == 400
+        jwks = (await login.client.get("/.well-known/jwks.json")).json()
+        assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.runtime.signing_key.kid}
+
+
+async def _insert_signing_key(dsn: str, key: SigningKey, region: str) -> None:
+    row = {
+        "kid": key.kid,
+        "region": region,
+        "alg": key.alg,
+        "public_jwk": key.public_jwk,
+        "published_at": datetime.now(UTC),
+        "event_id": new_event_id(),
+    }
+    engine = make_engine(dsn)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(tables.signing_keys.insert().values(**row))
+    finally:
+        await engine.dispose()
 
 
 async def test_both_stores_down_is_503(tmp_path: Path, broker: ManagedProcess) -> None:
@@ -136,7 +161,7 @@ async def test_request_id_is_echoed_or_generated(login: Login) -> None:
     echoed = await login.client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
     hostile = "bad id\u00e9\\n".encode("latin-1")
-    generated = await login.client.get("/healthz", headers={"X-Request-ID": hostile})
+    generated = await login.client.get("/healthz", headers={b"X-Request-ID": hostile})
     assert len(generated.headers["x-request-id"]) == 32  # a fresh uuid4 hex
 
 
