@@ -1,13 +1,20 @@
-"""Apply Postgres operations: one transaction per batch, one multi-row statement per table."""
+"""Apply Postgres operations: one transaction per batch, one statement per table and kind.
+
+Rows travel as one array per column through ``unnest``: a single fixed statement per table
+(prepared once, cached by asyncpg) instead of SQL that grows with the batch. Measured here it
+wrote about twice the rows per second of SQLAlchemy's multi-row VALUES ("insertmanyvalues").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import Insert, insert
+import orjson
+from sqlalchemy import Column, TextClause, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +23,8 @@ from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMin
 
 Row = dict[str, Any]
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_QUOTE = _DIALECT.identifier_preparer.quote
 
 
 class PostgresExecutor:
@@ -29,26 +38,42 @@ class PostgresExecutor:
         try:
             async with self._engine.begin() as conn:
                 for statement, rows in statements:
-                    # executemany of one INSERT: SQLAlchemy sends it as multi-row VALUES batches
-                    # ("insertmanyvalues"), not one round trip per row.
-                    await conn.execute(statement, rows)
+                    await conn.execute(statement.sql, statement.arrays(rows))
         except (IntegrityError, DataError) as exc:
             raise StoreRejected("postgres", _describe(exc)) from exc
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise StoreUnavailable("postgres", _describe(exc)) from exc
 
 
-def _statements(operations: Sequence[PgOperation]) -> Iterable[tuple[Insert, list[Row]]]:
-    ignored: dict[str, list[Row]] = {}
+@dataclass(frozen=True)
+class _Unnest:
+    """One INSERT ... SELECT FROM unnest(...) statement and the columns it takes, in order."""
+
+    sql: TextClause
+    columns: tuple[str, ...]
+    json_columns: frozenset[str]
+
+    def arrays(self, rows: list[Row]) -> Row:
+        arrays: Row = {}
+        for i, name in enumerate(self.columns):
+            values = [row[name] for row in rows]
+            if name in self.json_columns:
+                values = [orjson.dumps(v).decode() for v in values]
+            arrays[f"c{i}"] = values
+        return arrays
+
+
+def _statements(operations: Sequence[PgOperation]) -> Iterable[tuple[_Unnest, list[Row]]]:
+    ignored: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
     lowest: dict[tuple[str, str, str, tuple[str, ...]], dict[Any, Row]] = {}
     for op in operations:
+        columns = tuple(op.row)
         if isinstance(op, PgInsertIgnore):
-            ignored.setdefault(op.table, []).append(dict(op.row))
+            ignored.setdefault((op.table, columns), []).append(dict(op.row))
         else:
-            group = (op.table, op.key, op.compare, tuple(op.row))
-            _keep_lowest(lowest.setdefault(group, {}), op)
-    for table, rows in ignored.items():
-        yield _insert_ignore(table), rows
+            _keep_lowest(lowest.setdefault((op.table, op.key, op.compare, columns), {}), op)
+    for (table, columns), rows in ignored.items():
+        yield _insert_ignore(table, columns), rows
     for (table, key, compare, columns), by_key in lowest.items():
         yield _upsert_min(table, key, compare, columns), list(by_key.values())
 
@@ -62,26 +87,33 @@ def _keep_lowest(by_key: dict[Any, Row], op: PgUpsertMin) -> None:
         by_key[key] = dict(op.row)
 
 
-def _table(name: str) -> Table:
-    return metadata.tables[name]
+def _unnest_insert(table: str, columns: tuple[str, ...], on_conflict: str) -> _Unnest:
+    t = metadata.tables[table]
+    names = ", ".join(_QUOTE(c) for c in columns)
+    arrays = ", ".join(f"CAST(:c{i} AS {_array_type(t.c[c])})" for i, c in enumerate(columns))
+    # Identifiers come from schemas.tables, never from events; every value is a bound array.
+    sql = f"INSERT INTO {_QUOTE(table)} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
+    json_columns = frozenset(c for c in columns if isinstance(t.c[c].type, postgresql.JSONB))
+    return _Unnest(text(sql), columns, json_columns)
+
+
+def _array_type(column: Column[Any]) -> str:
+    return f"{column.type.compile(dialect=_DIALECT)}[]"
 
 
 @cache
-def _insert_ignore(table: str) -> Insert:
-    return insert(_table(table)).on_conflict_do_nothing()
+def _insert_ignore(table: str, columns: tuple[str, ...]) -> _Unnest:
+    return _unnest_insert(table, columns, "ON CONFLICT DO NOTHING")
 
 
 @cache
-def _upsert_min(table: str, key: str, compare: str, columns: tuple[str, ...]) -> Insert:
-    t = _table(table)
-    stmt = insert(t)
+def _upsert_min(table: str, key: str, compare: str, columns: tuple[str, ...]) -> _Unnest:
     # Only the operation's own columns: columns written by other projections (say, revocation
     # fields of a session) must survive a winning upsert.
-    return stmt.on_conflict_do_update(
-        index_elements=[t.c[key]],
-        set_={name: stmt.excluded[name] for name in columns if name != key},
-        where=t.c[compare] > stmt.excluded[compare],
-    )
+    updates = ", ".join(f"{_QUOTE(c)} = EXCLUDED.{_QUOTE(c)}" for c in columns if c != key)
+    condition = f"{_QUOTE(table)}.{_QUOTE(compare)} > EXCLUDED.{_QUOTE(compare)}"
+    on_conflict = f"ON CONFLICT ({_QUOTE(key)}) DO UPDATE SET {updates} WHERE {condition}"
+    return _unnest_insert(table, columns, on_conflict)
 
 
 def _describe(exc: BaseException) -> str:

@@ -152,6 +152,7 @@ async def test_a_published_key_reads_back_as_its_first_publication(
         row = (await conn.execute(select(tables.signing_keys))).one()
     await engine.dispose()
     assert row.event_id == first.event_id
+    assert row.public_jwk == dict(first.payload.public_jwk)
 
 
 def _fields(envelope: Envelope) -> dict[str, Any]:
