@@ -54,12 +54,21 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def signal_stop(self) -> None:
+        """Send the stop signal once, without waiting (``stop()`` then waits).
+
+        Once only: a second SIGTERM makes uvicorn and faust skip their graceful shutdown.
+        """
+        if self.popen.poll() is None and not self.details.get("signalled"):
+            self.details["signalled"] = True
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(self.stop_signal)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask politely, wait, then SIGKILL; signals go to our child's PID only."""
         if self.popen.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.send_signal(self.stop_signal)
+        self.signal_stop()
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:

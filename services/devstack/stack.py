@@ -138,6 +138,9 @@ class Stack:
     def stop(self) -> None:
         """Stop in reverse start order: apps first (they still flush to the stores), then
         the stores, then the broker. Removes the stack file this stack wrote."""
+        # Apps shut down independently: signal them all at once, then wait for each.
+        for proc in self.apps:
+            proc.signal_stop()
         for proc in reversed(self.apps):
             proc.stop()
         for infra in reversed(self.regions.values()):

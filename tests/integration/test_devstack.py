@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -209,21 +212,30 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_failed_start_stops_what_already_started(tmp_path: Path) -> None:
-    import socket
-
-    from services.devstack.process import free_port
     from services.devstack.stack import Stack
 
     before = {c.pid for c in _our_infra_children()}
-    with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", 0))
-        blocker.listen()
-        taken = blocker.getsockname()[1]
-        # --base-port plan: broker on taken-1 (free, we hope), eu Redis on `taken` (busy).
-        base = taken - 1 if taken > 1025 else free_port()
-        with pytest.raises(InfraError, match="eu-redis"):
-            Stack.start(["eu"], tmp_path, durable=False, with_apps=False, base_port=base)
+    # --base-port plan: the broker gets busy-1 (free), eu's Redis gets `busy` (taken).
+    with _busy_port_after_a_free_one() as busy, pytest.raises(InfraError, match="eu-redis"):
+        Stack.start(["eu"], tmp_path, durable=False, with_apps=False, base_port=busy - 1)
     assert {c.pid for c in _our_infra_children()} == before
+
+
+@contextlib.contextmanager
+def _busy_port_after_a_free_one() -> Iterator[int]:
+    for _ in range(50):
+        with socket.socket() as blocker:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen()
+            busy = int(blocker.getsockname()[1])
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", busy - 1))
+                except OSError:
+                    continue
+            yield busy
+            return
+    raise AssertionError("no free port below a busy one")
 
 
 def test_cli_up_detach_status_down(tmp_path: Path) -> None:
