@@ -72,6 +72,15 @@ def redis_projector_heartbeat_key(region: str) -> str:
     return f"projector:v1:heartbeat:{region}"
 
 
+REDIS_REVOCATION_PATTERN = "rev:v1:*"
+"""Every revocation key (SCAN match pattern and keyspace-notification pattern)."""
+
+
+def redis_verifier_probe_key(instance: str) -> str:
+    """Written by an in-process verifier to prove its keyspace-notification feed is live."""
+    return f"verifier:v1:probe:{instance}"
+
+
 REDIS_KEY_PREFIXES = (
     "user:v1:",
     "sess:v1:",
@@ -79,4 +88,5 @@ REDIS_KEY_PREFIXES = (
     "jwks:v1",
     "rev:v1:",
     "projector:v1:",
+    "verifier:v1:",
 )
