@@ -21,6 +21,8 @@ from services.login.keyring import Keyring, own_published_key
 from services.login.metrics import Metrics
 from services.passwords import PasswordVerifier
 from services.readmodel import ReadModel, make_engine, make_redis
+from services.verifier.checks import CheckMetrics, RevocationChecker
+from services.verifier.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class Runtime:
     keyring: Keyring
     verifier: PasswordVerifier
     publisher: EventPublisher
+    tokens: Verifier
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -53,6 +56,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     redis = make_redis(settings.redis_url)
     engine = make_engine(settings.postgres_dsn)
     readmodel = ReadModel(redis, engine)
+    keyring = Keyring(own_published_key(signing_key, settings.region), readmodel.signing_keys)
     runtime = Runtime(
         settings=settings,
         signing_key=signing_key,
@@ -61,9 +65,10 @@ async def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         producer=producer,
         readmodel=readmodel,
-        keyring=Keyring(own_published_key(signing_key, settings.region), readmodel.signing_keys),
+        keyring=keyring,
         verifier=PasswordVerifier(settings),
         publisher=EventPublisher(producer, settings.produce_timeout_s, metrics),
+        tokens=_token_verifier(settings, keyring, redis, engine, metrics),
     )
     try:
         await publish_signing_key(runtime)
@@ -71,6 +76,17 @@ async def build_runtime(settings: Settings) -> Runtime:
         await close_runtime(runtime)
         raise
     return runtime
+
+
+def _token_verifier(
+    settings: Settings, keyring: Keyring, redis: Redis, engine: AsyncEngine, metrics: Metrics
+) -> Verifier:
+    # No local mirror here: introspection reads Redis per request, so an answer never lags a
+    # revocation the projector has applied (the HTTP round trip dwarfs the Redis one).
+    checks = RevocationChecker(
+        redis, engine, fail_open=settings.fail_open, metrics=CheckMetrics(metrics.registry)
+    )
+    return Verifier(keyring, checks, region=settings.region, issuer=settings.token_issuer)
 
 
 async def _start_producer(settings: Settings) -> AIOKafkaProducer:

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from services.login import tokens
 from services.login.bootstrap import Runtime
 from services.login.forms import OAuthError
 
@@ -66,27 +65,16 @@ def _bearer_client(given: str, clients: Mapping[str, str]) -> str | None:
 
 
 async def is_revoked(rt: Runtime, claims: Mapping[str, Any]) -> bool:
-    """Revocation check: the one place it plugs in (a later issue). Must fail closed: if the
-    revocation state cannot be read, answer True."""
-    del rt, claims
-    return False
+    """The revocation rule (services.verifier.rule), failing closed unless fail-open is set."""
+    return await rt.tokens.revocations.why_revoked(claims) is not None
 
 
 async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
-    kid = tokens.unverified_kid(token)
-    key = await rt.keyring.get(kid) if kid is not None else None
-    if key is None:
-        return _inactive(rt, "unknown_kid" if kid else "malformed")
-    settings = rt.settings
-    claims = tokens.verify_access_token(
-        token, key, own_region=settings.region, own_issuer=settings.token_issuer
-    )
-    if claims is None:
-        return _inactive(rt, "invalid")
-    if await is_revoked(rt, claims):
-        return _inactive(rt, "revoked")
+    verdict = await rt.tokens.check(token)
+    if not verdict.active:
+        return _inactive(rt, verdict.reason)
     rt.metrics.introspections.labels("active").inc()
-    answer = {name: claims[name] for name in _ANSWERED_CLAIMS if name in claims}
+    answer = {name: verdict.claims[name] for name in _ANSWERED_CLAIMS if name in verdict.claims}
     return {"active": True, "token_type": "access_token", **answer}
 
 

@@ -1,13 +1,6 @@
-"""Access-token (JWT) and refresh-token rules: how tokens are made and what makes one valid.
+"""Access-token (JWT) and refresh-token rules: how tokens are made.
 
-Verification decisions (each is a rule a test pins):
-- The key is chosen by ``kid`` alone and the algorithm by the key record: a token never chooses
-  its own algorithm, so ``alg: none`` and HS256-signed-with-a-public-key are rejected up front.
-- ``iss`` is not pinned to this region's issuer: tokens of every region are valid everywhere and
-  other regions' issuers are not in the key records. Instead the ``region`` claim must name the
-  region that published the key, and a token signed with this region's key must carry this
-  region's issuer.
-- ``exp``, ``iat``, ``sub``, ``sid``, ``jti``, ``iss`` and ``region`` are required.
+What makes a token valid is defined once in ``services.verifier.signature`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -21,19 +14,16 @@ from typing import Any
 
 import jwt
 
-from schemas.settings import SIGNING_ALGS
 from services.keys import SigningKey, b64url
 
-REQUIRED_CLAIMS = ("exp", "iat", "sub", "sid", "jti", "iss", "region")
+# Verification lives with the verifier (one definition for introspection and resource servers).
+from services.verifier.signature import REQUIRED_CLAIMS as REQUIRED_CLAIMS
+from services.verifier.signature import VerificationKey as VerificationKey
+from services.verifier.signature import unverified_kid as unverified_kid
+from services.verifier.signature import verification_key as verification_key
+from services.verifier.signature import verify_access_token as verify_access_token
+
 REFRESH_SECRET_BYTES = 32  # 256 bits of randomness
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    kid: str
-    region: str
-    alg: str
-    key: Any  # a cryptography public key object
 
 
 @dataclass(frozen=True)
@@ -88,56 +78,3 @@ def new_refresh_token(session_id: str) -> str:
 def refresh_token_hash(refresh_token: str) -> str:
     """What is stored and sent on the log: SHA-256 hex of the whole token's UTF-8 bytes."""
     return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-def unverified_kid(token: str) -> str | None:
-    """The ``kid`` of a structurally valid JWT header, or None; says nothing about validity."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except (jwt.PyJWTError, ValueError, TypeError):
-        return None
-    kid = header.get("kid")
-    return kid if isinstance(kid, str) and kid else None
-
-
-def verify_access_token(
-    token: str, key: VerificationKey, *, own_region: str, own_issuer: str
-) -> dict[str, Any] | None:
-    """The claims of a valid token signed by ``key``, or None for anything else."""
-    try:
-        header = jwt.get_unverified_header(token)
-        if header.get("alg") != key.alg or header.get("kid") != key.kid:
-            return None
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=[key.alg],
-            options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
-        )
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-        return None
-    return claims if _claims_fit_key(claims, key, own_region, own_issuer) else None
-
-
-def _claims_fit_key(
-    claims: dict[str, Any], key: VerificationKey, own_region: str, own_issuer: str
-) -> bool:
-    if claims.get("region") != key.region:
-        return False
-    if not all(isinstance(claims.get(name), str) for name in ("sub", "sid", "jti", "iss")):
-        return False
-    return key.region != own_region or claims["iss"] == own_issuer
-
-
-def verification_key(
-    kid: str, region: str, alg: str, public_jwk: dict[str, str]
-) -> VerificationKey:
-    """Build from a published public JWK; raises ValueError if the JWK does not fit the alg."""
-    if alg not in SIGNING_ALGS:
-        # Only asymmetric algorithms: a symmetric one would turn the public JWK into a secret.
-        raise ValueError(f"key {kid} has unsupported alg {alg!r}")
-    try:
-        parsed = jwt.PyJWK(dict(public_jwk), algorithm=alg)
-    except jwt.PyJWTError as exc:
-        raise ValueError(f"unusable public key {kid}: {exc}") from None
-    return VerificationKey(kid=kid, region=region, alg=alg, key=parsed.key)

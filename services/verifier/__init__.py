@@ -1,0 +1,17 @@
+"""In-process access-token verification for Python resource servers (and the login endpoint).
+
+``Verifier.verify(token)`` checks the signature against the published keys of every region and
+the revocation state of the caller's region: see docs/verifier.md.
+"""
+
+from services.verifier.rule import RevocationState, session_is_revoked, token_is_revoked
+from services.verifier.verifier import InvalidToken, Verdict, Verifier
+
+__all__ = [
+    "InvalidToken",
+    "RevocationState",
+    "Verdict",
+    "Verifier",
+    "session_is_revoked",
+    "token_is_revoked",
+]

@@ -1,0 +1,70 @@
+"""Reading one token's revocation state straight from a region's stores (no mirror).
+
+Redis: one pipelined round trip (EXISTS session, EXISTS jti, HGET the user's not_before_ms).
+Postgres (when Redis errors): the same three questions over ``revocations_v1`` in one query;
+any matching row revokes, and the greatest user ``not_before`` is the one that counts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas import names, tables
+from services.verifier.rule import RevocationState
+
+NOT_BEFORE_FIELD = "not_before_ms"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def redis_state(redis: Redis, user_id: str, session_id: str, jti: str) -> RevocationState:
+    pipe = redis.pipeline(transaction=False)
+    pipe.exists(names.redis_revoked_session_key(session_id))
+    pipe.exists(names.redis_revoked_token_key(jti))
+    pipe.hget(names.redis_user_not_before_key(user_id), NOT_BEFORE_FIELD)
+    session_hits, token_hits, not_before = await pipe.execute()
+    return RevocationState(bool(session_hits), bool(token_hits), parse_millis(not_before))
+
+
+def parse_millis(raw: Any) -> int | None:
+    """A not_before_ms field. An unreadable value raises ValueError: the caller treats it like an
+    unreachable store (unknown state), never as 'not revoked'."""
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return int(text)
+
+
+async def postgres_state(
+    engine: AsyncEngine, user_id: str, session_id: str, jti: str
+) -> RevocationState:
+    t = tables.revocations
+    query = select(t.c.kind, t.c.not_before).where(
+        or_(
+            and_(t.c.kind == "session", t.c.subject == session_id),
+            and_(t.c.kind == "token", t.c.subject == jti),
+            and_(t.c.kind == "user", t.c.subject == user_id),
+        )
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return _state_from_rows([(row.kind, row.not_before) for row in rows])
+
+
+def _state_from_rows(rows: list[tuple[str, datetime | None]]) -> RevocationState:
+    kinds = {kind for kind, _ in rows}
+    not_befores = [_millis(nb) for kind, nb in rows if kind == "user" and nb is not None]
+    return RevocationState(
+        session_revoked="session" in kinds,
+        token_revoked="token" in kinds,
+        user_not_before_ms=max(not_befores, default=None),
+    )
+
+
+def _millis(moment: datetime) -> int:
+    # Integer arithmetic, floored like the projector's not_before_ms (floats can round 0.123 up).
+    return (moment - _EPOCH) // timedelta(milliseconds=1)

@@ -1,0 +1,151 @@
+"""``Verifier``: signature (every region's published keys) + revocation (this region's state).
+
+A resource server builds one per process with ``Verifier.connect(...)`` and calls
+``await verifier.verify(token)`` per request; the login endpoint's introspection calls
+``check`` on the same class, so both answer by the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas.settings import Settings
+from services.readmodel import ReadModel, make_engine, make_redis
+from services.verifier.checks import CheckMetrics, RevocationChecker
+from services.verifier.keyring import Keyring, jwks_loader
+from services.verifier.mirror import RevocationMirror
+from services.verifier.signature import VerificationKey, unverified_kid, verify_access_token
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> VerificationKey | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    active: bool
+    # active | malformed | unknown_kid | invalid | revoked | state_unknown
+    reason: str
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class InvalidToken(Exception):
+    """The token must not be accepted; ``reason`` is one of Verdict's inactive reasons."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Verifier:
+    def __init__(
+        self,
+        keys: KeySource,
+        revocations: RevocationChecker,
+        *,
+        region: str,
+        issuer: str | None = None,
+    ) -> None:
+        self.keys = keys
+        self.revocations = revocations
+        self._region = region
+        self._issuer = issuer or Settings(region=region).token_issuer
+        self._owned: list[Any] = []
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a genuine, unrevoked token; raises InvalidToken otherwise."""
+        verdict = await self.check(token)
+        if not verdict.active:
+            raise InvalidToken(verdict.reason)
+        return verdict.claims
+
+    async def check(self, token: str) -> Verdict:
+        claims = await self.genuine_claims(token)
+        if isinstance(claims, str):
+            return Verdict(False, claims)
+        why = await self.revocations.why_revoked(claims)
+        return Verdict(False, why) if why else Verdict(True, "active", claims)
+
+    async def genuine_claims(self, token: str) -> dict[str, Any] | str:
+        """Signature and claims only (no revocation check): the claims, or why not."""
+        kid = unverified_kid(token)
+        if kid is None:
+            return "malformed"
+        key = await self.keys.get(kid)
+        if key is None:
+            return "unknown_kid"
+        claims = verify_access_token(token, key, own_region=self._region, own_issuer=self._issuer)
+        return "invalid" if claims is None else claims
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        region: str,
+        redis_url: str,
+        postgres_dsn: str | None = None,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        fail_open: bool = False,
+        mirror: bool = True,
+        registry: CollectorRegistry | None = None,
+    ) -> Verifier:
+        """A verifier with its own clients (closed by ``close``); see docs/verifier.md."""
+        if jwks_url is None and postgres_dsn is None:
+            raise ValueError("give jwks_url, or postgres_dsn to read keys from the stores")
+        redis = make_redis(redis_url)
+        engine = make_engine(postgres_dsn) if postgres_dsn else None
+        owned: list[Any] = [redis] + ([engine] if engine else [])
+        keys = _keyring(redis, engine, jwks_url, owned)
+        follower = None
+        if mirror:
+            # Its own client: the subscription holds a connection for good.
+            mirror_redis = make_redis(redis_url)
+            follower = RevocationMirror(mirror_redis)
+            owned[:0] = [follower, mirror_redis]
+        checks = RevocationChecker(
+            redis, engine, fail_open=fail_open, mirror=follower, metrics=CheckMetrics(registry)
+        )
+        verifier = cls(keys, checks, region=region, issuer=issuer)
+        verifier._owned = owned
+        if follower is not None:
+            follower.start()
+        return verifier
+
+    @classmethod
+    async def from_settings(cls, settings: Settings, **kw: Any) -> Verifier:
+        return await cls.connect(
+            region=settings.region,
+            redis_url=settings.redis_url,
+            postgres_dsn=settings.postgres_dsn,
+            issuer=settings.token_issuer,
+            fail_open=settings.fail_open,
+            **kw,
+        )
+
+    async def close(self) -> None:
+        for resource in self._owned:
+            if isinstance(resource, RevocationMirror):
+                await resource.close()
+            elif isinstance(resource, AsyncEngine):
+                await resource.dispose()
+            else:
+                await resource.aclose()
+        self._owned = []
+
+
+def _keyring(
+    redis: Redis, engine: AsyncEngine | None, jwks_url: str | None, owned: list[Any]
+) -> Keyring:
+    if jwks_url is not None:
+        client = httpx.AsyncClient(timeout=2.0)
+        owned.append(client)
+        return Keyring(None, jwks_loader(client, jwks_url))
+    assert engine is not None
+    return Keyring(None, ReadModel(redis, engine).signing_keys)
