@@ -113,7 +113,7 @@ class Verifier:
             redis, engine, fail_open=fail_open, mirror=follower, metrics=CheckMetrics(registry)
         )
         verifier = cls(keys, checks, region=region, issuer=issuer)
-        verifier._owned = owned
+        verifier.own(*owned)
         if follower is not None:
             follower.start()
         return verifier
@@ -128,6 +128,10 @@ class Verifier:
             fail_open=settings.fail_open,
             **kw,
         )
+
+    def own(self, *resources: Any) -> None:
+        """Clients and mirrors ``close`` ends, in the order given."""
+        self._owned.extend(resources)
 
     async def close(self) -> None:
         for resource in self._owned:
