@@ -102,6 +102,8 @@ class Projector:
 
     async def _record_deadletters(self, letters: list[DeadLetter]) -> None:
         rows = [letter.row_operation() for letter in letters]
+        # A dead-letter row holds only text (NUL-free), integers and bytes and conflicts are
+        # ignored, so Postgres has nothing to refuse in it: a refusal is treated as an outage.
         await self._retrying(lambda: self._executor.apply(rows), rejected_is_outage=True)
         await self._retrying(lambda: self._deadletters.publish(letters))
         for letter in letters:
