@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from schemas import names
 from schemas.codec import encode
 from schemas.envelope import Envelope
+from schemas.events import REVOCATION_TYPES
 from services.login.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ def make_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer:
     )
 
 
+def topic_of(envelope: Envelope) -> str:
+    return names.TOPIC_REVOCATIONS if envelope.type in REVOCATION_TYPES else names.TOPIC_EVENTS
+
+
 class EventPublisher:
     def __init__(self, producer: AIOKafkaProducer, timeout_s: float, metrics: Metrics) -> None:
         self._producer = producer
@@ -45,7 +50,7 @@ class EventPublisher:
             # would otherwise block for the client's whole request timeout.
             await asyncio.wait_for(
                 self._producer.send_and_wait(
-                    names.TOPIC_EVENTS, value=body, key=envelope.partition_key
+                    topic_of(envelope), value=body, key=envelope.partition_key
                 ),
                 self._timeout_s,
             )

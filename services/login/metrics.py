@@ -34,6 +34,12 @@ class Metrics:
         self.introspections = Counter(
             "authplane_introspections", "Introspection answers by result", ["result"], registry=r
         )
+        self.revocation_requests = Counter(
+            "authplane_revocation_requests",
+            "POST /oauth2/revoke and /v1/logout by outcome",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

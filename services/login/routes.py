@@ -21,6 +21,7 @@ from services.login.grant import password_grant
 from services.login.health import readiness
 from services.login.introspect import authenticate_client, introspect
 from services.login.logs import request_id_var
+from services.login.revoke import logout, outcome_of, revoke
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -62,10 +63,41 @@ async def introspect_token(request: Request) -> Response:
     return json_response(answer, headers=NO_STORE)
 
 
+@router.post("/oauth2/revoke")
+async def revoke_token(request: Request) -> Response:
+    rt = runtime_of(request)
+    form = await read_form(request, rt.settings.max_body_bytes)
+    counter = rt.metrics.revocation_requests
+    try:
+        outcome = await revoke(rt, require(form, "token"), request_id_var.get())
+    except OAuthError as exc:
+        counter.labels("revoke", outcome_of(exc)).inc()
+        raise
+    counter.labels("revoke", outcome).inc()
+    return Response(b"", 200, NO_STORE)
+
+
+@router.post("/v1/logout")
+async def logout_session(request: Request) -> Response:
+    rt = runtime_of(request)
+    counter = rt.metrics.revocation_requests
+    try:
+        await logout(rt, request.headers.get("authorization"), request_id_var.get())
+    except OAuthError as exc:
+        counter.labels("logout", outcome_of(exc)).inc()
+        raise
+    counter.labels("logout", "revoked").inc()
+    return Response(status_code=204, headers=NO_STORE)
+
+
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> Response:
     published = await runtime_of(request).keyring.published()
-    keys = [{**k.public_jwk, "kid": k.kid, "alg": k.alg, "use": "sig"} for k in published]
+    # "region" (an extra JWK member, RFC 7517 §4) lets in-process verifiers pin the region claim.
+    keys = [
+        {**k.public_jwk, "kid": k.kid, "alg": k.alg, "use": "sig", "region": k.region}
+        for k in published
+    ]
     return json_response({"keys": keys}, headers={"Cache-Control": "public, max-age=30"})
 
 
