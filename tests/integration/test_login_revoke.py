@@ -1,0 +1,217 @@
+"""POST /oauth2/revoke (RFC 7009) and POST /v1/logout against a real broker, Redis and Postgres:
+a genuine credential becomes one session.revoked event on the revocation topic, acknowledged
+before the answer; anything else answers without revealing whether it exists."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
+
+from schemas import names
+from schemas.codec import decode
+from schemas.envelope import Envelope
+from schemas.events import SessionRevoked
+from services.devstack.broker import start_broker
+from services.devstack.process import ManagedProcess
+from services.login.tokens import new_refresh_token, refresh_token_hash
+from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
+
+PASSWORD = "pw-rita"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[ManagedProcess]:
+    process = start_broker(tmp_path / "broker", die_with_parent=True)
+    yield process
+    process.stop(timeout=0.2)
+
+
+@pytest.fixture
+async def login(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> AsyncIterator[Login]:
+    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
+    async with running_login(settings) as running:
+        await seed_user_redis(settings, "rita", PASSWORD)
+        yield running
+
+
+async def _tokens(login: Login, client_id: str = "shop") -> dict[str, Any]:
+    form = {"grant_type": "password", "username": "rita", "password": PASSWORD}
+    response = await login.client.post("/oauth2/token", data=form | {"client_id": client_id})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def _revocations(bootstrap: str, until_sid: str, timeout_s: float = 10.0) -> list[Envelope]:
+    """Events on the revocation topic up to the one revoking ``until_sid``. All events of these
+    tests share one user id, hence one partition: anything produced earlier comes first."""
+    consumer = AIOKafkaConsumer(
+        names.TOPIC_REVOCATIONS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+    )
+    await consumer.start()
+    found: list[Envelope] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if any(e.payload.session_id == until_sid for e in found):
+                break
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += [decode(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _project_session(login: Login, refresh_token: str, user_id: str) -> str:
+    """Write the session hash as the projector would (the projector is tested elsewhere)."""
+    session_id = refresh_token.partition(".")[0]
+    fields = {
+        "session_id": session_id,
+        "user_id": user_id,
+        "client_id": "shop",
+        "started_at": str(int(time.time())),
+        "expires_at": str(int(time.time()) + 3600),
+        "refresh_token_hash": refresh_token_hash(refresh_token),
+    }
+    redis = Redis.from_url(login.settings.redis_url)
+    try:
+        await redis.hset(names.redis_session_key(session_id), mapping=fields)  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+    return session_id
+
+
+async def _revoke(login: Login, token: str, **extra: str) -> httpx.Response:
+    return await login.client.post("/oauth2/revoke", data={"token": token, **extra})
+
+
+def _claims_of(access_token: str) -> dict[str, Any]:
+    return dict(jwt.decode(access_token, options={"verify_signature": False}))
+
+
+async def test_revoking_an_access_token_revokes_its_session(login: Login) -> None:
+    issued = await _tokens(login)
+    claims = _claims_of(issued["access_token"])
+    response = await _revoke(login, issued["access_token"], token_type_hint="access_token")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    [event] = await _revocations(login.settings.kafka_bootstrap, claims["sid"])
+    assert isinstance(event.payload, SessionRevoked)
+    assert event.user_id == claims["sub"]
+    assert event.origin_region == "eu"
+    assert event.payload.session_id == claims["sid"]
+    assert event.payload.revoked_by == "client:shop"
+    assert event.payload.reason == "revoked by client"
+    # The session is not projected here: its expiry is unknown, so the bound is the session TTL.
+    expected = time.time() + login.settings.session_ttl_s
+    assert abs(event.payload.affects_until.timestamp() - expected) < 60
+
+
+async def test_revoking_a_refresh_token_checks_possession(login: Login) -> None:
+    issued = await _tokens(login)
+    user_id = _claims_of(issued["access_token"])["sub"]
+    session_id = await _project_session(login, issued["refresh_token"], user_id)
+    forged = f"{session_id}.{new_refresh_token(session_id).partition('.')[2]}"
+    assert (await _revoke(login, forged)).status_code == 200  # wrong secret: nothing revoked
+    response = await _revoke(login, issued["refresh_token"], token_type_hint="refresh_token")
+    assert response.status_code == 200
+    events = await _revocations(login.settings.kafka_bootstrap, session_id)
+    assert [e.payload.session_id for e in events] == [session_id]
+    assert events[0].payload.revoked_by == "client:shop"
+    assert events[0].user_id == user_id
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "a.b", "x.y.z", "\u2603", "a" * 4000, f"{uuid.uuid4()}.short"],
+    ids=["word", "two-parts", "fake-jwt", "non-ascii", "long", "short-secret"],
+)
+async def test_unknown_tokens_answer_200_and_revoke_nothing(login: Login, token: str) -> None:
+    assert (await _revoke(login, token)).status_code == 200
+    issued = await _tokens(login)
+    assert (await _revoke(login, issued["access_token"])).status_code == 200
+    sid = _claims_of(issued["access_token"])["sid"]
+    events = await _revocations(login.settings.kafka_bootstrap, sid)
+    assert [e.payload.session_id for e in events] == [sid]
+
+
+async def test_refresh_token_of_a_session_not_yet_projected_is_503(login: Login) -> None:
+    response = await _revoke(login, new_refresh_token(str(uuid.uuid4())))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
+async def test_broker_down_means_503(login: Login, broker: ManagedProcess) -> None:
+    issued = await _tokens(login)
+    broker.stop(timeout=0.2)
+    response = await _revoke(login, issued["access_token"])
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    logout = await login.client.post(
+        "/v1/logout", headers={"Authorization": f"Bearer {issued['access_token']}"}
+    )
+    assert logout.status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"", "application/x-www-form-urlencoded", 400),
+        (b"token_type_hint=access_token", "application/x-www-form-urlencoded", 400),
+        (b'{"token": "x"}', "application/json", 400),
+        (b"token=a&token=b", "application/x-www-form-urlencoded", 400),
+        (b"token=%ff", "application/x-www-form-urlencoded", 400),
+        (b"token=" + b"a" * 9000, "application/x-www-form-urlencoded", 413),
+    ],
+    ids=["empty", "no-token", "json", "repeated", "bad-utf8", "too-large"],
+)
+async def test_malformed_revocation_requests_are_4xx(
+    login: Login, body: bytes, content_type: str, status: int
+) -> None:
+    response = await login.client.post(
+        "/oauth2/revoke", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status
+    assert response.json()["error"] == "invalid_request"
+
+
+async def test_logout_revokes_the_session_of_the_bearer_token(login: Login) -> None:
+    issued = await _tokens(login)
+    headers = {"Authorization": f"Bearer {issued['access_token']}"}
+    response = await login.client.post("/v1/logout", headers=headers)
+    assert response.status_code == 204
+    sid = _claims_of(issued["access_token"])["sid"]
+    [event] = await _revocations(login.settings.kafka_bootstrap, sid)
+    assert event.payload.session_id == sid
+    assert (event.payload.revoked_by, event.payload.reason) == ("user", "logout")
+    metrics = (await login.client.get("/metrics")).text
+    assert 'authplane_revocation_requests_total{endpoint="logout",outcome="revoked"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Bearer x.y.z", "Basic cml0YTpwdw==", "Bearer garbage"],
+    ids=["missing", "empty", "forged", "basic", "garbage"],
+)
+async def test_logout_needs_a_valid_bearer_token(login: Login, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = await login.client.post("/v1/logout", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith('Bearer realm="authplane"')
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert response.json()["error"] == "invalid_token"
