@@ -79,6 +79,42 @@ class RedisSortedSetAdd:
     expire_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class RedisHashKeepEarliest:
+    """HSET the fields only if the hash lacks ``compare_field`` or holds a larger (string) value
+    there, as ``RedisHashSetIfLower``; but whatever the outcome, the key's expiry moves to
+    ``expire_at`` (epoch s) if that is later, never earlier. Skipped once ``expire_at`` passed.
+
+    The expiry is the latest of all writers', so it does not depend on which one arrived last.
+    """
+
+    key: str
+    mapping: Mapping[str, str]
+    compare_field: str
+    expire_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHashSetIfHigher:
+    """HSET the fields only if the hash lacks ``compare_field`` or holds a smaller *number* there;
+    on equal numbers the smaller (string) ``tie_field`` value is kept, so ties resolve the same in
+    any order. The key's expiry moves to ``expire_at`` if later (never earlier); skipped once
+    ``expire_at`` has passed."""
+
+    key: str
+    mapping: Mapping[str, str]
+    compare_field: str
+    tie_field: str
+    expire_at: int
+
+
 PgOperation = PgInsertIgnore | PgUpsertMin
-RedisOperation = RedisHashSet | RedisHashSetIfLower | RedisJsonFieldSetIfLower | RedisSortedSetAdd
+RedisOperation = (
+    RedisHashSet
+    | RedisHashSetIfLower
+    | RedisJsonFieldSetIfLower
+    | RedisSortedSetAdd
+    | RedisHashKeepEarliest
+    | RedisHashSetIfHigher
+)
 Operation = PgOperation | RedisOperation

@@ -12,7 +12,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import (
+    RedisHashKeepEarliest,
     RedisHashSet,
+    RedisHashSetIfHigher,
     RedisHashSetIfLower,
     RedisJsonFieldSetIfLower,
     RedisOperation,
@@ -55,6 +57,53 @@ if ttl < 0 or now + ttl < wanted then redis.call('EXPIREAT', KEYS[1], wanted) en
 return 1
 """
 
+# Expiry only moves later, whichever write wins the fields: the entry must outlive the
+# longest-lived credential any of its writers could affect. (EXPIREAT GT needs Redis 7.)
+_EXPIRE_LATER = """
+local function expire_later(key, at)
+  local pttl = redis.call('PTTL', key)
+  local now = redis.call('TIME')
+  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if pttl < 0 or now_ms + pttl < tonumber(at) * 1000 then redis.call('EXPIREAT', key, at) end
+end
+local function hset_json(key, json)
+  local flat = {}
+  for field, value in pairs(cjson.decode(json)) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', key, unpack(flat))
+end
+"""
+
+HASH_KEEP_EARLIEST = (
+    _EXPIRE_LATER
+    + """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local wrote = 0
+if not current or ARGV[2] < current then
+  hset_json(KEYS[1], ARGV[4])
+  wrote = 1
+end
+expire_later(KEYS[1], ARGV[3])
+return wrote
+"""
+)
+
+# Numbers, not strings: "999" > "1000" as strings. Epoch milliseconds fit a Lua double exactly.
+HASH_SET_IF_HIGHER = (
+    _EXPIRE_LATER
+    + """
+local current = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[3])
+local have, new = tonumber(current[1]), tonumber(ARGV[2])
+local wins = have == nil or new > have
+if have ~= nil and new == have then wins = not current[2] or ARGV[4] < current[2] end
+if wins then hset_json(KEYS[1], ARGV[6]) end
+expire_later(KEYS[1], ARGV[5])
+return wins and 1 or 0
+"""
+)
+
 
 class RedisExecutor:
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
@@ -63,6 +112,8 @@ class RedisExecutor:
         self._hset_if_lower = redis.register_script(HSET_IF_LOWER)
         self._zadd_extend = redis.register_script(ZADD_EXTEND_EXPIRY)
         self._json_set_if_lower = redis.register_script(JSON_FIELD_SET_IF_LOWER)
+        self._keep_earliest = redis.register_script(HASH_KEEP_EARLIEST)
+        self._set_if_higher = redis.register_script(HASH_SET_IF_HIGHER)
 
     async def apply(self, operations: Sequence[RedisOperation]) -> None:
         if not operations:
@@ -101,10 +152,28 @@ class RedisExecutor:
             document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
             args = [op.field, document, op.compare, str(op.document[op.compare])]
             await self._json_set_if_lower(keys=[op.key], args=args, client=pipe)
+        elif isinstance(op, RedisHashKeepEarliest | RedisHashSetIfHigher):
+            return await self._queue_revocation_hash(pipe, op, now)
         else:
             if op.expire_at <= now:
                 return 0
             await self._zadd_extend(
                 keys=[op.key], args=[op.member, op.score, op.expire_at], client=pipe
             )
+        return 1
+
+    async def _queue_revocation_hash(
+        self, pipe: Pipeline, op: RedisHashKeepEarliest | RedisHashSetIfHigher, now: float
+    ) -> int:
+        if op.expire_at <= now:
+            return 0  # whatever it could affect has expired: nothing left to revoke
+        fields = orjson.dumps(op.mapping).decode()
+        value = op.mapping[op.compare_field]
+        if isinstance(op, RedisHashKeepEarliest):
+            args = [op.compare_field, value, str(op.expire_at), fields]
+            await self._keep_earliest(keys=[op.key], args=args, client=pipe)
+        else:
+            tie = op.mapping[op.tie_field]
+            args = [op.compare_field, value, op.tie_field, tie, str(op.expire_at), fields]
+            await self._set_if_higher(keys=[op.key], args=args, client=pipe)
         return 1

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from schemas.events import SessionStarted, SigningKeyPublished, UserRegistered
+from schemas.events import (
+    SessionRevoked,
+    SessionStarted,
+    SigningKeyPublished,
+    TokenRevoked,
+    UserRegistered,
+    UserRevoked,
+)
 from streams.operations import Operation
-from streams.projection import archive, sessions, signing_keys, users
+from streams.projection import archive, revocations, sessions, signing_keys, users
 from streams.record import Record
 
 Reducer = Callable[[Record], list[Operation]]
@@ -22,6 +29,9 @@ REDUCERS: dict[str, tuple[Reducer, ...]] = {
     UserRegistered.TYPE: (users.reduce,),
     SessionStarted.TYPE: (sessions.reduce,),
     SigningKeyPublished.TYPE: (signing_keys.reduce,),
+    SessionRevoked.TYPE: (revocations.reduce_session,),
+    TokenRevoked.TYPE: (revocations.reduce_token,),
+    UserRevoked.TYPE: (revocations.reduce_user,),
 }
 
 

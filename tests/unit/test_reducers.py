@@ -99,7 +99,7 @@ def test_every_event_is_archived_once_by_event_id_with_its_exact_bytes(payload: 
 
 def test_an_event_type_without_projections_is_only_archived() -> None:
     record = make_record(registered())
-    future = Envelope(**{**_fields(record.envelope), "type": "session.revoked"})
+    future = Envelope(**{**_fields(record.envelope), "type": "user.renamed"})
     operations = reduce(Record(future, record.position, record.body))
     assert [op.table for op in operations if isinstance(op, PgInsertIgnore)] == [
         names.TABLE_EVENT_ARCHIVE

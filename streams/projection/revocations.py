@@ -1,0 +1,110 @@
+"""session.revoked, token.revoked, user.revoked -> revocations_v1 and the ``rev:v1:*`` hashes.
+
+Revocation always wins, whatever the delivery order: the ``rev:v1:*`` keys stand on their own
+(they never depend on the session or user being projected yet), so a revocation that arrives
+before its session still revokes it. Every event is one durable row (its event id makes a
+redelivery a no-op); in Redis the earliest revocation of a session or token is the one kept for
+display, and for a user the greatest ``not_before`` wins. Each entry expires when the longest-lived
+credential any of its revocations could affect expires (``affects_until``), never earlier.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas import names
+from schemas.envelope import Envelope
+from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
+from streams.operations import (
+    Operation,
+    PgInsertIgnore,
+    RedisHashKeepEarliest,
+    RedisHashSetIfHigher,
+)
+from streams.record import Record
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def millis(moment: datetime) -> int:
+    """Exact epoch milliseconds (integer arithmetic: float timestamps can round 0.123 to 122)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def expiry_seconds(moment: datetime) -> int:
+    # Rounded up: the entry must not lapse a fraction of a second before the credential does.
+    return math.ceil((moment - _EPOCH) / timedelta(seconds=1))
+
+
+def reduce_session(record: Record) -> list[Operation]:
+    event = record.envelope
+    payload: SessionRevoked = event.payload
+    return [
+        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "session", payload.session_id)),
+        RedisHashKeepEarliest(
+            names.redis_revoked_session_key(payload.session_id),
+            _audit(event),
+            compare_field="event_id",
+            expire_at=expiry_seconds(payload.affects_until),
+        ),
+    ]
+
+
+def reduce_token(record: Record) -> list[Operation]:
+    event = record.envelope
+    payload: TokenRevoked = event.payload
+    return [
+        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "token", payload.jti)),
+        RedisHashKeepEarliest(
+            names.redis_revoked_token_key(payload.jti),
+            _audit(event),
+            compare_field="event_id",
+            expire_at=expiry_seconds(payload.affects_until),
+        ),
+    ]
+
+
+def reduce_user(record: Record) -> list[Operation]:
+    event = record.envelope
+    payload: UserRevoked = event.payload
+    fields = {"not_before_ms": str(millis(payload.not_before)), **_audit(event)}
+    return [
+        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "user", event.user_id)),
+        RedisHashSetIfHigher(
+            names.redis_user_not_before_key(event.user_id),
+            fields,
+            compare_field="not_before_ms",
+            tie_field="event_id",
+            expire_at=expiry_seconds(payload.affects_until),
+        ),
+    ]
+
+
+def _audit(event: Envelope) -> dict[str, str]:
+    return {
+        "event_id": event.event_id,
+        "reason": event.payload.reason,
+        "revoked_by": event.payload.revoked_by,
+        "origin_region": event.origin_region,
+        "revoked_at_ms": str(millis(event.occurred_at)),
+    }
+
+
+def _row(event: Envelope, kind: str, subject: str) -> dict[str, Any]:
+    payload = event.payload
+    # Every kind writes the same columns, so one batch is one INSERT statement.
+    return {
+        "event_id": event.event_id,
+        "kind": kind,
+        "subject": subject,
+        "user_id": event.user_id,
+        "session_id": getattr(payload, "session_id", None),
+        "not_before": getattr(payload, "not_before", None),
+        "reason": payload.reason,
+        "revoked_by": payload.revoked_by,
+        "origin_region": event.origin_region,
+        "revoked_at": event.occurred_at,
+        "affects_until": payload.affects_until,
+    }
