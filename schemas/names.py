@@ -36,6 +36,7 @@ TABLE_SESSIONS = "sessions_v1"
 TABLE_SIGNING_KEYS = "signing_keys_v1"
 TABLE_DEADLETTERS = "deadletters_v1"
 TABLE_REVOCATIONS = "revocations_v1"
+TABLE_REPLAY_CHECKPOINTS = "replay_checkpoints_v1"
 
 
 # -- Redis keys ----------------------------------------------------------------------------------
@@ -70,6 +71,16 @@ def redis_user_not_before_key(user_id: str) -> str:
 
 def redis_projector_heartbeat_key(region: str) -> str:
     return f"projector:v1:heartbeat:{region}"
+
+
+def redis_projector_pause_key(region: str) -> str:
+    """Set (with a TTL, renewed while it runs) by a replay asking the live projector to pause."""
+    return f"projector:v1:pause:{region}"
+
+
+def redis_projector_paused_key(region: str) -> str:
+    """The live projector's answer: it holds no batch and takes none until the pause ends."""
+    return f"projector:v1:paused:{region}"
 
 
 REDIS_REVOCATION_PATTERN = "rev:v1:*"

@@ -102,6 +102,18 @@ revocations = Table(
     Index("revocations_v1_kind_subject", "kind", "subject"),
 )
 
+replay_checkpoints = Table(
+    names.TABLE_REPLAY_CHECKPOINTS,
+    metadata,
+    # Where an interrupted replay resumes: per replay target and partition, the next offset to
+    # read. Written only after a batch is in the stores, so a crash redoes at most one batch.
+    Column("target", Text, primary_key=True),
+    Column("topic", Text, primary_key=True),
+    Column("log_partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
 deadletters = Table(
     names.TABLE_DEADLETTERS,
     metadata,
