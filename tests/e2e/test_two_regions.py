@@ -34,7 +34,7 @@ def login_when_propagated(stack: Stack, region: str, username: str) -> dict[str,
 
     def attempt() -> dict[str, Any] | None:
         response = password_login(stack, region, username, PASSWORD)
-        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+        return response.json() if response.status_code == 200 else None
 
     body: dict[str, Any] = eventually(attempt)
     return body

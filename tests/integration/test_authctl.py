@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 import pytest
 from argon2 import PasswordHasher
-from login_harness import events_on_topic
 
 from schemas import tables
 from schemas.events import UserRegistered
@@ -21,6 +20,7 @@ from schemas.topics import ensure_topics
 from services import topology
 from services.devstack.process import free_port
 from services.readmodel import make_engine
+from tests.integration.login_harness import events_on_topic
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,14 +10,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from login_harness import (
-    Login,
-    events_on_topic,
-    login_settings,
-    running_login,
-    seed_user_postgres,
-    seed_user_redis,
-)
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
@@ -26,6 +18,14 @@ from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess, free_port
 from services.keys import SigningKey, load_or_create
 from services.readmodel import make_engine
+from tests.integration.login_harness import (
+    Login,
+    events_on_topic,
+    login_settings,
+    running_login,
+    seed_user_postgres,
+    seed_user_redis,
+)
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from login_harness import Login, login_settings, running_login, seed_user_redis
 
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
+from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
 
 FORM = "application/x-www-form-urlencoded"
 GOOD = b"grant_type=password&username=grace&password=pw-grace"

@@ -16,15 +16,6 @@ import httpx
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
-from login_harness import (
-    INTROSPECTION_ID,
-    INTROSPECTION_SECRET,
-    Login,
-    login_settings,
-    running_login,
-    seed_user_redis,
-    set_heartbeat,
-)
 from redis.asyncio import Redis
 
 from schemas import names
@@ -33,6 +24,15 @@ from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from services.keys import SigningKey, b64url, load_or_create
 from services.login.tokens import TokenContext, issue_access_token
+from tests.integration.login_harness import (
+    INTROSPECTION_ID,
+    INTROSPECTION_SECRET,
+    Login,
+    login_settings,
+    running_login,
+    seed_user_redis,
+    set_heartbeat,
+)
 
 BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}".encode()).decode()
 

@@ -11,15 +11,6 @@ from typing import Any
 import orjson
 from prometheus_client import REGISTRY
 from sqlalchemy import select
-from test_projector_support import (
-    as_log,
-    key_publication,
-    postgres_state,
-    projector_on,
-    redis_state,
-    registration,
-    session_start,
-)
 
 from schemas import names, tables
 from schemas.envelope import Envelope
@@ -29,6 +20,15 @@ from services.devstack.process import free_port
 from services.devstack.redis import start_redis
 from streams.record import LogPosition, RawEvent
 from streams.wiring import create_engine
+from tests.integration.test_projector_support import (
+    as_log,
+    key_publication,
+    postgres_state,
+    projector_on,
+    redis_state,
+    registration,
+    session_start,
+)
 
 
 def mixed_log() -> list[RawEvent]:

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 from sqlalchemy import Table, func, select
-from test_projector_support import registration, session_start
 
 from schemas import names, tables
 from schemas.codec import encode
@@ -27,6 +26,7 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from services.devstack.process import ManagedProcess, free_port, spawn
 from streams.wiring import create_engine
+from tests.integration.test_projector_support import registration, session_start
 
 REPO = Path(__file__).resolve().parents[2]
 

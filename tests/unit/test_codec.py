@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from event_samples import ANY_ENVELOPE, JSON_VALUES, TEXT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from schemas.events import (
     UserRegistered,
     UserRevoked,
 )
+from tests.unit.event_samples import ANY_ENVELOPE, JSON_VALUES, TEXT
 
 GOLDEN = Path(__file__).parent / "golden"
 

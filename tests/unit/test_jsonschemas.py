@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 import pytest
-from event_samples import ANY_ENVELOPE, JSON_VALUES, TEXT
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -24,6 +23,7 @@ from jsonschema import Draft202012Validator
 from schemas.codec import DecodeError, decode, encode
 from schemas.envelope import Envelope, new_event_id
 from schemas.events import REGISTRY
+from tests.unit.event_samples import ANY_ENVELOPE, JSON_VALUES, TEXT
 
 SCHEMA_DIR = Path(__file__).parents[2] / "schemas" / "jsonschema"
 EVENT_SCHEMA_FILES = sorted(p for p in SCHEMA_DIR.glob("*.json") if p.name != "envelope.json")
