@@ -3,12 +3,16 @@
 authplane up [--regions eu,us] [--detach] [--base-port N] [--base-dir DIR]
 authplane status | down
 authplane db upgrade [--dsn DSN]
+authplane replay --region R [--target all|redis|postgres] [--since T] [--pause-live] [--restart]
+authplane checksum --region R [--json] | verify --region R | reseed --from-region eu[,us] [--force]
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +23,7 @@ from rich.table import Table
 
 from schemas.settings import Settings, SettingsError
 from services.devstack import stackfile
+from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
 from services.devstack.process import InfraError
 from services.devstack.stack import Stack
@@ -153,6 +158,89 @@ def db_upgrade(
     except (OSError, ValueError) as exc:
         raise _fail(f"migrating {_redact(target)} failed: {exc}") from None
     console.print(f"migrated {_redact(target)}")
+
+
+RECOVERY_MODULE = "streams.replay"
+RegionOption = Annotated[str, typer.Option(help="Region name as in the stack file.")]
+
+
+def _run_recovery(args: list[str], base_dir: Path | None) -> None:
+    """Run the recovery engine (streams/) as a child with our stdio; exit with its code.
+
+    A child, not an import: services/ never imports streams/. Ctrl-C reaches the child
+    directly (same terminal), which reports and exits; we wait for it and pass its code on.
+    """
+    stack_file = base_dir / "stack.json" if base_dir else Settings.from_env().stack_file
+    env = dict(os.environ)  # passed through unread; the child reads its own settings
+    env["PYTHONPATH"] = str(REPO_ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    argv = [sys.executable, "-m", RECOVERY_MODULE, "--stack-file", str(stack_file), *args]
+    child = subprocess.Popen(argv, env=env)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+@app.command()
+def replay(
+    region: RegionOption,
+    target: Annotated[str, typer.Option(help="all | redis | postgres")] = "all",
+    since: Annotated[
+        str | None, typer.Option(help="Only events produced at or after this ISO 8601 time.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 5000,
+    pause_live: Annotated[
+        bool, typer.Option(help="Pause the region's live projector for the replay.")
+    ] = False,
+    restart: Annotated[bool, typer.Option(help="Ignore an interrupted run's checkpoint.")] = False,
+    plain: Annotated[bool, typer.Option(help="Plain progress lines even on a terminal.")] = False,
+    base_dir: BaseDirOption = None,
+) -> None:
+    """Rebuild a region's projections from the event log (resumes an interrupted run)."""
+    args = ["replay", "--region", region, "--target", target, "--batch-size", str(batch_size)]
+    args += ["--since", since] if since else []
+    args += [flag for flag, on in _flags(pause_live=pause_live, restart=restart, plain=plain) if on]
+    _run_recovery(args, base_dir)
+
+
+@app.command()
+def checksum(
+    region: RegionOption,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+    base_dir: BaseDirOption = None,
+) -> None:
+    """Print a stable digest of a region's projected state, per kind of record and overall."""
+    _run_recovery(["checksum", "--region", region, *(["--json"] if json_output else [])], base_dir)
+
+
+@app.command()
+def verify(
+    region: RegionOption,
+    batch_size: Annotated[int, typer.Option(min=1)] = 5000,
+    base_dir: BaseDirOption = None,
+) -> None:
+    """Rebuild a region from the log into scratch stores and compare; exit 2 on drift."""
+    _run_recovery(["verify", "--region", region, "--batch-size", str(batch_size)], base_dir)
+
+
+@app.command()
+def reseed(
+    from_region: Annotated[str, typer.Option(help="Region(s) whose archive to republish: eu,us")],
+    force: Annotated[bool, typer.Option(help="Publish even if the topics hold events.")] = False,
+    base_dir: BaseDirOption = None,
+) -> None:
+    """Refill an empty event log from regions' event archives (deduplicated, in order)."""
+    _run_recovery(
+        ["reseed", "--from-region", from_region, *(["--force"] if force else [])], base_dir
+    )
+
+
+def _flags(**flags: bool) -> list[tuple[str, bool]]:
+    return [("--" + name.replace("_", "-"), on) for name, on in flags.items()]
 
 
 def _redact(dsn: str) -> str:

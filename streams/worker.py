@@ -27,6 +27,8 @@ from streams.wiring import ProjectorRuntime, start_projector
 log = logging.getLogger("authplane.worker")
 HEARTBEAT_EVERY_S = 1.0
 HEARTBEAT_TTL_S = 10
+PAUSE_POLL_S = 0.2
+PAUSED_TTL_S = 5
 
 
 class ProjectorHost:
@@ -36,6 +38,7 @@ class ProjectorHost:
         self.settings = settings
         self._runtime: ProjectorRuntime | None = None
         self._starting: asyncio.Lock | None = None
+        self._applying = False
 
     async def runtime(self) -> ProjectorRuntime:
         if self._runtime is None:
@@ -53,9 +56,36 @@ class ProjectorHost:
         for event in events:
             event.message.incref()
         runtime = await self.runtime()
-        await runtime.projector.apply([_raw_event(event.message) for event in events])
+        await self._hold_while_paused(runtime)
+        # Set with no await since the pause check: a replay's acknowledgement (``beat``) can
+        # never be written while a batch is being applied.
+        self._applying = True
+        try:
+            await runtime.projector.apply([_raw_event(event.message) for event in events])
+        finally:
+            self._applying = False
         for event in events:
             event.ack()
+
+    async def _hold_while_paused(self, runtime: ProjectorRuntime) -> None:
+        """A replay holds the region's pause lease: take no batch until it ends (or lapses)."""
+        while (token := await self._pause_token(runtime)) is not None:
+            await self._acknowledge_pause(runtime, token)
+            await asyncio.sleep(PAUSE_POLL_S)
+
+    async def _pause_token(self, runtime: ProjectorRuntime) -> bytes | None:
+        try:
+            token = await runtime.redis.get(names.redis_projector_pause_key(self.settings.region))
+        except (RedisError, OSError):
+            return None  # Redis is down: the projector cannot write anything there anyway
+        return token if isinstance(token, bytes) else None
+
+    async def _acknowledge_pause(self, runtime: ProjectorRuntime, token: bytes) -> None:
+        key = names.redis_projector_paused_key(self.settings.region)
+        try:
+            await runtime.redis.set(key, token, ex=PAUSED_TTL_S)
+        except (RedisError, OSError) as exc:
+            log.warning("pause acknowledgement failed", extra={"error": str(exc)})
 
     async def beat(self) -> None:
         runtime = await self.runtime()
@@ -66,6 +96,10 @@ class ProjectorHost:
             await runtime.redis.set(key, int(time.time()), ex=HEARTBEAT_TTL_S)
         except (RedisError, OSError) as exc:
             log.warning("heartbeat failed", extra={"error": str(exc)})
+        token = await self._pause_token(runtime)
+        # Checked after the await: a batch that started meanwhile must finish before the ack.
+        if token is not None and not self._applying:
+            await self._acknowledge_pause(runtime, token)
 
     async def close(self) -> None:
         if self._runtime is not None:

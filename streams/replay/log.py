@@ -1,0 +1,138 @@
+"""Read every partition of the event topics, in batches, until the reader has caught up.
+
+A plain consumer without a group: replay must not move the live projector's committed offsets.
+
+"Caught up" is decided from the high watermark each *fetch* response carries, never from
+ListOffsets: Tansu answers ListOffsets with the first offset of the newest batch + 1, which would
+end a replay early. A broker that reported no high watermark at all is covered by a second rule:
+several consecutive empty polls also end the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from schemas import names
+from streams.record import LogPosition, RawEvent
+from streams.replay.endpoints import ReplayError
+
+POLL_MS = 200
+IDLE_POLLS_TO_END = 5
+Offsets = dict[tuple[str, int], int]
+
+
+@dataclass
+class ReadCounts:
+    read: int = 0
+    older_than_since: int = 0
+
+
+@dataclass
+class LogReader:
+    bootstrap: str
+    batch_size: int
+    since_ms: int | None = None
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    _consumer: AIOKafkaConsumer | None = None
+    _next: dict[TopicPartition, int] = field(default_factory=dict)
+
+    async def open(self, start: Mapping[tuple[str, int], int]) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Tansu does not wake a waiting fetch on new data: keep each wait short.
+            fetch_max_wait_ms=10,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            request_timeout_ms=10_000,
+        )
+        try:
+            await consumer.start()
+            partitions = await _partitions(consumer)
+        except (KafkaError, OSError) as exc:
+            await consumer.stop()
+            raise ReplayError(f"cannot reach the broker at {self.bootstrap}: {exc}") from None
+        self._consumer = consumer
+        consumer.assign(partitions)
+        for tp in partitions:
+            offset = start.get((tp.topic, tp.partition))
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+                offset = await consumer.position(tp)
+            else:
+                consumer.seek(tp, offset)
+            self._next[tp] = offset
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def positions(self) -> Offsets:
+        """The next offset to read per partition: everything before it was handed out."""
+        return {(tp.topic, tp.partition): offset for tp, offset in self._next.items()}
+
+    def remaining(self) -> int | None:
+        """Events left to read as far as the last fetches know; None until every partition
+        has reported its high watermark."""
+        assert self._consumer is not None
+        left = 0
+        for tp, offset in self._next.items():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                return None
+            left += max(0, high - offset)
+        return left
+
+    async def batches(self) -> AsyncIterator[list[RawEvent]]:
+        batch: list[RawEvent] = []
+        idle = 0
+        while True:
+            fetched = await self._poll(self.batch_size - len(batch), batch)
+            idle = 0 if fetched else idle + 1
+            done = self.remaining() == 0 or idle >= IDLE_POLLS_TO_END
+            if batch and (len(batch) >= self.batch_size or done or not fetched):
+                yield batch
+                batch = []
+            if done:
+                return
+
+    async def _poll(self, room: int, into: list[RawEvent]) -> int:
+        """Append up to ``room`` events to ``into``; returns how many records were fetched
+        (events older than ``--since`` count as fetched, then are skipped)."""
+        assert self._consumer is not None
+        try:
+            fetched = await self._consumer.getmany(timeout_ms=POLL_MS, max_records=room)
+        except KafkaError as exc:
+            raise ReplayError(f"reading the log from {self.bootstrap} failed: {exc}") from None
+        count = 0
+        for tp, records in fetched.items():
+            count += len(records)
+            for record in records:
+                self._next[tp] = record.offset + 1
+                if self.since_ms is not None and record.timestamp < self.since_ms:
+                    self.counts.older_than_since += 1
+                    continue
+                into.append(_raw(record))
+        self.counts.read += count
+        return count
+
+
+def _raw(record: ConsumerRecord) -> RawEvent:
+    position = LogPosition(record.topic, record.partition, record.offset)
+    return RawEvent(position, record.key, record.value)
+
+
+async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    existing = await consumer.topics()  # also refreshes the metadata partitions_for_topic reads
+    out: list[TopicPartition] = []
+    for topic in names.EVENT_TOPICS:
+        if topic in existing:
+            numbers = consumer.partitions_for_topic(topic) or set()
+            out.extend(TopicPartition(topic, p) for p in sorted(numbers))
+    return out
