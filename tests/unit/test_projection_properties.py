@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reducers import key_published, make_record, registered, session
 
 from schemas import names
 from schemas.identity import user_id_for
@@ -26,13 +25,18 @@ from streams.operations import (
     Operation,
     PgInsertIgnore,
     PgUpsertMin,
+    RedisHashKeepEarliest,
     RedisHashSet,
+    RedisHashSetIfHigher,
     RedisHashSetIfLower,
     RedisJsonFieldSetIfLower,
     RedisSortedSetAdd,
 )
+from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
+from tests.unit.test_reducers import key_published, make_record, registered, session
+from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -95,6 +99,26 @@ class MemoryStores:
         members[op.member] = min(members.get(op.member, op.score), op.score)
         self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
 
+    def _RedisHashKeepEarliest(self, op: RedisHashKeepEarliest) -> None:
+        if op.expire_at <= self.now:
+            return
+        current = self.hashes.get(op.key, {}).get(op.compare_field)
+        if current is None or op.mapping[op.compare_field] < current:
+            self.hashes.setdefault(op.key, {}).update(op.mapping)
+        self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
+
+    def _RedisHashSetIfHigher(self, op: RedisHashSetIfHigher) -> None:
+        if op.expire_at <= self.now:
+            return
+        fields = self.hashes.get(op.key, {})
+        new = (-int(op.mapping[op.compare_field]), op.mapping[op.tie_field])
+        if op.compare_field not in fields or new < (
+            -int(fields[op.compare_field]),
+            fields[op.tie_field],
+        ):
+            self.hashes.setdefault(op.key, {}).update(op.mapping)
+        self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
+
     def state(self) -> Any:
         tables = {name: sorted(map(_sortable, rows)) for name, rows in self.rows.items()}
         return tables, self.hashes, self.zsets, self.expiry
@@ -142,7 +166,33 @@ sessions = st.builds(
 )  # fmt: skip
 keys = st.builds(lambda kid, at: make_record(key_published(f"kid-{kid}"), user_id=None, at=at),
                  st.integers(0, 2), MOMENTS)  # fmt: skip
-records = st.lists(st.one_of(registrations, sessions, keys), min_size=1, max_size=25)
+# Revocations share a small pool of session ids and jtis, so they collide with each other and
+# with session starts; some have already expired (affects_until before NOW).
+SIDS = st.integers(0, 3).map(lambda i: f"s-{i}")
+TTLS = st.integers(-7200, 7200).map(lambda s: timedelta(seconds=s, microseconds=s * 37 % 10**6))
+session_revocations = st.builds(
+    lambda name, sid, at, ttl: make_record(
+        session_revoked(sid, at + ttl), user_id=user_id_for(name), at=at,
+        topic=names.TOPIC_REVOCATIONS,
+    ),
+    st.sampled_from(USERNAMES), SIDS, MOMENTS, TTLS,
+)  # fmt: skip
+token_revocations = st.builds(
+    lambda name, jti, at, ttl: make_record(
+        token_revoked(f"jti-{jti}", at + ttl), user_id=user_id_for(name), at=at,
+        topic=names.TOPIC_REVOCATIONS,
+    ),
+    st.sampled_from(USERNAMES), st.integers(0, 3), MOMENTS, TTLS,
+)  # fmt: skip
+user_revocations = st.builds(
+    lambda name, at, nb_ms, ttl: make_record(
+        user_revoked(at + timedelta(milliseconds=nb_ms), at + ttl), user_id=user_id_for(name),
+        at=at, topic=names.TOPIC_REVOCATIONS,
+    ),
+    st.sampled_from(USERNAMES), MOMENTS, st.integers(-2000, 2000), TTLS,
+)  # fmt: skip
+revocations = st.one_of(session_revocations, token_revocations, user_revocations)
+records = st.lists(st.one_of(registrations, sessions, keys, revocations), min_size=1, max_size=25)
 garbage = st.lists(st.sampled_from([b"", b"{", b"[]", b'{"type": "x"}', b"\xff\xfe"]), max_size=3)
 
 
@@ -192,3 +242,57 @@ def test_the_earliest_registration_wins_everywhere(regs: list[Any]) -> None:
         earliest = min(r.envelope.event_id for r in regs if r.envelope.user_id == user_id)
         assert dict(row)["registration_event_id"] == repr(earliest)
         assert hashes[names.redis_user_key(user_id)]["registration_event_id"] == earliest
+
+
+# -- revocation always wins ----------------------------------------------------------------------
+LIVE = st.integers(60, 7200).map(lambda s: timedelta(seconds=s))
+live_session_revocations = st.builds(
+    lambda sid, ms, ttl: make_record(
+        session_revoked(sid, NOW + ttl), at=NOW + timedelta(milliseconds=ms)
+    ),
+    SIDS, st.integers(-5000, 5000), LIVE,
+)  # fmt: skip
+starts = st.builds(
+    lambda sid, ms: make_record(session(sid), at=NOW + timedelta(milliseconds=ms)),
+    SIDS, st.integers(-5000, 5000),
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(live_session_revocations, min_size=1, max_size=6), st.lists(starts, max_size=4),
+       st.data())  # fmt: skip
+def test_a_revoked_session_stays_revoked_whatever_arrives_first(
+    revs: list[Any], started: list[Any], data: st.DataObject
+) -> None:
+    log = _as_log(revs + started, [])
+    (_, hashes, _, expiry), _ = asyncio.run(_project(data.draw(deliveries(log))))
+    for sid in {r.envelope.payload.session_id for r in revs}:
+        mine = [r for r in revs if r.envelope.payload.session_id == sid]
+        key = names.redis_revoked_session_key(sid)
+        # The earliest revocation is the one shown; the entry outlives the longest-lived one.
+        assert hashes[key]["event_id"] == min(r.envelope.event_id for r in mine)
+        latest = max(r.envelope.payload.affects_until for r in mine)
+        assert expiry[key] == int(latest.timestamp()) + (latest.microsecond > 0)
+
+
+user_revocations_of_alice = st.builds(
+    lambda ms, nb_ms, ttl: make_record(
+        user_revoked(NOW + timedelta(milliseconds=nb_ms), NOW + ttl),
+        at=NOW + timedelta(milliseconds=ms),
+    ),
+    st.integers(-5000, 5000), st.sampled_from([-1000, -999, 0, 1, 999, 1000]), LIVE,
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(user_revocations_of_alice, min_size=1, max_size=8), st.data())
+def test_the_greatest_user_not_before_wins(revs: list[Any], data: st.DataObject) -> None:
+    log = _as_log(revs, [])
+    (tables, hashes, _, _), _ = asyncio.run(_project(data.draw(deliveries(log))))
+    entry = hashes[names.redis_user_not_before_key(user_id_for("alice"))]
+    greatest = max(r.envelope.payload.not_before for r in revs)
+    assert int(entry["not_before_ms"]) == millis(greatest)
+    tied = [r.envelope.event_id for r in revs if r.envelope.payload.not_before == greatest]
+    assert entry["event_id"] == min(tied)
+    # Postgres keeps every revocation, once each.
+    assert len(tables[names.TABLE_REVOCATIONS]) == len({r.envelope.event_id for r in revs})
