@@ -103,6 +103,122 @@ class UserRevoked:
     affects_until: datetime
 
 
+# -- refresh tokens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRefreshed:
+    """A refresh token was exchanged for a new pair (on the events topic, keyed by user id).
+
+    Projections decide by log order, the same way in every region: the first exchange of a
+    refresh token rotates the session; any later exchange of the same token is reuse (theft) and
+    revokes the session.
+    """
+
+    TYPE: ClassVar[str] = "token.refreshed"
+    VERSION: ClassVar[int] = 1
+
+    session_id: str
+    spent_refresh_hash: str
+    new_refresh_hash: str
+    access_jti: str
+    signing_kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenReused:
+    """A region saw a spent refresh token presented again: the session (its token family) is
+    revoked everywhere. On the revocations topic, keyed by user id."""
+
+    TYPE: ClassVar[str] = "refresh_token.reused"
+    VERSION: ClassVar[int] = 1
+
+    session_id: str
+    presented_refresh_hash: str
+    affects_until: datetime
+
+
+# -- signing keys (system partition key) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRetired:
+    """A rotated-out key whose tokens have all expired: no longer listed or accepted."""
+
+    TYPE: ClassVar[str] = "signing_key.retired"
+    VERSION: ClassVar[int] = 1
+
+    kid: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRevoked:
+    """A compromised key: every token signed with it is inactive everywhere, at once."""
+
+    TYPE: ClassVar[str] = "signing_key.revoked"
+    VERSION: ClassVar[int] = 1
+
+    kid: str
+    reason: str
+    revoked_by: str
+
+
+# -- accounts (events topic, keyed by user id) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged:
+    """The user's password hash changed; the latest change (greatest event id) wins. Every session
+    and token of the user issued before it is revoked (a user not-before at ``occurred_at``)."""
+
+    TYPE: ClassVar[str] = "user.password_changed"
+    VERSION: ClassVar[int] = 1
+
+    password_hash: str  # argon2id PHC string; never logged
+    changed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserDisabled:
+    """The user cannot log in or refresh anywhere; the latest of disabled/enabled wins."""
+
+    TYPE: ClassVar[str] = "user.disabled"
+    VERSION: ClassVar[int] = 1
+
+    reason: str
+    changed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserEnabled:
+    TYPE: ClassVar[str] = "user.enabled"
+    VERSION: ClassVar[int] = 1
+
+    changed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailed:
+    """A password login failed. Keyed by the user id derived from the attempted username (it
+    need not exist), so failures in every region count toward one lockout."""
+
+    TYPE: ClassVar[str] = "login.failed"
+    VERSION: ClassVar[int] = 1
+
+    client_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutLifted:
+    """An operator lifted the user's lockout: failures before it no longer count."""
+
+    TYPE: ClassVar[str] = "user.unlocked"
+    VERSION: ClassVar[int] = 1
+
+    unlocked_by: str
+
+
 EVENT_CLASSES: tuple[type[Payload], ...] = (
     UserRegistered,
     SessionStarted,
@@ -110,8 +226,21 @@ EVENT_CLASSES: tuple[type[Payload], ...] = (
     SessionRevoked,
     TokenRevoked,
     UserRevoked,
+    TokenRefreshed,
+    RefreshTokenReused,
+    SigningKeyRetired,
+    SigningKeyRevoked,
+    PasswordChanged,
+    UserDisabled,
+    UserEnabled,
+    LoginFailed,
+    LockoutLifted,
 )
-REVOCATION_TYPES = frozenset(c.TYPE for c in (SessionRevoked, TokenRevoked, UserRevoked))
+REVOCATION_TYPES = frozenset(
+    c.TYPE
+    for c in (SessionRevoked, TokenRevoked, UserRevoked, RefreshTokenReused, SigningKeyRevoked)
+)
+"""Event types written to names.TOPIC_REVOCATIONS; every other type goes to TOPIC_EVENTS."""
 
 REGISTRY: dict[tuple[str, int], type[Any]] = {(c.TYPE, c.VERSION): c for c in EVENT_CLASSES}
 """Explicit ``{(type, version): class}``; nothing registers itself at import time."""

@@ -37,6 +37,10 @@ TABLE_SIGNING_KEYS = "signing_keys_v1"
 TABLE_DEADLETTERS = "deadletters_v1"
 TABLE_REVOCATIONS = "revocations_v1"
 TABLE_REPLAY_CHECKPOINTS = "replay_checkpoints_v1"
+TABLE_REFRESH_TOKENS = "refresh_tokens_v1"
+TABLE_USER_ACCOUNTS = "user_accounts_v1"
+TABLE_SIGNING_KEY_STATUS = "signing_key_status_v1"
+TABLE_LOGIN_FAILURES = "login_failures_v1"
 
 
 # -- Redis keys ----------------------------------------------------------------------------------

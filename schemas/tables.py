@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -112,6 +113,55 @@ replay_checkpoints = Table(
     Column("log_partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+refresh_tokens = Table(
+    names.TABLE_REFRESH_TOKENS,
+    metadata,
+    # Every refresh token ever issued, by hash. ``spent_by_event_id`` is set by the first
+    # token.refreshed that spends it, in log order; a second spender is reuse (theft).
+    Column("refresh_hash", Text, primary_key=True),
+    Column("session_id", Text, nullable=False, index=True),
+    Column("user_id", Text, nullable=False),
+    Column("issued_by_event_id", UUID(as_uuid=False), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("spent_by_event_id", UUID(as_uuid=False), nullable=True),
+    Column("spent_at", DateTime(timezone=True), nullable=True),
+)
+
+user_accounts = Table(
+    names.TABLE_USER_ACCOUNTS,
+    metadata,
+    # What changes about a user after registration. Each group of columns is written by the
+    # latest event of its kind (greatest event id), so delivery order does not matter.
+    Column("user_id", Text, primary_key=True),
+    Column("password_hash", Text, nullable=True),
+    Column("password_event_id", UUID(as_uuid=False), nullable=True),
+    Column("password_changed_at", DateTime(timezone=True), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("status_event_id", UUID(as_uuid=False), nullable=True),
+    Column("status_reason", Text, nullable=True),
+    Column("unlocked_at", DateTime(timezone=True), nullable=True),
+    Column("unlock_event_id", UUID(as_uuid=False), nullable=True),
+)
+
+signing_key_status = Table(
+    names.TABLE_SIGNING_KEY_STATUS,
+    metadata,
+    Column("kid", Text, primary_key=True),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+    Column("revoked_by", Text, nullable=True),
+)
+
+login_failures = Table(
+    names.TABLE_LOGIN_FAILURES,
+    metadata,
+    Column("event_id", UUID(as_uuid=False), primary_key=True),
+    Column("user_id", Text, nullable=False, index=True),
+    Column("client_ip", Text, nullable=False, index=True),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
 )
 
 deadletters = Table(
