@@ -11,6 +11,8 @@ from pathlib import Path
 
 from bench.login import bench_logins, bench_propagation, create_user, wait_user_everywhere
 from bench.projector import bench_projector
+from bench.revocation import bench_introspection, bench_revocation_propagation
+from bench.verifier import bench_verifier
 from services.devstack.infra import start_region_infra
 from services.devstack.stack import Stack
 
@@ -20,6 +22,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=50_000, help="projector events")
     parser.add_argument("--seconds", type=float, default=10.0, help="login benchmark length")
     parser.add_argument("--propagation", type=int, default=300, help="logins timed eu -> us")
+    parser.add_argument("--revocations", type=int, default=1000, help="revocations timed eu -> us")
     return parser.parse_args()
 
 
@@ -29,6 +32,8 @@ async def run_stack_benches(stack: Stack, args: argparse.Namespace) -> None:
     await wait_user_everywhere(stack, username)
     await bench_logins(stack, username, args.seconds)
     await bench_propagation(stack, username, args.propagation)
+    await bench_revocation_propagation(stack, username, args.revocations)
+    await bench_introspection(stack, username, args.seconds)
 
 
 def main() -> None:
@@ -39,6 +44,8 @@ def main() -> None:
         infra = start_region_infra("bench", Path(tmp), durable=True, die_with_parent=True)
         try:
             asyncio.run(bench_projector(infra, args.events))
+            for alg in ("RS256", "ES256", "EdDSA"):
+                asyncio.run(bench_verifier(infra.fresh_redis_url(), alg=alg))
         finally:
             infra.stop()
         stack = Stack.start(["eu", "us"], Path(tmp) / "stack", inherited_env=dict(os.environ))

@@ -1,0 +1,106 @@
+"""Revocation propagation across regions, and introspection throughput over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+import asyncpg
+import httpx
+import jwt
+from redis.asyncio import Redis
+
+from bench.login import PASSWORD, stack_login_url
+from bench.report import figure, heading, percentiles
+from schemas import names
+from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
+
+
+async def _login_many(stack: Stack, username: str, count: int) -> list[str]:
+    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    url = f"{stack_login_url(stack, 'eu')}/oauth2/token"
+    tokens: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one() -> None:
+            while len(tokens) < count:
+                response = await client.post(url, data=form)
+                response.raise_for_status()
+                tokens.append(response.json()["access_token"])
+
+        await asyncio.gather(*(one() for _ in range(8)))
+    return tokens[:count]
+
+
+async def bench_revocation_propagation(stack: Stack, username: str, count: int) -> None:
+    heading(
+        "revocation propagation eu -> us",
+        f"{count} sessions started in eu, then revoked one at a time with POST /oauth2/revoke "
+        "in eu; for each, us's Redis is polled (EXISTS on the revocation key the verifier and "
+        "introspection read) until it appears; latency = first time seen minus the revocation "
+        "event's time (revoked_at read back from us's Postgres; same machine clock)",
+    )
+    tokens = await _login_many(stack, username, count)
+    us = stack.settings["us"]
+    redis = Redis.from_url(us.redis_url)
+    pg = await asyncpg.connect(us.postgres_dsn)
+    samples: list[float] = []
+    url = f"{stack_login_url(stack, 'eu')}/oauth2/revoke"
+    async with httpx.AsyncClient(timeout=30) as client:
+        for token in tokens:
+            session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
+            (await client.post(url, data={"token": token})).raise_for_status()
+            key = names.redis_revoked_session_key(session_id)
+            while not await redis.exists(key):
+                pass
+            seen = time.time()
+            revoked_at = await _revoked_at(pg, session_id)
+            samples.append((seen - revoked_at.timestamp()) * 1000)
+    await redis.aclose()
+    await pg.close()
+    for name, value in percentiles(samples).items():
+        figure(name, value, "ms")
+    print("   aim: p99 <= 50 ms")
+
+
+async def _revoked_at(pg: asyncpg.Connection, session_id: str) -> datetime:
+    for _ in range(1000):
+        value = await pg.fetchval(
+            f"SELECT min(revoked_at) FROM {names.TABLE_REVOCATIONS} "  # noqa: S608
+            "WHERE kind = 'session' AND subject = $1",
+            session_id,
+        )
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+        await asyncio.sleep(0.005)
+    raise RuntimeError(f"revocation of {session_id} never reached us's Postgres")
+
+
+async def bench_introspection(stack: Stack, username: str, seconds: float) -> None:
+    concurrency = 16
+    heading(
+        "introspection over HTTP",
+        f"{seconds:.0f} s of POST /oauth2/introspect to region us for a token issued in eu "
+        f"(RS256; signature, expiry and a Redis revocation read per request), {concurrency} "
+        "concurrent clients; the login endpoint is one process (one core)",
+    )
+    token = (await _login_many(stack, username, 1))[0]
+    url = f"{stack_login_url(stack, 'us')}/oauth2/introspect"
+    auth = (INTROSPECTION_CLIENT_ID, stack.introspection_secret)
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=30, auth=auth) as client:
+
+        async def loop() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                response = await client.post(url, data={"token": token})
+                if response.json().get("active") is not True:
+                    raise RuntimeError(f"token not active in us: {response.text}")
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    figure("introspections", done / elapsed, "requests/s")
