@@ -87,6 +87,36 @@ def redis_projector_paused_key(region: str) -> str:
     return f"projector:v1:paused:{region}"
 
 
+def redis_revoked_signing_key_key(kid: str) -> str:
+    """A revoked (compromised) signing key: every token it signed is revoked. Never expires."""
+    return f"rev:v1:kid:{kid}"
+
+
+def redis_retired_signing_keys_key() -> str:
+    """Hash kid -> event id of every retired key (no longer listed or accepted)."""
+    return "jwks:v1:retired"
+
+
+def redis_revoked_signing_keys_key() -> str:
+    """Hash kid -> event id of every revoked key, so a JWKS read lists them in one round trip."""
+    return "jwks:v1:revoked"
+
+
+def redis_account_key(user_id: str) -> str:
+    """What changed about a user after registration: password, disabled, unlocked (latest wins)."""
+    return f"acct:v1:{user_id}"
+
+
+def redis_login_failures_user_key(user_id: str) -> str:
+    """Sorted set of login.failed event ids scored by epoch ms, per attempted user id."""
+    return f"lfail:v1:user:{user_id}"
+
+
+def redis_login_failures_ip_key(client_ip: str) -> str:
+    """Sorted set of login.failed event ids scored by epoch ms, per client IP."""
+    return f"lfail:v1:ip:{client_ip}"
+
+
 REDIS_REVOCATION_PATTERN = "rev:v1:*"
 """Every revocation key (SCAN match pattern and keyspace-notification pattern)."""
 
@@ -104,4 +134,6 @@ REDIS_KEY_PREFIXES = (
     "rev:v1:",
     "projector:v1:",
     "verifier:v1:",
+    "acct:v1:",
+    "lfail:v1:",
 )

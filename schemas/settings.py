@@ -15,6 +15,8 @@ from typing import Any
 
 PREFIX = "AUTHPLANE_"
 SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
+"""Projectors keep login failures this long; a longer counting window would see fewer of them."""
 
 
 class SettingsError(ValueError):
@@ -41,6 +43,17 @@ class Settings:
     produce_timeout_s: float = 5.0
     introspection_clients: Mapping[str, str] = field(default_factory=dict)
 
+    key_watch_interval_s: float = 1.0
+    key_retire_grace_s: int = 60
+
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 50
+    login_failure_window_s: int = 900
+    login_lockout_s: int = 60
+    login_lockout_growth: float = 2.0
+    login_lockout_max_s: int = 900
+    trusted_proxy_hops: int = 0
+
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
@@ -63,6 +76,12 @@ class Settings:
                 f"{PREFIX}SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}, "
                 f"not {self.signing_alg!r}"
             )
+        if not 0 < self.login_failure_window_s <= MAX_LOGIN_FAILURE_WINDOW_S:
+            raise SettingsError(
+                f"{PREFIX}LOGIN_FAILURE_WINDOW_S must be 1..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
+            )
+        if self.login_max_failures < 1 or self.login_ip_max_failures < 1:
+            raise SettingsError(f"{PREFIX}LOGIN_MAX_FAILURES and _IP_MAX_FAILURES must be >= 1")
         if not self.region.isidentifier():
             raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")
 
