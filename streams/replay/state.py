@@ -73,7 +73,7 @@ async def _table_state(conn: Any, table: Table) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     async for row in result:
         values = row._mapping
-        out[str(values[key.name])] = digest(dict(values))
+        out[str(values[key.name])] = digest({str(k): v for k, v in values.items()})
     return out
 
 
