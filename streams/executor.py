@@ -10,13 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from streams.operations import (
-    Operation,
-    PgInsertIgnore,
-    PgOperation,
-    PgUpsertMin,
-    RedisOperation,
-)
+from streams.operations import Operation, PgOperation, RedisOperation
 from streams.postgres import PostgresExecutor
 from streams.redis_ops import RedisExecutor
 
@@ -34,7 +28,7 @@ class StoreExecutor:
         pg: list[PgOperation] = []
         rd: list[RedisOperation] = []
         for op in operations:
-            if isinstance(op, PgInsertIgnore | PgUpsertMin):
+            if isinstance(op, PgOperation):
                 pg.append(op)
             else:
                 rd.append(op)

@@ -32,6 +32,17 @@ class PgUpsertMin:
 
 
 @dataclass(frozen=True, slots=True)
+class PgUpsertMax:
+    """INSERT, or overwrite the row's columns named in ``row`` when the existing row's
+    ``compare`` is NULL (that group of columns was never written) or smaller: the latest wins."""
+
+    table: str
+    row: Mapping[str, Any]
+    key: str
+    compare: str
+
+
+@dataclass(frozen=True, slots=True)
 class RedisHashSet:
     """HSET the fields (other fields are left alone); EXPIREAT ``expire_at`` (epoch s) if set.
 
@@ -108,7 +119,30 @@ class RedisHashSetIfHigher:
     expire_at: int
 
 
-PgOperation = PgInsertIgnore | PgUpsertMin
+@dataclass(frozen=True, slots=True)
+class RedisHashSetIfGreater:
+    """HSET the fields only if the hash lacks ``compare_field`` or holds a smaller (string) value
+    there: the latest event id wins. Other fields (other groups) are left alone. No expiry."""
+
+    key: str
+    mapping: Mapping[str, str]
+    compare_field: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisWindowAdd:
+    """ZADD ``member`` at ``score`` (epoch ms) to a sliding-window sorted set, then drop members
+    older than ``window_ms`` before now and all but the newest ``max_members``; the key expires
+    when its newest member leaves the window. Skipped if the member is already outside it."""
+
+    key: str
+    member: str
+    score: int
+    window_ms: int
+    max_members: int
+
+
+PgOperation = PgInsertIgnore | PgUpsertMin | PgUpsertMax
 RedisOperation = (
     RedisHashSet
     | RedisHashSetIfLower
@@ -116,5 +150,7 @@ RedisOperation = (
     | RedisSortedSetAdd
     | RedisHashKeepEarliest
     | RedisHashSetIfHigher
+    | RedisHashSetIfGreater
+    | RedisWindowAdd
 )
 Operation = PgOperation | RedisOperation

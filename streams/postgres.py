@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.tables import metadata
 from streams.errors import StoreRejected, StoreUnavailable
-from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMin
+from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMax, PgUpsertMin
 
 Row = dict[str, Any]
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -65,25 +65,32 @@ class _Unnest:
 
 def _statements(operations: Sequence[PgOperation]) -> Iterable[tuple[_Unnest, list[Row]]]:
     ignored: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-    lowest: dict[tuple[str, str, str, tuple[str, ...]], dict[Any, Row]] = {}
+    upserts: dict[tuple[bool, str, str, str, tuple[str, ...]], dict[Any, Row]] = {}
     for op in operations:
         columns = tuple(op.row)
         if isinstance(op, PgInsertIgnore):
             ignored.setdefault((op.table, columns), []).append(dict(op.row))
         else:
-            _keep_lowest(lowest.setdefault((op.table, op.key, op.compare, columns), {}), op)
+            highest = isinstance(op, PgUpsertMax)
+            group = (highest, op.table, op.key, op.compare, columns)
+            _keep_winner(upserts.setdefault(group, {}), op, highest)
     for (table, columns), rows in ignored.items():
         yield _insert_ignore(table, columns), rows
-    for (table, key, compare, columns), by_key in lowest.items():
-        yield _upsert_min(table, key, compare, columns), list(by_key.values())
+    for (highest, table, key, compare, columns), by_key in upserts.items():
+        build = _upsert_max if highest else _upsert_min
+        yield build(table, key, compare, columns), list(by_key.values())
 
 
-def _keep_lowest(by_key: dict[Any, Row], op: PgUpsertMin) -> None:
+def _keep_winner(by_key: dict[Any, Row], op: PgUpsertMin | PgUpsertMax, highest: bool) -> None:
     # One statement may not update the same row twice (ON CONFLICT DO UPDATE refuses), so the
-    # batch is pre-reduced with the same "smallest wins" rule the statement applies.
+    # batch is pre-reduced with the same "smallest (or largest) wins" rule the statement applies.
     key = op.row[op.key]
     current = by_key.get(key)
-    if current is None or op.row[op.compare] < current[op.compare]:
+    if current is None:
+        by_key[key] = dict(op.row)
+        return
+    new, old = op.row[op.compare], current[op.compare]
+    if (new > old) if highest else (new < old):
         by_key[key] = dict(op.row)
 
 
@@ -112,6 +119,17 @@ def _upsert_min(table: str, key: str, compare: str, columns: tuple[str, ...]) ->
     # fields of a session) must survive a winning upsert.
     updates = ", ".join(f"{_QUOTE(c)} = EXCLUDED.{_QUOTE(c)}" for c in columns if c != key)
     condition = f"{_QUOTE(table)}.{_QUOTE(compare)} > EXCLUDED.{_QUOTE(compare)}"
+    on_conflict = f"ON CONFLICT ({_QUOTE(key)}) DO UPDATE SET {updates} WHERE {condition}"
+    return _unnest_insert(table, columns, on_conflict)
+
+
+@cache
+def _upsert_max(table: str, key: str, compare: str, columns: tuple[str, ...]) -> _Unnest:
+    # The row may exist with this group of columns never written (compare IS NULL): then the
+    # incoming event wins, whatever wrote the row's other groups.
+    updates = ", ".join(f"{_QUOTE(c)} = EXCLUDED.{_QUOTE(c)}" for c in columns if c != key)
+    current = f"{_QUOTE(table)}.{_QUOTE(compare)}"
+    condition = f"{current} IS NULL OR {current} < EXCLUDED.{_QUOTE(compare)}"
     on_conflict = f"ON CONFLICT ({_QUOTE(key)}) DO UPDATE SET {updates} WHERE {condition}"
     return _unnest_insert(table, columns, on_conflict)
 

@@ -14,10 +14,12 @@ from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import (
     RedisHashKeepEarliest,
     RedisHashSet,
+    RedisHashSetIfGreater,
     RedisHashSetIfHigher,
     RedisHashSetIfLower,
     RedisJsonFieldSetIfLower,
     RedisOperation,
+    RedisWindowAdd,
 )
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
@@ -105,6 +107,38 @@ return wins and 1 or 0
 )
 
 
+HSET_IF_GREATER = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current >= ARGV[2] then return 0 end
+local flat = {}
+for field, value in pairs(cjson.decode(ARGV[3])) do
+  flat[#flat + 1] = field
+  flat[#flat + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(flat))
+return 1
+"""
+
+# "Now" is the Redis server's clock, so every projector (and a replay) trims the same way; a
+# member re-added after it left the window is skipped rather than resurrected.
+WINDOW_ADD = (
+    _EXPIRE_LATER
+    + """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local score, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local floor = now_ms - window
+if score <= floor then return 0 end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', floor)
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+expire_later(KEYS[1], math.ceil((score + window) / 1000))
+return 1
+"""
+)
+
+
 class RedisExecutor:
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
@@ -114,6 +148,8 @@ class RedisExecutor:
         self._json_set_if_lower = redis.register_script(JSON_FIELD_SET_IF_LOWER)
         self._keep_earliest = redis.register_script(HASH_KEEP_EARLIEST)
         self._set_if_higher = redis.register_script(HASH_SET_IF_HIGHER)
+        self._set_if_greater = redis.register_script(HSET_IF_GREATER)
+        self._window_add = redis.register_script(WINDOW_ADD)
 
     async def apply(self, operations: Sequence[RedisOperation]) -> None:
         if not operations:
@@ -154,12 +190,28 @@ class RedisExecutor:
             await self._json_set_if_lower(keys=[op.key], args=args, client=pipe)
         elif isinstance(op, RedisHashKeepEarliest | RedisHashSetIfHigher):
             return await self._queue_revocation_hash(pipe, op, now)
+        elif isinstance(op, RedisHashSetIfGreater | RedisWindowAdd):
+            return await self._queue_latest(pipe, op, now)
         else:
             if op.expire_at <= now:
                 return 0
             await self._zadd_extend(
                 keys=[op.key], args=[op.member, op.score, op.expire_at], client=pipe
             )
+        return 1
+
+    async def _queue_latest(
+        self, pipe: Pipeline, op: RedisHashSetIfGreater | RedisWindowAdd, now: float
+    ) -> int:
+        if isinstance(op, RedisHashSetIfGreater):
+            fields = orjson.dumps(op.mapping).decode()
+            args = [op.compare_field, op.mapping[op.compare_field], fields]
+            await self._set_if_greater(keys=[op.key], args=args, client=pipe)
+            return 1
+        if op.score + op.window_ms <= now * 1000:
+            return 0  # already outside its window: it would be trimmed at once
+        window = [op.member, str(op.score), str(op.window_ms), str(op.max_members)]
+        await self._window_add(keys=[op.key], args=window, client=pipe)
         return 1
 
     async def _queue_revocation_hash(

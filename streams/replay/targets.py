@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas import names
 from streams.errors import StoreUnavailable
 from streams.executor import Executor
-from streams.operations import Operation, PgInsertIgnore, PgUpsertMin
+from streams.operations import Operation, PgInsertIgnore, PgOperation
 
 Target = Literal["all", "redis", "postgres"]
 TARGETS: tuple[Target, ...] = ("all", "redis", "postgres")
@@ -28,7 +28,7 @@ _ARCHIVED = text(
 
 
 def is_postgres(op: Operation) -> bool:
-    return isinstance(op, PgInsertIgnore | PgUpsertMin)
+    return isinstance(op, PgOperation)
 
 
 class TargetExecutor:
