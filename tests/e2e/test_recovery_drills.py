@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+from functools import partial
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +51,7 @@ def people(stack: Stack) -> dict[str, Any]:
     for name, region in (("alice", "eu"), ("bob", "us")):
         result = authctl(stack, "user", "create", name, "--password-stdin", stdin=PASSWORD)
         assert result.returncode == 0, result.stderr
-        tokens[name] = eventually(lambda n=name, r=region: _login(stack, r, n))
+        tokens[name] = eventually(partial(_login, stack, region, name))
     bearer = {"authorization": f"Bearer {tokens['bob']['access_token']}"}
     assert httpx.post(f"{login_url(stack, 'us')}/v1/logout", headers=bearer).status_code == 204
     produce_bulk(stack, BULK_USERS)
