@@ -52,6 +52,21 @@ def redis_session_key(session_id: str) -> str:
     return f"sess:v1:{session_id}"
 
 
+# Fields of ``sess:v1:{sid}`` the refresh projection writes (only the token.refreshed that wins
+# writes them; session.started sets the first refresh_token_hash), read by the refresh grant.
+SESSION_REFRESH_HASH_FIELD = "refresh_token_hash"
+"""The session's current (unspent) refresh token hash."""
+SESSION_PREVIOUS_HASH_FIELD = "refresh_prev_hash"
+"""The hash whose exchange issued the current one (the grace-window retry compares to it)."""
+SESSION_LAST_ACTIVE_FIELD = "last_active_ms"
+"""Epoch ms of the latest rotation (absent until the first one: the start time counts)."""
+
+
+def redis_session_spent_field(refresh_hash: str) -> str:
+    """Field of ``sess:v1:{sid}``: the event id that spent this refresh hash of the session."""
+    return f"spent:{refresh_hash}"
+
+
 def redis_user_sessions_key(user_id: str) -> str:
     return f"usess:v1:{user_id}"
 
