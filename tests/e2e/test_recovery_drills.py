@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
