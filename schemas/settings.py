@@ -15,6 +15,9 @@ from typing import Any
 
 PREFIX = "AUTHPLANE_"
 SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
+MAX_SESSION_TTL_S = 366 * 24 * 3600
+"""Account changes revoke the user's earlier sessions with a not-before kept this long, so no
+session may live longer (the projector cannot read settings: it is a contract constant)."""
 MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
 """Projectors keep login failures this long; a longer counting window would see fewer of them."""
 
@@ -78,6 +81,8 @@ class Settings:
                 f"{PREFIX}SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}, "
                 f"not {self.signing_alg!r}"
             )
+        if not 0 < self.session_ttl_s <= MAX_SESSION_TTL_S:
+            raise SettingsError(f"{PREFIX}SESSION_TTL_S must be 1..{MAX_SESSION_TTL_S} seconds")
         if not 0 < self.login_failure_window_s <= MAX_LOGIN_FAILURE_WINDOW_S:
             raise SettingsError(
                 f"{PREFIX}LOGIN_FAILURE_WINDOW_S must be 1..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
