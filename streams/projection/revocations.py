@@ -11,6 +11,7 @@ credential any of its revocations could affect expires (``affects_until``), neve
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,10 +43,12 @@ def reduce_session(record: Record) -> list[Operation]:
     event = record.envelope
     payload: SessionRevoked = event.payload
     return [
-        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "session", payload.session_id)),
+        PgInsertIgnore(
+            names.TABLE_REVOCATIONS, _row(event, "session", payload.session_id, _audit_of(event))
+        ),
         RedisHashKeepEarliest(
             names.redis_revoked_session_key(payload.session_id),
-            _audit(event),
+            _audit(event, _audit_of(event)),
             compare_field="event_id",
             expire_at=expiry_seconds(payload.affects_until),
         ),
@@ -56,10 +59,12 @@ def reduce_token(record: Record) -> list[Operation]:
     event = record.envelope
     payload: TokenRevoked = event.payload
     return [
-        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "token", payload.jti)),
+        PgInsertIgnore(
+            names.TABLE_REVOCATIONS, _row(event, "token", payload.jti, _audit_of(event))
+        ),
         RedisHashKeepEarliest(
             names.redis_revoked_token_key(payload.jti),
-            _audit(event),
+            _audit(event, _audit_of(event)),
             compare_field="event_id",
             expire_at=expiry_seconds(payload.affects_until),
         ),
@@ -69,30 +74,51 @@ def reduce_token(record: Record) -> list[Operation]:
 def reduce_user(record: Record) -> list[Operation]:
     event = record.envelope
     payload: UserRevoked = event.payload
-    fields = {"not_before_ms": str(millis(payload.not_before)), **_audit(event)}
+    audit = Audit(payload.reason, payload.revoked_by, payload.affects_until)
+    return user_not_before(event, payload.not_before, audit)
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    reason: str
+    revoked_by: str
+    affects_until: datetime
+
+
+def user_not_before(event: Envelope, not_before: datetime, audit: Audit) -> list[Operation]:
+    """Revoke every session and token of ``event.user_id`` issued before ``not_before``: a
+    revocations_v1 row and the greatest-wins ``rev:v1:user`` hash. Account events (password
+    change, disable) call this too, so there is one not-before rule for every cause."""
+    fields = {"not_before_ms": str(millis(not_before)), **_audit(event, audit)}
+    row = _row(event, "user", event.user_id, audit) | {"not_before": not_before}
     return [
-        PgInsertIgnore(names.TABLE_REVOCATIONS, _row(event, "user", event.user_id)),
+        PgInsertIgnore(names.TABLE_REVOCATIONS, row),
         RedisHashSetIfHigher(
             names.redis_user_not_before_key(event.user_id),
             fields,
             compare_field="not_before_ms",
             tie_field="event_id",
-            expire_at=expiry_seconds(payload.affects_until),
+            expire_at=expiry_seconds(audit.affects_until),
         ),
     ]
 
 
-def _audit(event: Envelope) -> dict[str, str]:
+def _audit_of(event: Envelope) -> Audit:
+    payload = event.payload
+    return Audit(payload.reason, payload.revoked_by, payload.affects_until)
+
+
+def _audit(event: Envelope, audit: Audit) -> dict[str, str]:
     return {
         "event_id": event.event_id,
-        "reason": event.payload.reason,
-        "revoked_by": event.payload.revoked_by,
+        "reason": audit.reason,
+        "revoked_by": audit.revoked_by,
         "origin_region": event.origin_region,
         "revoked_at_ms": str(millis(event.occurred_at)),
     }
 
 
-def _row(event: Envelope, kind: str, subject: str) -> dict[str, Any]:
+def _row(event: Envelope, kind: str, subject: str, audit: Audit) -> dict[str, Any]:
     payload = event.payload
     # Every kind writes the same columns, so one batch is one INSERT statement.
     return {
@@ -101,10 +127,10 @@ def _row(event: Envelope, kind: str, subject: str) -> dict[str, Any]:
         "subject": subject,
         "user_id": event.user_id,
         "session_id": getattr(payload, "session_id", None),
-        "not_before": getattr(payload, "not_before", None),
-        "reason": payload.reason,
-        "revoked_by": payload.revoked_by,
+        "not_before": None,
+        "reason": audit.reason,
+        "revoked_by": audit.revoked_by,
         "origin_region": event.origin_region,
         "revoked_at": event.occurred_at,
-        "affects_until": payload.affects_until,
+        "affects_until": audit.affects_until,
     }
