@@ -9,15 +9,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from schemas.events import (
+    LockoutLifted,
+    LoginFailed,
+    PasswordChanged,
     SessionRevoked,
     SessionStarted,
     SigningKeyPublished,
+    SigningKeyRetired,
+    SigningKeyRevoked,
     TokenRevoked,
+    UserDisabled,
+    UserEnabled,
     UserRegistered,
     UserRevoked,
 )
 from streams.operations import Operation
-from streams.projection import archive, revocations, sessions, signing_keys, users
+from streams.projection import (
+    accounts,
+    archive,
+    key_status,
+    login_failures,
+    revocations,
+    sessions,
+    signing_keys,
+    users,
+)
 from streams.record import Record
 
 Reducer = Callable[[Record], list[Operation]]
@@ -32,6 +48,13 @@ REDUCERS: dict[str, tuple[Reducer, ...]] = {
     SessionRevoked.TYPE: (revocations.reduce_session,),
     TokenRevoked.TYPE: (revocations.reduce_token,),
     UserRevoked.TYPE: (revocations.reduce_user,),
+    PasswordChanged.TYPE: (accounts.reduce_password,),
+    UserDisabled.TYPE: (accounts.reduce_disabled,),
+    UserEnabled.TYPE: (accounts.reduce_enabled,),
+    LockoutLifted.TYPE: (accounts.reduce_unlocked,),
+    LoginFailed.TYPE: (login_failures.reduce,),
+    SigningKeyRetired.TYPE: (key_status.reduce_retired,),
+    SigningKeyRevoked.TYPE: (key_status.reduce_revoked,),
 }
 
 
