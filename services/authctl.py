@@ -6,17 +6,18 @@ Every failure is one line on stderr and a non-zero exit; passwords are never ech
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import sys
+import time
 import uuid
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,7 +27,7 @@ from schemas.envelope import wrap
 from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
-from services import topology
+from services import revoke, topology
 from services.passwords import hash_password
 from services.readmodel import SessionRow, list_sessions, make_engine
 
@@ -37,6 +38,8 @@ user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
 sessions_app = typer.Typer(no_args_is_help=True, help="Inspect sessions.")
 app.add_typer(user_app, name="user")
 app.add_typer(sessions_app, name="sessions")
+revoke_app = typer.Typer(no_args_is_help=True, help="Revoke sessions, tokens or users everywhere.")
+app.add_typer(revoke_app, name="revoke")
 
 StackFile = Annotated[
     Path | None, typer.Option("--stack-file", help="Stack file (default: AUTHPLANE_STACK_FILE).")
@@ -113,7 +116,9 @@ def user_create(
     typer.echo(f"registered {name} (user id {user_id})")
 
 
-async def _produce(bootstrap: str, key: bytes, value: bytes) -> None:
+async def _produce(
+    bootstrap: str, key: bytes, value: bytes, topic: str = names.TOPIC_EVENTS
+) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -122,9 +127,7 @@ async def _produce(bootstrap: str, key: bytes, value: bytes) -> None:
     )
     try:
         await asyncio.wait_for(producer.start(), TIMEOUT_S)
-        await asyncio.wait_for(
-            producer.send_and_wait(names.TOPIC_EVENTS, value=value, key=key), TIMEOUT_S
-        )
+        await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), TIMEOUT_S)
     except (KafkaError, TimeoutError, OSError) as exc:
         raise CliError(f"cannot reach the broker at {bootstrap}: {type(exc).__name__}") from None
     finally:
@@ -164,7 +167,7 @@ async def _sessions(dsn: str, region: str, user_id: str) -> list[SessionRow]:
         await engine.dispose()
 
 
-def _session_dict(row: SessionRow) -> dict[str, str]:
+def _session_dict(row: SessionRow) -> dict[str, Any]:
     return {
         "session_id": row.session_id,
         "user_id": row.user_id,
@@ -172,16 +175,125 @@ def _session_dict(row: SessionRow) -> dict[str, str]:
         "origin_region": row.origin_region,
         "started_at": row.started_at.isoformat(),
         "expires_at": row.expires_at.isoformat(),
+        "revoked": row.revoked,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "revoke_reason": row.revoke_reason,
+        "revoked_by": row.revoked_by,
+        "revoke_region": row.revoke_region,
     }
 
 
 def _print_table(rows: list[SessionRow]) -> None:
     columns = ("session_id", "client_id", "origin_region", "started_at", "expires_at")
-    table = Table(*columns)
+    table = Table(*columns, "status")
+    table.columns[0].no_wrap = True
     for row in rows:
         data = _session_dict(row)
-        table.add_row(*(data[c] for c in columns))
-    Console().print(table if rows else "no sessions")
+        table.add_row(*(data[c] for c in columns), "revoked" if row.revoked else "active")
+    console = revoke.console()
+    console.print(table if rows else "no sessions")
+    # Audit details on their own lines: as table columns they would not fit a terminal.
+    for row in rows:
+        if row.revoked_at is not None:
+            why = f": {row.revoke_reason}" if row.revoke_reason else ""
+            when = row.revoked_at.isoformat(timespec="seconds")
+            console.print(
+                f"{row.session_id} revoked {when} by {row.revoked_by} in {row.revoke_region}{why}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+# -- revoke ----------------------------------------------------------------------------------------
+Reason = Annotated[str, typer.Option(help="Why; kept in the audit record.")]
+Operator = Annotated[str | None, typer.Option(help="Who; default: your login name.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Watch every region until it is in effect.")]
+Timeout = Annotated[float, typer.Option(min=0.1, help="Seconds --wait allows the regions.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Region = Annotated[str | None, typer.Option(help="Origin region recorded in the event.")]
+
+
+@revoke_app.command("session")
+def revoke_session(
+    session_id: str, reason: Reason = "", operator: Operator = None, wait: Wait = False,
+    timeout: Timeout = TIMEOUT_S, as_json: AsJson = False, region: Region = None,
+    stack_file: StackFile = None,
+) -> None:  # fmt: skip
+    """Revoke a session and every token of it, in every region."""
+    sid = _checked(lambda: revoke.canonical_id("session", session_id))
+    _revoke("session", sid, sid, locals())
+
+
+@revoke_app.command("token")
+def revoke_token(
+    jti: str, reason: Reason = "", operator: Operator = None, wait: Wait = False,
+    timeout: Timeout = TIMEOUT_S, as_json: AsJson = False, region: Region = None,
+    stack_file: StackFile = None,
+) -> None:  # fmt: skip
+    """Revoke one access token (by its jti), in every region."""
+    token_id = _checked(lambda: revoke.canonical_id("token", jti))
+    _revoke("token", token_id, token_id, locals())
+
+
+@revoke_app.command("user")
+def revoke_user(
+    username: str, reason: Reason = "", operator: Operator = None, wait: Wait = False,
+    timeout: Timeout = TIMEOUT_S, as_json: AsJson = False, region: Region = None,
+    stack_file: StackFile = None,
+) -> None:  # fmt: skip
+    """Revoke every session and token of a user issued before now, in every region."""
+    name = _username(username)
+    _revoke("user", name, user_id_for(name), locals())
+
+
+def _checked(build: Any) -> str:
+    try:
+        return str(build())
+    except revoke.RevokeError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _revoke(kind: str, lookup: str, subject: str, opts: dict[str, Any]) -> None:
+    settings = _settings()
+    topo = _topology(settings, opts["stack_file"])
+    try:
+        origin = topo.region(opts["region"]).name if opts["region"] else settings.region
+    except topology.TopologyError as exc:
+        raise CliError(str(exc)) from None
+    revoked_by = f"operator:{opts['operator'] or _login_name()}"
+    envelope, confirmations = asyncio.run(
+        _revoke_async(settings, topo, kind, lookup, subject, opts, revoked_by, origin)
+    )
+    revoke.report(envelope, confirmations, opts["as_json"])
+    failed = [c for c in confirmations or () if not c.confirmed]
+    if failed:
+        names_ = "; ".join(f"{c.region} ({c.error})" for c in failed)
+        raise CliError(f"not in effect within {opts['timeout']:g}s in: {names_}")
+
+
+async def _revoke_async(
+    settings: Settings, topo: topology.Topology, kind: str, lookup: str, subject: str,
+    opts: dict[str, Any], revoked_by: str, origin: str,
+) -> tuple[Any, list[revoke.Confirmation] | None]:  # fmt: skip
+    try:
+        found = await revoke.find(topo, kind, lookup)
+    except revoke.RevokeError as exc:
+        raise CliError(str(exc)) from None
+    envelope = revoke.revocation(settings, kind, subject, found, opts["reason"], revoked_by, origin)
+    await _produce(
+        topo.kafka_bootstrap, envelope.partition_key, encode(envelope), names.TOPIC_REVOCATIONS
+    )
+    if not opts["wait"]:
+        return envelope, None
+    written_at = time.monotonic()
+    return envelope, await revoke.confirm_all(topo, envelope, written_at, opts["timeout"])
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "unknown"
 
 
 def main() -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Select, select, true
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -54,6 +54,16 @@ class SessionRow:
     origin_region: str
     started_at: datetime
     expires_at: datetime
+    # The first revocation that covers the session (its own, or a user-wide one issued after it
+    # started); all empty while it is not revoked.
+    revoked_at: datetime | None = None
+    revoke_reason: str = ""
+    revoked_by: str = ""
+    revoke_region: str = ""
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 def async_dsn(dsn: str) -> str:
@@ -160,12 +170,48 @@ def _key_from_json(raw: Any) -> PublishedKey | None:
 
 async def list_sessions(engine: AsyncEngine, user_id: str) -> list[SessionRow]:
     t = tables.sessions
+    own, user_wide = _covering_revocation("session"), _covering_revocation("user")
     query = (
         select(t.c.session_id, t.c.user_id, t.c.client_id, t.c.origin_region)
         .add_columns(t.c.started_at, t.c.expires_at)
+        .add_columns(*own.c, *user_wide.c)
+        .select_from(t.outerjoin(own, true()).outerjoin(user_wide, true()))
         .where(t.c.user_id == user_id)
         .order_by(t.c.started_at)
     )
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [SessionRow(*row) for row in rows]
+    return [_session_row(tuple(row)) for row in rows]
+
+
+def _covering_revocation(kind: str) -> Any:
+    """The earliest revocation event of ``kind`` that covers the session row (LATERAL)."""
+    s, r = tables.sessions, tables.revocations.alias(f"{kind}_rev")
+    if kind == "session":
+        covers = (r.c.kind == "session") & (r.c.subject == s.c.session_id)
+    else:  # a user-wide "not before" revokes the sessions started before it
+        covers = (r.c.kind == "user") & (r.c.user_id == s.c.user_id)
+        covers &= r.c.not_before > s.c.started_at
+    query: Select[Any] = (
+        select(r.c.event_id, r.c.revoked_at, r.c.reason, r.c.revoked_by, r.c.origin_region)
+        .where(covers)
+        .order_by(r.c.event_id)
+        .limit(1)
+    )
+    return query.lateral(f"{kind}_rev_first")
+
+
+def _session_row(row: tuple[Any, ...]) -> SessionRow:
+    session, own, user_wide = row[:6], row[6:11], row[11:16]
+    found = [rev for rev in (own, user_wide) if rev[0] is not None]
+    base = SessionRow(*session)
+    if not found:
+        return base
+    _, revoked_at, reason, revoked_by, region = min(found, key=lambda rev: str(rev[0]))
+    return replace(
+        base,
+        revoked_at=revoked_at,
+        revoke_reason=reason,
+        revoked_by=revoked_by,
+        revoke_region=region,
+    )

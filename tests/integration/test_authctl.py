@@ -155,8 +155,10 @@ async def test_sessions_list_shows_the_users_sessions(
     listed = orjson.loads(as_json.stdout)
     assert [s["session_id"] for s in listed] == ids
     assert set(listed[0]) == {
-        "session_id", "user_id", "client_id", "origin_region", "started_at", "expires_at"
+        "session_id", "user_id", "client_id", "origin_region", "started_at", "expires_at",
+        "revoked", "revoked_at", "revoke_reason", "revoked_by", "revoke_region",
     }  # fmt: skip
+    assert listed[0]["revoked"] is False
     assert listed[1]["origin_region"] == "us"
     table = await asyncio.to_thread(_authctl, stack, "sessions", "list", "liz", "--region", "eu")
     assert table.returncode == 0
