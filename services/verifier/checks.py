@@ -59,9 +59,10 @@ class RevocationChecker:
         self._count = {k: c.inc for k, c in self.metrics.by_outcome.items()}
         self._last_logged: dict[str, float] = {}
 
-    async def why_revoked(self, claims: Mapping[str, Any]) -> str | None:
-        """None if the token may be used; "revoked", or "state_unknown" when failing closed."""
-        state = await self.state(claims["sub"], claims["sid"], claims["jti"])
+    async def why_revoked(self, claims: Mapping[str, Any], kid: str = "") -> str | None:
+        """None if the token may be used; "revoked", or "state_unknown" when failing closed.
+        ``kid`` (the key that signed the token) adds the revoked-key check."""
+        state = await self.state(claims["sub"], claims["sid"], claims["jti"], kid)
         if state is None:
             return self._unknown(f"token {claims['jti']}")
         return "revoked" if token_is_revoked(claims, state) else None
@@ -73,28 +74,30 @@ class RevocationChecker:
             return self._unknown(f"session {session_id}") is not None
         return session_is_revoked(started_at_ms, state)
 
-    async def state(self, user_id: str, session_id: str, jti: str) -> RevocationState | None:
+    async def state(
+        self, user_id: str, session_id: str, jti: str, kid: str = ""
+    ) -> RevocationState | None:
         if self._mirror is not None:
-            mirrored = self._mirror.state(user_id, session_id, jti)
+            mirrored = self._mirror.state(user_id, session_id, jti, kid)
             if mirrored is not None:
                 self._count["mirror"]()
                 return mirrored
         try:
-            state = await redis_state(self._redis, user_id, session_id, jti)
+            state = await redis_state(self._redis, user_id, session_id, jti, kid)
         except (*REDIS_ERRORS, ValueError) as exc:
             self._warn("redis", "revocation state unreadable in redis; asking postgres", exc)
         else:
             self._count["redis"]()
             return state
-        return await self._from_postgres(user_id, session_id, jti)
+        return await self._from_postgres(user_id, session_id, jti, kid)
 
     async def _from_postgres(
-        self, user_id: str, session_id: str, jti: str
+        self, user_id: str, session_id: str, jti: str, kid: str
     ) -> RevocationState | None:
         if self._engine is None:
             return None
         try:
-            state = await postgres_state(self._engine, user_id, session_id, jti)
+            state = await postgres_state(self._engine, user_id, session_id, jti, kid)
         except POSTGRES_ERRORS as exc:
             self._warn("postgres", "revocation state unreadable in postgres too", exc)
             return None

@@ -52,6 +52,12 @@ class Keyring:
             await self.refresh()
         return self._keys.get(kid)
 
+    def set_own(self, own: PublishedKey) -> None:
+        """A rotated own key: usable at once. The previous one stays until a refresh from the
+        stores no longer lists it (retired or revoked)."""
+        self._own = own
+        self._install(list(self._published.values()))
+
     async def published(self) -> list[PublishedKey]:
         if self._is_stale(self._ttl_s):
             await self.refresh()

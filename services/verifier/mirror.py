@@ -40,6 +40,7 @@ NEEDED_EVENTS = "Kghxe"
 _SESS = names.redis_revoked_session_key("")
 _JTI = names.redis_revoked_token_key("")
 _USER = names.redis_user_not_before_key("")
+_KID = names.redis_revoked_signing_key_key("")
 BATCH_MAX = 1000
 
 
@@ -66,6 +67,7 @@ class RevocationMirror:
         self._sessions: set[str] = set()
         self._jtis: set[str] = set()
         self._not_before: dict[str, int] = {}
+        self._kids: set[str] = set()
         self._fresh_as_of: float | None = None
         # Bounded: if probes go unanswered (notifications off) old ones fall out, and a late
         # answer is matched with an older send time, which only understates freshness.
@@ -75,13 +77,18 @@ class RevocationMirror:
         self._proven = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def state(self, user_id: str, session_id: str, jti: str) -> RevocationState | None:
+    def state(
+        self, user_id: str, session_id: str, jti: str, kid: str = ""
+    ) -> RevocationState | None:
         """The revocation state from the mirror, or None when it is not proven fresh."""
         fresh = self._fresh_as_of
         if fresh is None or self._clock() - fresh > self._max_staleness_s:
             return None
         return RevocationState(
-            session_id in self._sessions, jti in self._jtis, self._not_before.get(user_id)
+            session_id in self._sessions,
+            jti in self._jtis,
+            self._not_before.get(user_id),
+            kid in self._kids,
         )
 
     @property
@@ -183,7 +190,7 @@ class RevocationMirror:
 
     async def _resync(self) -> float:
         started = self._clock()
-        sessions, jtis, users = set(), set(), []
+        sessions, jtis, kids, users = set(), set(), set(), []
         async for raw in self._redis.scan_iter(match=names.REDIS_REVOCATION_PATTERN, count=1000):
             key = _text(raw)
             if key.startswith(_SESS):
@@ -192,8 +199,11 @@ class RevocationMirror:
                 jtis.add(key[len(_JTI) :])
             elif key.startswith(_USER):
                 users.append(key[len(_USER) :])
+            elif key.startswith(_KID):
+                kids.add(key[len(_KID) :])
         not_before = await self._read_not_before(users)
         self._sessions, self._jtis, self._not_before = sessions, jtis, not_before
+        self._kids = kids
         self._trust(started)
         log.info(
             "revocation mirror synced", extra={"entries": len(sessions) + len(jtis) + len(users)}
@@ -270,7 +280,7 @@ class RevocationMirror:
             else:
                 self._not_before[user_id] = millis
             return
-        for prefix, members in ((_SESS, self._sessions), (_JTI, self._jtis)):
+        for prefix, members in ((_SESS, self._sessions), (_JTI, self._jtis), (_KID, self._kids)):
             if key.startswith(prefix):
                 (members.add if value else members.discard)(key[len(prefix) :])
 

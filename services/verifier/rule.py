@@ -2,8 +2,10 @@
 refresh. Pure functions of (credential, revocation state), so the rule is tested without stores.
 
 An access token with claims sub, sid, jti, iat is revoked iff its session is revoked, or its jti
-is revoked, or it was issued before the user's not-before time. ``iat`` is whole seconds, so a
-token issued in the same second as a user revocation counts as revoked: revocation wins.
+is revoked, or it was issued before the user's not-before time, or the key that signed it is
+revoked (a compromised key can sign anything, so nothing it signed is trusted). ``iat`` is whole
+seconds, so a token issued in the same second as a user revocation counts as revoked: revocation
+wins.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ class RevocationState:
     session_revoked: bool = False
     token_revoked: bool = False
     user_not_before_ms: int | None = None
+    key_revoked: bool = False
 
 
 NOT_REVOKED = RevocationState()
 
 
 def token_is_revoked(claims: Mapping[str, Any], state: RevocationState) -> bool:
-    if state.session_revoked or state.token_revoked:
+    if state.session_revoked or state.token_revoked or state.key_revoked:
         return True
     return issued_before(claims["iat"] * 1000, state.user_not_before_ms)
 

@@ -1,12 +1,14 @@
 """Reading one token's revocation state straight from a region's stores (no mirror).
 
-Redis: one pipelined round trip (EXISTS session, EXISTS jti, HGET the user's not_before_ms).
+Redis: one pipelined round trip (EXISTS session, EXISTS jti, HGET the user's not_before_ms, and
+EXISTS the signing key's revocation when the caller names the key).
 Postgres (when Redis errors): the same three questions over ``revocations_v1`` in one query;
 any matching row revokes, and the greatest user ``not_before`` is the one that counts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,13 +23,19 @@ NOT_BEFORE_FIELD = "not_before_ms"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def redis_state(redis: Redis, user_id: str, session_id: str, jti: str) -> RevocationState:
+async def redis_state(
+    redis: Redis, user_id: str, session_id: str, jti: str, kid: str = ""
+) -> RevocationState:
     pipe = redis.pipeline(transaction=False)
     pipe.exists(names.redis_revoked_session_key(session_id))
     pipe.exists(names.redis_revoked_token_key(jti))
     pipe.hget(names.redis_user_not_before_key(user_id), NOT_BEFORE_FIELD)
-    session_hits, token_hits, not_before = await pipe.execute()
-    return RevocationState(bool(session_hits), bool(token_hits), parse_millis(not_before))
+    if kid:
+        pipe.exists(names.redis_revoked_signing_key_key(kid))
+    session_hits, token_hits, not_before, *key_hits = await pipe.execute()
+    return RevocationState(
+        bool(session_hits), bool(token_hits), parse_millis(not_before), any(key_hits)
+    )
 
 
 def parse_millis(raw: Any) -> int | None:
@@ -40,7 +48,7 @@ def parse_millis(raw: Any) -> int | None:
 
 
 async def postgres_state(
-    engine: AsyncEngine, user_id: str, session_id: str, jti: str
+    engine: AsyncEngine, user_id: str, session_id: str, jti: str, kid: str = ""
 ) -> RevocationState:
     t = tables.revocations
     query = select(t.c.kind, t.c.not_before).where(
@@ -50,9 +58,13 @@ async def postgres_state(
             and_(t.c.kind == "user", t.c.subject == user_id),
         )
     )
+    keys = tables.signing_key_status
+    key_query = select(keys.c.kid).where(keys.c.kid == kid, keys.c.revoked_at.is_not(None))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return _state_from_rows([(row.kind, row.not_before) for row in rows])
+        key_revoked = bool(kid) and (await conn.execute(key_query)).first() is not None
+    state = _state_from_rows([(row.kind, row.not_before) for row in rows])
+    return dataclasses.replace(state, key_revoked=key_revoked)
 
 
 def _state_from_rows(rows: list[tuple[str, datetime | None]]) -> RevocationState:

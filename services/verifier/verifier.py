@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.settings import Settings
-from services.readmodel import ReadModel, make_engine, make_redis
+from services.readmodel import make_engine, make_redis
 from services.verifier.checks import CheckMetrics, RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader
+from services.verifier.keystatus import active_keys_loader
 from services.verifier.mirror import RevocationMirror
 from services.verifier.signature import VerificationKey, unverified_kid, verify_access_token
 
@@ -69,7 +70,8 @@ class Verifier:
         claims = await self.genuine_claims(token)
         if isinstance(claims, str):
             return Verdict(False, claims)
-        why = await self.revocations.why_revoked(claims)
+        # The kid is read again (≈1.5 µs) rather than threaded through genuine_claims' answer.
+        why = await self.revocations.why_revoked(claims, unverified_kid(token) or "")
         return Verdict(False, why) if why else Verdict(True, "active", claims)
 
     async def genuine_claims(self, token: str) -> dict[str, Any] | str:
@@ -152,4 +154,4 @@ def _keyring(
         owned.append(client)
         return Keyring(None, jwks_loader(client, jwks_url))
     assert engine is not None
-    return Keyring(None, ReadModel(redis, engine).signing_keys)
+    return Keyring(None, active_keys_loader(redis, engine))
