@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Order-dependent by design (refresh rotation): defined and documented with their SQL and Lua.
+from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
+
 
 @dataclass(frozen=True, slots=True)
 class PgInsertIgnore:
@@ -142,7 +145,7 @@ class RedisWindowAdd:
     max_members: int
 
 
-PgOperation = PgInsertIgnore | PgUpsertMin | PgUpsertMax
+PgOperation = PgInsertIgnore | PgUpsertMin | PgUpsertMax | PgRefreshSpend
 RedisOperation = (
     RedisHashSet
     | RedisHashSetIfLower
@@ -152,5 +155,6 @@ RedisOperation = (
     | RedisHashSetIfHigher
     | RedisHashSetIfGreater
     | RedisWindowAdd
+    | RedisRefreshSpend
 )
 Operation = PgOperation | RedisOperation

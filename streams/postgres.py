@@ -19,8 +19,10 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.tables import metadata
+from streams import refresh_ops
 from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMax, PgUpsertMin
+from streams.refresh_ops import PgRefreshSpend
 
 Row = dict[str, Any]
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -32,13 +34,17 @@ class PostgresExecutor:
         self._engine = engine
 
     async def apply(self, operations: Sequence[PgOperation]) -> None:
-        statements = list(_statements(operations))
-        if not statements:
+        in_order = [op for op in operations if isinstance(op, PgRefreshSpend)]
+        grouped = [op for op in operations if not isinstance(op, PgRefreshSpend)]
+        statements = list(_statements(grouped))
+        if not statements and not in_order:
             return
         try:
             async with self._engine.begin() as conn:
                 for statement, rows in statements:
                     await conn.execute(statement.sql, statement.arrays(rows))
+                # After the grouped rows (a session's first token row among them), in log order.
+                await refresh_ops.apply_postgres(conn, in_order)
         except (IntegrityError, DataError) as exc:
             raise StoreRejected("postgres", _describe(exc)) from exc
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -63,7 +69,9 @@ class _Unnest:
         return arrays
 
 
-def _statements(operations: Sequence[PgOperation]) -> Iterable[tuple[_Unnest, list[Row]]]:
+def _statements(
+    operations: Sequence[PgInsertIgnore | PgUpsertMin | PgUpsertMax],
+) -> Iterable[tuple[_Unnest, list[Row]]]:
     ignored: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
     upserts: dict[tuple[bool, str, str, str, tuple[str, ...]], dict[Any, Row]] = {}
     for op in operations:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
+from streams import refresh_ops
 from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import (
     RedisHashKeepEarliest,
@@ -21,6 +22,7 @@ from streams.operations import (
     RedisOperation,
     RedisWindowAdd,
 )
+from streams.refresh_ops import RedisRefreshSpend
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
 # see "mine is smaller" and leave the larger value.
@@ -150,6 +152,7 @@ class RedisExecutor:
         self._set_if_higher = redis.register_script(HASH_SET_IF_HIGHER)
         self._set_if_greater = redis.register_script(HSET_IF_GREATER)
         self._window_add = redis.register_script(WINDOW_ADD)
+        self._refresh_spend = redis.register_script(refresh_ops.SPEND_LUA)
 
     async def apply(self, operations: Sequence[RedisOperation]) -> None:
         if not operations:
@@ -192,6 +195,8 @@ class RedisExecutor:
             return await self._queue_revocation_hash(pipe, op, now)
         elif isinstance(op, RedisHashSetIfGreater | RedisWindowAdd):
             return await self._queue_latest(pipe, op, now)
+        elif isinstance(op, RedisRefreshSpend):
+            await refresh_ops.queue_redis(self._refresh_spend, pipe, op)
         else:
             if op.expire_at <= now:
                 return 0

@@ -141,7 +141,7 @@ def test_a_registration_keeps_the_earliest_event_in_postgres_and_redis() -> None
 def test_a_session_start_writes_row_hash_with_expiry_and_user_index() -> None:
     expires = T0 + timedelta(hours=1)
     record = make_record(session("s-9", expires))
-    _, pg, hash_op, index_op = reduce(record)
+    _, pg, hash_op, index_op, *_refresh_row = reduce(record)
     assert isinstance(pg, PgUpsertMin)
     assert (pg.table, pg.key, pg.compare) == (names.TABLE_SESSIONS, "session_id", "start_event_id")
     assert pg.row["started_at"] == T0
