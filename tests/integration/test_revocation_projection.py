@@ -13,6 +13,7 @@ from schemas import names, tables
 from schemas.envelope import Envelope, utc_now
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from services.devstack.infra import RegionStores
+from services.readmodel import list_sessions, make_engine
 from streams.wiring import create_engine
 from tests.integration.test_projector_support import (
     as_log,
@@ -147,3 +148,27 @@ async def test_entries_expire_with_what_they_revoke(
     # Postgres keeps the durable record of all of them, the expired one included.
     kinds = [(kind, subject) for _, kind, subject in await _revocation_rows(fresh_postgres_dsn)]
     assert sorted(kinds) == [("session", "s-gone"), ("token", "jti-long"), ("token", "jti-long")]
+
+
+async def test_sessions_list_shows_only_sessions_a_revocation_covers(
+    fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    cutoff = utc_now() - timedelta(seconds=30)
+    before = session_start(ALICE, "s-before", ms_ago=60_000)
+    after = session_start(ALICE, "s-after")  # started after the user-wide not_before
+    own = revoke_session("s-after", 600, ms_ago=1)
+    user_wide = revoke_user(cutoff, 600)
+    async with projector_on(fresh_redis_url, fresh_postgres_dsn) as stores:
+        await stores.projector.apply(as_log([user_wide, before, after]))
+        engine = make_engine(fresh_postgres_dsn)
+        try:
+            first = {row.session_id: row for row in await list_sessions(engine, user_wide.user_id)}
+            await stores.projector.apply(as_log([own], first_offset=3))
+            second = {row.session_id: row for row in await list_sessions(engine, own.user_id)}
+        finally:
+            await engine.dispose()
+    assert first["s-before"].revoked
+    assert (first["s-before"].revoke_reason, first["s-before"].revoked_by) == ("pwned", "ops")
+    assert not first["s-after"].revoked
+    assert second["s-after"].revoked
+    assert second["s-after"].revoke_reason == "stolen"
