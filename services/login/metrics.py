@@ -15,6 +15,9 @@ class Metrics:
         self.logins = Counter(
             "authplane_logins", "Password-grant attempts by outcome", ["outcome"], registry=r
         )
+        self.refreshes = Counter(
+            "authplane_refresh_grants", "Refresh-token grants by outcome", ["outcome"], registry=r
+        )
         self.request_seconds = Histogram(
             "authplane_http_request_seconds",
             "HTTP request latency",

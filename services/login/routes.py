@@ -21,6 +21,7 @@ from services.login.grant import password_grant
 from services.login.health import readiness
 from services.login.introspect import authenticate_client, introspect
 from services.login.logs import request_id_var
+from services.login.refresh import refresh_grant
 from services.login.revoke import logout, outcome_of, revoke
 
 router = APIRouter()
@@ -47,9 +48,14 @@ async def token(request: Request) -> Response:
     rt = runtime_of(request)
     form = await read_form(request, rt.settings.max_body_bytes)
     grant_type = require(form, "grant_type")
+    if grant_type == "refresh_token":
+        body = await refresh_grant(rt, form, request_id_var.get())
+        return json_response(body, headers=NO_STORE)
     if grant_type != "password":
         rt.metrics.logins.labels("unsupported_grant_type").inc()
-        raise OAuthError("unsupported_grant_type", "only grant_type=password is supported")
+        raise OAuthError(
+            "unsupported_grant_type", "only grant_type=password and refresh_token are supported"
+        )
     body = await password_grant(rt, form, request_id_var.get())
     return json_response(body, headers=NO_STORE)
 

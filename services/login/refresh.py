@@ -1,0 +1,172 @@
+"""The refresh-token grant (RFC 6749 §6): rotate the session's refresh token, detect reuse.
+
+The region decides from its own projection (services.login.refresh_rule says which token is
+accepted); the log decides for good. The token.refreshed event is acknowledged by the broker
+(acks=all) BEFORE the new pair is returned; if two regions (or two requests) spend the same token,
+the projection of the later event in the user's log order revokes the session everywhere. A
+session this region has not projected yet answers 503 with Retry-After, never invalid_grant, so
+clients retry instead of logging the user out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.envelope import Payload, wrap
+from schemas.events import RefreshTokenReused, TokenRefreshed
+from services.login import tokens
+from services.login.bootstrap import Runtime
+from services.login.events import PublishFailed
+from services.login.forms import OAuthError
+from services.login.refresh_rule import Verdict, judge
+from services.login.refresh_state import RefreshState, account_disabled, load_state
+from services.readmodel import StoreUnavailable
+
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 random bytes, base64url without padding
+# One description for every refused token: which check failed would help an attacker.
+INVALID = "the refresh token is invalid, expired or revoked"
+
+
+def unavailable(description: str) -> OAuthError:
+    return OAuthError("temporarily_unavailable", description, status=503)
+
+
+def invalid_grant() -> OAuthError:
+    return OAuthError("invalid_grant", INVALID)
+
+
+def session_of(refresh_token: str) -> str | None:
+    """The session id a well-formed ``<session_id>.<secret>`` token routes to, else None."""
+    session_id, dot, secret = refresh_token.partition(".")
+    if dot and _SESSION_ID.fullmatch(session_id) and _SECRET.fullmatch(secret):
+        return session_id
+    return None
+
+
+async def refresh_grant(rt: Runtime, form: Mapping[str, str], request_id: str) -> dict[str, Any]:
+    outcome = "error"
+    try:
+        body, outcome = await _refresh(rt, form, request_id)
+    except OAuthError as exc:
+        outcome = "unavailable" if exc.status == 503 else exc.error
+        raise
+    finally:
+        rt.metrics.refreshes.labels(outcome).inc()
+    return body
+
+
+async def _refresh(
+    rt: Runtime, form: Mapping[str, str], request_id: str
+) -> tuple[dict[str, Any], str]:
+    if "scope" in form:
+        # A session does not record its scope, so a narrower one cannot be checked: refreshed
+        # access tokens carry none (RFC 6749 §6 allows omitting it).
+        raise OAuthError("invalid_scope", "refresh without a scope parameter")
+    token = form.get("refresh_token")
+    session_id = session_of(token) if token else None
+    if token is None or session_id is None:
+        raise invalid_grant()
+    presented = tokens.refresh_token_hash(token)
+    state = await _state(rt, session_id, presented)
+    verdict = judge(
+        state,
+        presented,
+        int(time.time() * 1000),
+        idle_ttl_s=rt.settings.session_idle_ttl_s,
+        grace_s=rt.settings.refresh_reuse_grace_s,
+    )
+    if verdict in (Verdict.EXPIRED, Verdict.IDLE, Verdict.UNKNOWN):
+        raise invalid_grant()
+    await _refuse_if_ended(rt, session_id, state, verdict, presented, request_id)
+    if form.get("client_id", state.client_id) != state.client_id:
+        raise invalid_grant()  # RFC 6749 §6: the token is bound to the client it was issued to
+    body = await _rotate(rt, session_id, state, request_id)
+    return body, verdict.value
+
+
+async def _state(rt: Runtime, session_id: str, presented: str) -> RefreshState:
+    try:
+        state = await load_state(rt.redis, rt.engine, session_id, presented)
+    except StoreUnavailable:
+        raise unavailable("session store unreachable, try again") from None
+    if state is None:
+        raise unavailable("session not known in this region yet, try again")
+    return state
+
+
+async def _refuse_if_ended(
+    rt: Runtime,
+    session_id: str,
+    state: RefreshState,
+    verdict: Verdict,
+    presented: str,
+    request_id: str,
+) -> None:
+    """invalid_grant for a revoked session, reuse (recorded first) or a disabled user."""
+    checker = rt.tokens.revocations
+    try:
+        revoked, disabled = await asyncio.gather(
+            checker.session_revoked(state.user_id, session_id, state.started_at_ms),
+            account_disabled(rt.redis, rt.engine, state.user_id),
+        )
+    except StoreUnavailable:
+        raise unavailable("account store unreachable, try again") from None
+    if revoked:
+        raise invalid_grant()  # already revoked: a replayed spent token needs no new event
+    if verdict is Verdict.REUSED:
+        until = datetime.fromtimestamp(state.expires_at_ms / 1000, UTC)
+        reused = RefreshTokenReused(
+            session_id=session_id, presented_refresh_hash=presented, affects_until=until
+        )
+        await _publish(rt, reused, state.user_id, request_id)
+        raise invalid_grant()
+    if disabled:
+        raise invalid_grant()
+
+
+async def _rotate(
+    rt: Runtime, session_id: str, state: RefreshState, request_id: str
+) -> dict[str, Any]:
+    settings, now = rt.settings, datetime.now(UTC)
+    ctx = tokens.TokenContext(
+        settings.token_issuer, settings.region, state.user_id, session_id, state.client_id, ""
+    )
+    access = tokens.issue_access_token(rt.signing_key, ctx, settings.access_token_ttl_s, now)
+    refresh = tokens.new_refresh_token(session_id)
+    event = TokenRefreshed(
+        session_id=session_id,
+        # Always the current hash: a grace-window retry spends the token the client lost.
+        spent_refresh_hash=state.current_hash,
+        new_refresh_hash=tokens.refresh_token_hash(refresh),
+        access_jti=access.jti,
+        signing_kid=rt.signing_key.kid,
+    )
+    await _publish(rt, event, state.user_id, request_id, now)
+    return {
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "refresh_token": refresh,
+    }
+
+
+async def _publish(
+    rt: Runtime, event: Payload, user_id: str, request_id: str, now: datetime | None = None
+) -> None:
+    envelope = wrap(
+        event,
+        user_id=user_id,
+        origin_region=rt.settings.region,
+        correlation_id=request_id,
+        occurred_at=now or datetime.now(UTC),
+    )
+    try:
+        await rt.publisher.publish(envelope)
+    except PublishFailed:
+        raise unavailable("the event log is unreachable, try again") from None
