@@ -155,11 +155,12 @@ async def _publish_row(
     if event_id in seen:
         summary.duplicates += 1
         return
-    seen.add(event_id)
     problem = _corruption(row)
     if problem:
+        # Not marked as seen: another region's intact copy of the event can still be used.
         summary.corrupt.append(f"{event_id} ({topic}/{row['log_offset']}): {problem}")
         return
+    seen.add(event_id)
     timestamp_ms = int(row["occurred_at"].timestamp() * 1000)
     await producer.send(
         topic, value=bytes(row["body"]), key=row["user_id"].encode(), timestamp_ms=timestamp_ms
