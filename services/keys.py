@@ -82,8 +82,41 @@ def key_path(key_dir: Path, region: str, alg: str) -> Path:
 def load_or_create(key_dir: Path, region: str, alg: str) -> SigningKey:
     path = key_path(key_dir, region, alg)
     private_key = _load(path, alg) if path.exists() else _create(key_dir, path, alg)
+    return signing_key(private_key, alg)
+
+
+def signing_key(private_key: PrivateKey, alg: str) -> SigningKey:
     jwk = public_jwk(private_key)
     return SigningKey(kid=jwk_thumbprint(jwk), alg=alg, private_key=private_key, public_jwk=jwk)
+
+
+def load(key_dir: Path, region: str, alg: str) -> SigningKey:
+    """The key in the region's key file; KeyFileError (one line) if it is missing or unsafe."""
+    return signing_key(_load(key_path(key_dir, region, alg), alg), alg)
+
+
+def file_version(key_dir: Path, region: str, alg: str) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced (inode, size, mtime), or None if absent."""
+    try:
+        st = key_path(key_dir, region, alg).stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def install(key_dir: Path, region: str, key: SigningKey) -> None:
+    """Replace the region's key file with ``key`` (atomic, 0600). The old private key is gone
+    from disk: its tokens keep verifying through the published public key alone."""
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path = key_path(key_dir, region, key.alg)
+    try:
+        _write_private(path, pem)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write signing key {path}: {exc.strerror}") from None
 
 
 def _load(path: Path, alg: str) -> PrivateKey:

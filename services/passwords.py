@@ -43,6 +43,11 @@ class PasswordVerifier:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._verify_sync, password_hash, password)
 
+    async def hash(self, password: str) -> str:
+        """A new argon2id hash, computed in the same pool (off the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._hasher.hash, password)
+
     def _verify_sync(self, password_hash: str | None, password: str) -> tuple[bool, float]:
         started = time.perf_counter()
         ok = self._check(password_hash, password)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -12,16 +11,18 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas.envelope import wrap
-from schemas.events import SigningKeyPublished
 from schemas.settings import Settings
 from services import keys
+from services.login.account import Accounts
 from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.keyring import Keyring, own_published_key
+from services.login.lockout import Lockout
 from services.login.metrics import Metrics
+from services.login.rotation import KeyWatcher, published_event
 from services.passwords import PasswordVerifier
 from services.readmodel import ReadModel, make_engine, make_redis
 from services.verifier.checks import CheckMetrics, RevocationChecker
+from services.verifier.keystatus import active_keys_loader, key_statuses
 from services.verifier.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ class Runtime:
     verifier: PasswordVerifier
     publisher: EventPublisher
     tokens: Verifier
+    accounts: Accounts
+    lockout: Lockout
+    key_watcher: KeyWatcher | None = None
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -56,7 +60,10 @@ async def build_runtime(settings: Settings) -> Runtime:
     redis = make_redis(settings.redis_url)
     engine = make_engine(settings.postgres_dsn)
     readmodel = ReadModel(redis, engine)
-    keyring = Keyring(own_published_key(signing_key, settings.region), readmodel.signing_keys)
+    keyring = Keyring(
+        own_published_key(signing_key, settings.region), active_keys_loader(redis, engine)
+    )
+    publisher = EventPublisher(producer, settings.produce_timeout_s, metrics)
     runtime = Runtime(
         settings=settings,
         signing_key=signing_key,
@@ -67,15 +74,34 @@ async def build_runtime(settings: Settings) -> Runtime:
         readmodel=readmodel,
         keyring=keyring,
         verifier=PasswordVerifier(settings),
-        publisher=EventPublisher(producer, settings.produce_timeout_s, metrics),
+        publisher=publisher,
         tokens=_token_verifier(settings, keyring, redis, engine, metrics),
+        accounts=Accounts(redis, engine),
+        lockout=Lockout(redis, engine, settings, publisher),
     )
     try:
         await publish_signing_key(runtime)
     except StartupError:
         await close_runtime(runtime)
         raise
+    runtime.key_watcher = _key_watcher(runtime)
+    runtime.key_watcher.start()
     return runtime
+
+
+def _key_watcher(runtime: Runtime) -> KeyWatcher:
+    def switch(key: keys.SigningKey) -> None:
+        # Tokens are signed with runtime.signing_key from the next request on.
+        runtime.signing_key = key
+        runtime.keyring.set_own(own_published_key(key, runtime.settings.region))
+
+    return KeyWatcher(
+        runtime.settings,
+        runtime.signing_key,
+        runtime.publisher.publish,
+        lambda: key_statuses(runtime.redis, runtime.engine),
+        switch,
+    )
 
 
 def _token_verifier(
@@ -103,13 +129,9 @@ async def _start_producer(settings: Settings) -> AIOKafkaProducer:
 
 async def publish_signing_key(runtime: Runtime) -> None:
     """Every region must learn this key before it can verify our tokens: publish at each start."""
-    key, region = runtime.signing_key, runtime.settings.region
-    event = SigningKeyPublished(
-        kid=key.kid, region=region, alg=key.alg, public_jwk=dict(key.public_jwk)
-    )
-    envelope = wrap(event, user_id=None, origin_region=region, correlation_id=str(uuid.uuid4()))
+    key = runtime.signing_key
     try:
-        await runtime.publisher.publish(envelope)
+        await runtime.publisher.publish(published_event(key, runtime.settings.region))
     except PublishFailed:
         raise StartupError(
             f"the broker at {runtime.settings.kafka_bootstrap} did not acknowledge "
@@ -119,6 +141,8 @@ async def publish_signing_key(runtime: Runtime) -> None:
 
 
 async def close_runtime(runtime: Runtime) -> None:
+    if runtime.key_watcher is not None:
+        await runtime.key_watcher.close()
     runtime.verifier.close()
     await runtime.producer.stop()
     await runtime.redis.aclose()

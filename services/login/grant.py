@@ -15,9 +15,11 @@ from schemas.envelope import wrap
 from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from services.login import tokens
+from services.login.account import Account
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, invalid_request, require
+from services.login.lockout import attempted_user_id
 from services.readmodel import StoreUnavailable, UserRecord
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -29,28 +31,44 @@ def unavailable(description: str) -> OAuthError:
     return OAuthError("temporarily_unavailable", description, status=503)
 
 
-async def password_grant(rt: Runtime, form: Mapping[str, str], request_id: str) -> dict[str, Any]:
+async def password_grant(
+    rt: Runtime, form: Mapping[str, str], request_id: str, client_ip: str = ""
+) -> dict[str, Any]:
     username = require(form, "username")
     password = require(form, "password")
     client_id = _client_id(form.get("client_id"))
     scope = _scope(form.get("scope"))
+    attempted = attempted_user_id(username)
+    await _refuse_if_locked(rt, attempted, client_ip)
     user = await _find_user(rt, username)
     matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
     rt.metrics.argon2_seconds.observe(seconds)
-    if user is None or not matches:
+    # A disabled user gets exactly what a wrong password gets (and it counts as a failure), so
+    # the public endpoint tells nobody which accounts exist or are disabled.
+    if user is None or not matches or user.disabled:
         rt.metrics.logins.labels("invalid_grant").inc()
+        await rt.lockout.record_failure(attempted, client_ip, request_id)
         raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-    return await _start_session(rt, user, client_id, scope, request_id)
+    return await _start_session(rt, user.record(), client_id, scope, request_id)
 
 
-async def _find_user(rt: Runtime, raw_username: str) -> UserRecord | None:
-    """The user, or None for an unknown or invalid username: both must look like a bad password."""
+async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> None:
+    try:
+        await rt.lockout.refuse_if_locked(user_id, client_ip)
+    except OAuthError as exc:
+        rt.metrics.logins.labels("locked_out" if exc.status == 429 else "unavailable").inc()
+        raise
+
+
+async def _find_user(rt: Runtime, raw_username: str) -> Account | None:
+    """The account with its latest password, or None for an unknown or invalid username: both
+    must look like a bad password."""
     try:
         user_id = user_id_for(normalize_username(raw_username))
     except InvalidUsername:
         return None
     try:
-        return await rt.readmodel.user(user_id)
+        return await rt.accounts.find(user_id)
     except StoreUnavailable:
         rt.metrics.logins.labels("unavailable").inc()
         raise unavailable("user store unreachable, try again") from None

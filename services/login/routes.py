@@ -20,7 +20,9 @@ from services.login.forms import (
 from services.login.grant import password_grant
 from services.login.health import readiness
 from services.login.introspect import authenticate_client, introspect
+from services.login.lockout import client_ip
 from services.login.logs import request_id_var
+from services.login.password_change import change_password
 from services.login.refresh import refresh_grant
 from services.login.revoke import logout, outcome_of, revoke
 
@@ -56,8 +58,23 @@ async def token(request: Request) -> Response:
         raise OAuthError(
             "unsupported_grant_type", "only grant_type=password and refresh_token are supported"
         )
-    body = await password_grant(rt, form, request_id_var.get())
+    body = await password_grant(rt, form, request_id_var.get(), peer_ip(request, rt))
     return json_response(body, headers=NO_STORE)
+
+
+def peer_ip(request: Request, rt: Runtime) -> str:
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-for")
+    return client_ip(peer, forwarded, rt.settings.trusted_proxy_hops)
+
+
+@router.post("/v1/password")
+async def password(request: Request) -> Response:
+    rt = runtime_of(request)
+    form = await read_form(request, rt.settings.max_body_bytes)
+    authorization = request.headers.get("authorization")
+    await change_password(rt, authorization, form, peer_ip(request, rt), request_id_var.get())
+    return Response(status_code=204, headers=NO_STORE)
 
 
 @router.post("/oauth2/introspect")

@@ -1,0 +1,226 @@
+"""Brute-force protection: failed logins counted per attempted username and per client IP.
+
+Every failed password check is a login.failed event (acknowledged before the client hears
+"wrong password"), keyed by the user id derived from the attempted username whether or not such a
+user exists, so every region projects every failure and the counts agree everywhere. Before
+verifying a password the endpoint reads both windows from its own region's Redis; at
+``login_max_failures`` (or ``login_ip_max_failures``) failures within the window, attempts are
+refused with 429 for ``login_lockout_s``, multiplied by ``login_lockout_growth`` for each failure
+beyond the threshold (capped at ``login_lockout_max_s``), counted from the latest failure: the
+lockout ends by itself. ``user.unlocked`` makes the user's earlier failures stop counting.
+
+The answer is the same for existing and unknown users: the windows exist for any username.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schemas import names, tables
+from schemas.envelope import Envelope, wrap
+from schemas.events import LoginFailed
+from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from schemas.settings import Settings
+from services.login.events import EventPublisher, PublishFailed
+from services.login.forms import OAuthError
+from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
+
+log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class LockedOut(OAuthError):
+    """429 with Retry-After; the same body whoever the username belongs to (or nobody)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            "slow_down", "too many failed attempts; retry after the Retry-After delay", status=429
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_failures: int
+    ip_max_failures: int
+    window_ms: int
+    lock_ms: int
+    growth: float
+    max_lock_ms: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policy:
+        return cls(
+            s.login_max_failures,
+            s.login_ip_max_failures,
+            s.login_failure_window_s * 1000,
+            s.login_lockout_s * 1000,
+            s.login_lockout_growth,
+            s.login_lockout_max_s * 1000,
+        )
+
+    def locked_until_ms(self, count: int, latest_ms: int, threshold: int) -> int:
+        """When a lockout over ``count`` failures (the latest at ``latest_ms``) ends; 0 if none."""
+        if count < threshold:
+            return 0
+        # Exponent capped: growth ** 1000 would overflow a float long before the cap matters.
+        factor = self.growth ** min(count - threshold, 64)
+        return latest_ms + int(min(self.lock_ms * factor, self.max_lock_ms))
+
+
+@dataclass(frozen=True)
+class Window:
+    count: int = 0
+    latest_ms: int = 0
+
+
+def attempted_user_id(raw_username: str) -> str:
+    """The user id failures of this username count against; an invalid username (which can never
+    log in) still gets a stable id of its own, so it is throttled like any other."""
+    try:
+        return user_id_for(normalize_username(raw_username))
+    except InvalidUsername:
+        return user_id_for(unicodedata.normalize("NFKC", raw_username).strip().casefold())
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted_hops: int) -> str:
+    """The client address: the TCP peer, or with ``trusted_hops`` proxies in front the entry that
+    many from the right of X-Forwarded-For (entries further left are client-supplied)."""
+    if trusted_hops > 0 and forwarded_for:
+        entries = [e.strip() for e in forwarded_for.split(",")]
+        candidate = entries[-trusted_hops] if len(entries) >= trusted_hops else entries[0]
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            log.warning("ignoring a malformed X-Forwarded-For entry")
+    return peer or ""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _unavailable(description: str) -> OAuthError:
+    return OAuthError("temporarily_unavailable", description, status=503)
+
+
+class Lockout:
+    def __init__(
+        self, redis: Redis, engine: AsyncEngine, settings: Settings, publisher: EventPublisher
+    ) -> None:
+        self._redis = redis
+        self._engine = engine
+        self._region = settings.region
+        self._publisher = publisher
+        self.policy = Policy.from_settings(settings)
+
+    async def refuse_if_locked(self, user_id: str, ip: str) -> None:
+        """Raise LockedOut (429) while a lockout holds; 503 if no store can tell (fail closed)."""
+        now = now_ms()
+        try:
+            user, by_ip = await self.windows(user_id, ip, now)
+        except StoreUnavailable:
+            raise _unavailable("failure counts unreadable, try again") from None
+        p = self.policy
+        until = max(
+            p.locked_until_ms(user.count, user.latest_ms, p.max_failures),
+            p.locked_until_ms(by_ip.count, by_ip.latest_ms, p.ip_max_failures),
+        )
+        if until > now:
+            raise LockedOut(max(1, math.ceil((until - now) / 1000)))
+
+    async def windows(self, user_id: str, ip: str, now: int) -> tuple[Window, Window]:
+        since = now - self.policy.window_ms
+        try:
+            return await self._from_redis(user_id, ip, since)
+        except REDIS_ERRORS as exc:
+            log.warning(
+                "redis unavailable, counting failures in postgres", extra={"err": repr(exc)}
+            )
+        try:
+            return await self._from_postgres(user_id, ip, since)
+        except POSTGRES_ERRORS as exc:
+            raise StoreUnavailable("neither redis nor postgres answered") from exc
+
+    async def _from_redis(self, user_id: str, ip: str, since: int) -> tuple[Window, Window]:
+        pipe = self._redis.pipeline(transaction=False)
+        user_key = names.redis_login_failures_user_key(user_id)
+        pipe.zrangebyscore(user_key, f"({since}", "+inf", withscores=True)
+        pipe.hget(names.redis_account_key(user_id), "unlocked_at_ms")
+        ip_key = names.redis_login_failures_ip_key(ip)
+        pipe.zcount(ip_key, f"({since}", "+inf")
+        pipe.zrevrangebyscore(ip_key, "+inf", f"({since}", start=0, num=1, withscores=True)
+        user_hits, unlocked, ip_count, ip_latest = await pipe.execute()
+        # Failures up to the unlock time no longer count, whichever region saw them.
+        floor = int(unlocked) if unlocked else 0
+        counted = [int(score) for _, score in user_hits if score > floor]
+        user = Window(len(counted), max(counted, default=0))
+        by_ip = Window(int(ip_count), int(ip_latest[0][1]) if ip_latest else 0) if ip else Window()
+        return user, by_ip
+
+    async def _from_postgres(self, user_id: str, ip: str, since: int) -> tuple[Window, Window]:
+        t, acct = tables.login_failures, tables.user_accounts
+        since_at = _EPOCH + timedelta(milliseconds=since)
+        unlocked = select(acct.c.unlocked_at).where(acct.c.user_id == user_id).scalar_subquery()
+        user_q = select(func.count(), func.max(t.c.failed_at)).where(
+            t.c.user_id == user_id,
+            t.c.failed_at > since_at,
+            (unlocked.is_(None)) | (t.c.failed_at > unlocked),
+        )
+        ip_q = select(func.count(), func.max(t.c.failed_at)).where(
+            t.c.client_ip == ip, t.c.failed_at > since_at
+        )
+        async with self._engine.connect() as conn:
+            user_row = (await conn.execute(user_q)).one()
+            ip_row = (await conn.execute(ip_q)).one() if ip else (0, None)
+        return _window(user_row), _window(ip_row)
+
+    async def record_failure(self, user_id: str, ip: str, request_id: str) -> None:
+        """Log a login.failed, acknowledged before the caller answers (an unrecorded failure must
+        not be answered: a log outage would be a window for unthrottled guessing), then count it
+        here at once. 503 if the broker does not acknowledge."""
+        envelope = wrap(
+            LoginFailed(client_ip=ip),
+            user_id=user_id,
+            origin_region=self._region,
+            correlation_id=request_id,
+        )
+        try:
+            await self._publisher.publish(envelope)
+        except PublishFailed:
+            raise _unavailable("the event log is unreachable, try again") from None
+        await self.count_locally(envelope)
+
+    async def count_locally(self, envelope: Envelope) -> None:
+        """Add an acknowledged failure to this region's windows at once, without waiting for the
+        projector: the same member at the same score it will write, so nothing counts twice."""
+        at = (envelope.occurred_at - _EPOCH) // timedelta(milliseconds=1)
+        keys = [names.redis_login_failures_user_key(envelope.user_id)]
+        if envelope.payload.client_ip:
+            keys.append(names.redis_login_failures_ip_key(envelope.payload.client_ip))
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                # No expiry here: the projector's write of the same event sets it (later only).
+                pipe.zadd(key, {envelope.event_id: at})
+            await pipe.execute()
+        except REDIS_ERRORS:
+            pass  # the projector writes it anyway; this only closes the projection lag
+
+
+def _window(row: Any) -> Window:
+    count, latest = row
+    if not count or latest is None:
+        return Window()
+    return Window(int(count), (latest - _EPOCH) // timedelta(milliseconds=1))

@@ -1,0 +1,158 @@
+"""Signing-key rotation, retirement and self-healing, run by every login endpoint.
+
+Rotation: ``authctl keys rotate`` publishes the new public key, then atomically replaces the
+region's key file. Each endpoint polls the file every ``key_watch_interval_s``; on a new key it
+publishes it again (acknowledged, so no token is signed with a key the log does not know) and
+only then signs with it. Tokens of the old key keep verifying through its published public key.
+
+Retirement: an own-region key that is no longer the signing key is retired (signing_key.retired)
+once its successor has been published for ``access_token_ttl_s + key_retire_grace_s``: every
+token it signed has expired by then (the grace covers clock skew and endpoints still polling).
+The signing key itself is never retired, even if a newer key was published but not installed.
+
+Healing: if this region's signing key is revoked (compromised), the endpoint generates, installs
+and publishes a new one at once instead of signing tokens that are dead on arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from schemas.envelope import Envelope, wrap
+from schemas.events import SigningKeyPublished, SigningKeyRetired
+from schemas.settings import Settings
+from services import keys
+from services.login.events import PublishFailed
+from services.readmodel import StoreUnavailable
+from services.verifier.keystatus import KeyStatus
+
+log = logging.getLogger(__name__)
+Publish = Callable[[Envelope], Awaitable[None]]
+Statuses = Callable[[], Awaitable[list[KeyStatus]]]
+
+
+def published_event(key: keys.SigningKey, region: str) -> Envelope:
+    event = SigningKeyPublished(
+        kid=key.kid, region=region, alg=key.alg, public_jwk=dict(key.public_jwk)
+    )
+    return wrap(event, user_id=None, origin_region=region, correlation_id=str(uuid.uuid4()))
+
+
+class KeyWatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        current: keys.SigningKey,
+        publish: Publish,
+        statuses: Statuses,
+        switch: Callable[[keys.SigningKey], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._s = settings
+        self.current = current
+        self._publish = publish
+        self._statuses = statuses
+        self._switch = switch
+        self._clock = clock
+        self._version = self._file_version()
+        self._retired: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self._s.key_watch_interval_s > 0:
+            self._task = asyncio.create_task(self._run(), name="key-watcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._s.key_watch_interval_s)
+            try:
+                await self.tick()
+            except (PublishFailed, StoreUnavailable) as exc:
+                log.warning("key watcher will retry", extra={"err": repr(exc)})
+
+    async def tick(self) -> None:
+        await self.reload_if_replaced()
+        try:
+            statuses = await self._statuses()
+        except StoreUnavailable:
+            return  # nothing to retire or heal until the stores answer
+        await self.heal_if_revoked(statuses)
+        await self.retire_due(statuses)
+
+    def _file_version(self) -> tuple[int, int, int] | None:
+        return keys.file_version(self._s.key_dir, self._s.region, self._s.signing_alg)
+
+    async def reload_if_replaced(self) -> None:
+        version = self._file_version()
+        if version == self._version or version is None:
+            return
+        try:
+            key = keys.load(self._s.key_dir, self._s.region, self._s.signing_alg)
+        except keys.KeyFileError as exc:
+            # A running endpoint keeps its key in memory rather than stop signing.
+            log.error(
+                "replaced key file unusable; keeping the current key", extra={"err": str(exc)}
+            )
+            self._version = version
+            return
+        if key.kid != self.current.kid:
+            await self.activate(key)  # raises before _version moves on: retried next tick
+        self._version = version
+
+    async def activate(self, key: keys.SigningKey) -> None:
+        await self._publish(published_event(key, self._s.region))
+        old, self.current = self.current.kid, key
+        self._switch(key)
+        log.info("signing key rotated", extra={"old_kid": old, "kid": key.kid})
+
+    async def heal_if_revoked(self, statuses: list[KeyStatus]) -> None:
+        if not any(s.revoked and s.key.kid == self.current.kid for s in statuses):
+            return
+        log.warning("signing key revoked; rotating to a new one", extra={"kid": self.current.kid})
+        key = keys.signing_key(keys.generate_private_key(self._s.signing_alg), self._s.signing_alg)
+        keys.install(self._s.key_dir, self._s.region, key)
+        await self.activate(key)
+        self._version = self._file_version()
+
+    async def retire_due(self, statuses: list[KeyStatus]) -> None:
+        own = [s.key for s in statuses if s.key.region == self._s.region]
+        published = {k.kid: at for k in own if (at := _parse(k.published_at)) is not None}
+        lifetime = self._s.access_token_ttl_s + self._s.key_retire_grace_s
+        for status in statuses:
+            kid = status.key.kid
+            if not status.active or kid == self.current.kid or kid in self._retired:
+                continue
+            if kid not in published:
+                continue
+            later = [at for at in published.values() if at > published[kid]]
+            if later and self._clock() >= min(later).timestamp() + lifetime:
+                await self._retire(kid)
+
+    async def _retire(self, kid: str) -> None:
+        region = self._s.region
+        event = SigningKeyRetired(kid=kid, region=region)
+        await self._publish(
+            wrap(event, user_id=None, origin_region=region, correlation_id=str(uuid.uuid4()))
+        )
+        self._retired.add(kid)
+        log.info("signing key retired", extra={"kid": kid})
+
+
+def _parse(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
