@@ -25,6 +25,11 @@ from schemas.settings import SIGNING_ALGS
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "sid", "jti", "iss", "region")
 _DECODE_OPTIONS: Any = {"require": list(REQUIRED_CLAIMS), "verify_aud": False}
 MAX_TOKEN_CHARS = 8192
+CLOCK_SKEW_LEEWAY_S = 10
+"""Regions' clocks differ a little: without leeway a token minted by a region whose clock runs a
+second ahead would be "issued in the future" (inactive) everywhere else until the clocks meet.
+RFC 7519 4.1.4 allows a small leeway; 10 s is far above NTP-synced skew and far below token TTLs.
+"""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,13 @@ def verify_access_token(
     ``algorithms=[key.alg]`` makes PyJWT refuse any header ``alg`` but the key record's.
     """
     try:
-        decoded = jwt.decode_complete(token, key.key, algorithms=[key.alg], options=_DECODE_OPTIONS)
+        decoded = jwt.decode_complete(
+            token,
+            key.key,
+            algorithms=[key.alg],
+            options=_DECODE_OPTIONS,
+            leeway=CLOCK_SKEW_LEEWAY_S,
+        )
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return None
     claims: dict[str, Any] = decoded["payload"]
