@@ -39,6 +39,7 @@ def judge(
     # Both comparisons always run, in constant time: the timing tells nothing about either hash.
     is_current = hmac.compare_digest(presented.encode(), state.current_hash.encode())
     is_previous = hmac.compare_digest(presented.encode(), state.previous_hash.encode())
+    is_previous = is_previous and state.previous_hash != ""
     since_rotation_ms = now_ms - state.last_active_ms
     if is_current or (is_previous and since_rotation_ms <= grace_s * 1000 and grace_s > 0):
         if since_rotation_ms > idle_ttl_s * 1000:
