@@ -27,7 +27,8 @@ from schemas.envelope import wrap
 from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
-from services import revoke, topology
+from services import authctl_accounts, revoke, topology
+from services.clierror import CliError
 from services.passwords import hash_password
 from services.readmodel import SessionRow, list_sessions, make_engine
 
@@ -40,14 +41,11 @@ app.add_typer(user_app, name="user")
 app.add_typer(sessions_app, name="sessions")
 revoke_app = typer.Typer(no_args_is_help=True, help="Revoke sessions, tokens or users everywhere.")
 app.add_typer(revoke_app, name="revoke")
+authctl_accounts.register(app, user_app)
 
 StackFile = Annotated[
     Path | None, typer.Option("--stack-file", help="Stack file (default: AUTHPLANE_STACK_FILE).")
 ]
-
-
-class CliError(Exception):
-    """A failure the operator can act on; printed as one line."""
 
 
 def _settings() -> Settings:
