@@ -21,13 +21,8 @@ from schemas import names, tables
 State = dict[str, dict[str, bytes]]
 
 LOCAL_COLUMNS = frozenset({"topic", "log_partition", "log_offset", "archived_at"})
-PG_KINDS: tuple[tuple[str, Table], ...] = (
-    ("users", tables.users),
-    ("sessions", tables.sessions),
-    ("signing_keys", tables.signing_keys),
-    ("revocations", tables.revocations),
-    ("archive", tables.event_archive),
-)
+LOCAL_TABLES = frozenset({names.TABLE_DEADLETTERS, names.TABLE_REPLAY_CHECKPOINTS})
+ARCHIVE_KIND = "archive"
 LOCAL_REDIS_PREFIXES = ("projector:v1:", "verifier:v1:")
 REDIS_PREFIXES = tuple(p for p in names.REDIS_KEY_PREFIXES if p not in LOCAL_REDIS_PREFIXES)
 SCAN_COUNT = 2000
@@ -55,26 +50,43 @@ async def postgres_state(engine: AsyncEngine) -> State:
     async with engine.connect() as conn:
         present = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
         state: State = {}
-        for kind, table in PG_KINDS:
-            if table.name not in present:
-                continue  # e.g. revocations before its migration: nothing to compare
-            state[f"pg {kind}"] = await _table_state(conn, table)
+        for kind, table in pg_kinds().items():
+            if table.name in present:  # a table its migration has not created has no state
+                state[f"pg {kind}"] = await _table_state(conn, table)
     return state
 
 
+def pg_kinds() -> dict[str, Table]:
+    """Every projected table, by kind name: a new projection's table is included as it lands."""
+    kinds: dict[str, Table] = {}
+    for table in tables.metadata.sorted_tables:
+        if table.name in LOCAL_TABLES:
+            continue
+        kind = table.name.removesuffix("_v1")
+        kinds[ARCHIVE_KIND if table.name == names.TABLE_EVENT_ARCHIVE else kind] = table
+    return kinds
+
+
 async def _table_state(conn: Any, table: Table) -> dict[str, bytes]:
-    key = table.primary_key.columns.values()[0]
+    keys = list(table.primary_key.columns)
     columns = [
         func.sha256(c).label(c.name) if c.name == "body" else c
         for c in table.columns
-        if c.name not in LOCAL_COLUMNS
+        if c.name not in LOCAL_COLUMNS and not _local_time(c)
     ]
-    result = await conn.stream(select(*columns).order_by(key))
+    result = await conn.stream(select(*columns).order_by(*keys))
     out: dict[str, bytes] = {}
     async for row in result:
         values = row._mapping
-        out[str(values[key.name])] = digest({str(k): v for k, v in values.items()})
+        record = "/".join(str(values[k.name]) for k in keys)
+        out[record] = digest({str(k): v for k, v in values.items()})
     return out
+
+
+def _local_time(column: Any) -> bool:
+    """A timestamp the database stamps at write time (``now()``) differs between regions."""
+    default = column.server_default
+    return default is not None and "now()" in str(getattr(default, "arg", ""))
 
 
 async def redis_state(redis: Redis) -> State:

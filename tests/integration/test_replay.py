@@ -153,7 +153,11 @@ async def test_verify_finds_drift_by_kind(stack_file: Path, fresh_broker: str) -
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "no drift" in clean.stdout
     assert drifted.returncode == 2, drifted.stdout + drifted.stderr
-    rows = {line.split()[1]: line.split()[2:] for line in drifted.stdout.splitlines()[2:12]}
+    rows = {
+        words[1]: words[2:]
+        for words in map(str.split, drifted.stdout.splitlines())
+        if len(words) == 5 and words[0] in ("pg", "redis")
+    }
     assert rows["users"] == ["1", "0", "0"]  # pg users: one missing
     assert rows["user:v1:"] == ["0", "0", "1"]  # redis user hash: one different
     assert rows["sess:v1:"] == ["0", "1", "0"]  # redis session: one extra
