@@ -28,6 +28,9 @@ from services.verifier.verifier import Verifier
 log = logging.getLogger(__name__)
 
 
+KEYRING_TTL_S = 5.0
+
+
 class StartupError(RuntimeError):
     """The endpoint cannot start; the message is one line for the operator."""
 
@@ -60,8 +63,11 @@ async def build_runtime(settings: Settings) -> Runtime:
     redis = make_redis(settings.redis_url)
     engine = make_engine(settings.postgres_dsn)
     readmodel = ReadModel(redis, engine)
+    # Refreshed every 5 s (two Redis reads): a retired or revoked key leaves the JWKS soon.
     keyring = Keyring(
-        own_published_key(signing_key, settings.region), active_keys_loader(redis, engine)
+        own_published_key(signing_key, settings.region),
+        active_keys_loader(redis, engine),
+        ttl_s=KEYRING_TTL_S,
     )
     publisher = EventPublisher(producer, settings.produce_timeout_s, metrics)
     runtime = Runtime(
