@@ -1,0 +1,267 @@
+"""The refresh grant on a real broker, Redis and Postgres, with the region's projector run on
+demand: rotation, reuse (theft) revoking the session, the grace-window retry, a session the
+region has not seen yet, idle and disabled sessions, and the Postgres fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import select
+
+from schemas import names, tables
+from schemas.events import RefreshTokenReused, TokenRefreshed
+from services.devstack.broker import start_broker
+from services.devstack.process import ManagedProcess
+from services.login.tokens import refresh_token_hash
+from streams.projection.refresh import REUSE_REASON
+from streams.wiring import create_engine
+from tests.integration.login_harness import login_settings, running_login, seed_user_redis
+from tests.integration.refresh_harness import PASSWORD, Region, projected_region
+
+USER = "rita"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Any:
+    process = start_broker(tmp_path / "broker", die_with_parent=True)
+    yield process
+    process.stop(timeout=0.2)
+
+
+@pytest.fixture
+async def region(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> AsyncIterator[Region]:
+    async with _region(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn) as r:
+        yield r
+
+
+@asynccontextmanager
+async def _region(
+    tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: Any
+) -> AsyncIterator[Region]:
+    settings = login_settings(tmp_path, broker, redis_url, dsn, **kw)
+    async with running_login(settings) as login:
+        await seed_user_redis(settings, USER, PASSWORD)
+        async with projected_region(login, redis_url, dsn) as r:
+            yield r
+
+
+def _sid(body: dict[str, Any]) -> str:
+    return str(body["refresh_token"].partition(".")[0])
+
+
+async def _revoked_in_stores(region: Region, sid: str) -> tuple[bool, list[str]]:
+    in_redis = bool(await region.stores.redis.exists(names.redis_revoked_session_key(sid)))
+    engine = create_engine(region.stores.dsn)
+    t = tables.revocations
+    try:
+        async with engine.connect() as conn:
+            query = select(t.c.reason).where(t.c.kind == "session", t.c.subject == sid)
+            reasons = sorted(r.reason for r in (await conn.execute(query)).all())
+    finally:
+        await engine.dispose()
+    return in_redis, reasons
+
+
+async def test_a_session_the_region_has_not_seen_yet_answers_503_not_invalid_grant(
+    region: Region,
+) -> None:
+    first = await region.password_login(USER)
+    response = await region.refresh(first["refresh_token"])  # nothing projected yet
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    await region.pump()
+    assert (await region.refresh(first["refresh_token"])).status_code == 200
+
+
+async def test_rotation_returns_a_new_pair_logged_before_the_answer(region: Region) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    response = await region.refresh(first["refresh_token"])
+    assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert _sid(second) == _sid(first)
+    claims = jwt.decode(second["access_token"], options={"verify_signature": False})
+    assert claims["sid"] == _sid(first)
+    assert await region.active(second["access_token"])
+    await region.pump()
+    refreshed = [e for e in region.seen if e.type == TokenRefreshed.TYPE]
+    assert len(refreshed) == 1
+    assert refreshed[0].payload.spent_refresh_hash == refresh_token_hash(first["refresh_token"])
+    assert refreshed[0].payload.new_refresh_hash == refresh_token_hash(second["refresh_token"])
+    assert refreshed[0].payload.access_jti == claims["jti"]
+    third = await region.refresh(second["refresh_token"])
+    assert third.status_code == 200, third.text
+
+
+async def test_reusing_a_spent_token_revokes_the_whole_session(region: Region) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    second = (await region.refresh(first["refresh_token"])).json()
+    await region.pump()
+    stolen = await region.refresh(first["refresh_token"])
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_grant"
+    await region.pump()
+    reports = [e for e in region.seen if e.type == RefreshTokenReused.TYPE]
+    assert [e.payload.session_id for e in reports] == [_sid(first)]
+    assert not await region.active(second["access_token"])
+    assert not await region.active(first["access_token"])
+    legit = await region.refresh(second["refresh_token"])
+    assert legit.json()["error"] == "invalid_grant"
+    assert await _revoked_in_stores(region, _sid(first)) == (True, [REUSE_REASON])
+
+
+async def test_two_exchanges_before_projection_revoke_by_log_order(region: Region) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    a, b = await asyncio.gather(
+        region.refresh(first["refresh_token"]), region.refresh(first["refresh_token"])
+    )
+    # Both pass this region's check (neither is projected yet); the log decides afterwards.
+    assert (a.status_code, b.status_code) == (200, 200)
+    await region.pump()
+    for body in (a.json(), b.json()):
+        assert not await region.active(body["access_token"])
+        assert (await region.refresh(body["refresh_token"])).json()["error"] == "invalid_grant"
+    assert await _revoked_in_stores(region, _sid(first)) == (True, [REUSE_REASON])
+    # Redelivering the whole log changes nothing.
+    before = await region.stores.redis.hgetall(names.redis_session_key(_sid(first)))
+    await region.consumer.seek_to_beginning()
+    await region.pump()
+    after = await region.stores.redis.hgetall(names.redis_session_key(_sid(first)))
+    assert after == before
+    assert await _revoked_in_stores(region, _sid(first)) == (True, [REUSE_REASON])
+
+
+async def test_grace_window_lets_a_lost_response_be_retried_once(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    async with _region(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, refresh_reuse_grace_s=30
+    ) as region:
+        first = await region.password_login(USER)
+        await region.pump()
+        lost = await region.refresh(first["refresh_token"])  # the client never sees this answer
+        assert lost.status_code == 200
+        await region.pump()
+        retried = await region.refresh(first["refresh_token"])
+        assert retried.status_code == 200, retried.text
+        await region.pump()
+        # The session lives on: the retried pair works, the lost pair's token was spent for it.
+        assert await region.active(retried.json()["access_token"])
+        assert await region.active(lost.json()["access_token"])
+        assert (await region.refresh(retried.json()["refresh_token"])).status_code == 200
+        spent = [e.payload.spent_refresh_hash for e in region.seen if e.type == "token.refreshed"]
+        assert spent[1] == refresh_token_hash(lost.json()["refresh_token"])
+
+
+async def test_a_second_retry_of_the_same_token_is_reuse(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    async with _region(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, refresh_reuse_grace_s=30
+    ) as region:
+        first = await region.password_login(USER)
+        await region.pump()
+        await region.refresh(first["refresh_token"])
+        await region.pump()
+        retried = await region.refresh(first["refresh_token"])
+        assert retried.status_code == 200
+        await region.pump()
+        again = await region.refresh(first["refresh_token"])
+        assert again.json()["error"] == "invalid_grant"
+        await region.pump()
+        assert not await region.active(retried.json()["access_token"])
+
+
+async def test_an_idle_session_cannot_be_refreshed(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    async with _region(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, session_idle_ttl_s=1
+    ) as region:
+        first = await region.password_login(USER)
+        await region.pump()
+        await asyncio.sleep(1.1)
+        response = await region.refresh(first["refresh_token"])
+        assert response.json()["error"] == "invalid_grant"
+
+
+async def test_a_disabled_user_cannot_refresh(region: Region) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    user_id = jwt.decode(first["access_token"], options={"verify_signature": False})["sub"]
+    await region.stores.redis.hset(names.redis_account_key(user_id), "disabled", "1")
+    assert (await region.refresh(first["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"refresh_token": "garbage"}, "invalid_grant"),
+        ({"refresh_token": "0b7c2ad2-8f0e-4b5e-9d1e-2f8d5c1a9e33." + "A" * 43}, None),
+        ({}, "invalid_grant"),
+        ({"refresh_token": "x", "scope": "admin"}, "invalid_scope"),
+    ],
+)
+async def test_bad_refresh_requests_are_4xx(
+    region: Region, form: dict[str, str], error: str | None
+) -> None:
+    response = await region.login.client.post(
+        "/oauth2/token", data={"grant_type": "refresh_token", **form}
+    )
+    if error is None:  # well-formed but unknown session: the region may just not know it yet
+        assert response.status_code == 503
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"] == error
+
+
+async def test_a_wrong_client_or_unknown_secret_is_invalid_grant(region: Region) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    sid = _sid(first)
+    forged = await region.refresh(f"{sid}.{'B' * 43}")
+    assert forged.json()["error"] == "invalid_grant"
+    other_client = await region.refresh(first["refresh_token"], client_id="someone-else")
+    assert other_client.json()["error"] == "invalid_grant"
+    assert (await region.refresh(first["refresh_token"])).status_code == 200
+
+
+async def test_broker_down_answers_503_and_issues_nothing(region: Region, broker: Any) -> None:
+    first = await region.password_login(USER)
+    await region.pump()
+    await region.consumer.stop()  # before the broker goes, so it does not retry in the background
+    broker.stop(timeout=0.2)
+    response = await region.refresh(first["refresh_token"])
+    assert response.status_code == 503
+    assert "refresh_token" not in response.text
+
+
+async def test_with_redis_down_the_grant_reads_postgres(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    async with _region(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn) as region:
+        first = await region.password_login(USER)
+        await region.pump()
+        second = (await region.refresh(first["refresh_token"])).json()
+        await region.pump()
+    dead_redis = "redis://127.0.0.1:1/0"
+    settings = login_settings(tmp_path, broker.address, dead_redis, fresh_postgres_dsn)
+    async with running_login(settings) as login:
+        region_pg = Region(login, region.stores, region.consumer, [])
+        third = await region_pg.refresh(second["refresh_token"])
+        assert third.status_code == 200, third.text
+        stolen = await region_pg.refresh(first["refresh_token"])
+        assert stolen.json()["error"] == "invalid_grant"
