@@ -4,8 +4,11 @@ The region decides from its own projection (services.login.refresh_rule says whi
 accepted); the log decides for good. The token.refreshed event is acknowledged by the broker
 (acks=all) BEFORE the new pair is returned; if two regions (or two requests) spend the same token,
 the projection of the later event in the user's log order revokes the session everywhere. A
-session this region has not projected yet answers 503 with Retry-After, never invalid_grant, so
-clients retry instead of logging the user out.
+session this region has not projected yet, or a live session's token this region has not seen
+(it may come from a rotation elsewhere), answers 503 with Retry-After, never invalid_grant, so
+clients retry instead of logging the user out. Reuse is recorded (refresh_token.reused, acks=all)
+before invalid_grant is answered; if the broker does not take it the answer is 503, so the theft
+is never silently forgotten.
 """
 
 from __future__ import annotations
@@ -81,9 +84,14 @@ async def _refresh(
         idle_ttl_s=rt.settings.session_idle_ttl_s,
         grace_s=rt.settings.refresh_reuse_grace_s,
     )
-    if verdict in (Verdict.EXPIRED, Verdict.IDLE, Verdict.UNKNOWN):
+    if verdict in (Verdict.EXPIRED, Verdict.IDLE):
         raise invalid_grant()
     await _refuse_if_ended(rt, session_id, state, verdict, presented, request_id)
+    if verdict is Verdict.UNKNOWN:
+        # A live session and a hash it never issued HERE: the token may come from a rotation in
+        # another region this one has not projected yet. Only the issuer's log entry tells, so
+        # the client retries (no tokens are issued either way) instead of being logged out.
+        raise unavailable("refresh token not known in this region yet, try again")
     if form.get("client_id", state.client_id) != state.client_id:
         raise invalid_grant()  # RFC 6749 §6: the token is bound to the client it was issued to
     body = await _rotate(rt, session_id, state, request_id)

@@ -9,7 +9,8 @@
   retries racing before the first is projected both spend the same current token, and the second
   in log order is reuse, so the session is revoked.
 - Any other hash this session already spent is reuse (theft): the session is revoked.
-- A hash the session never issued is simply invalid.
+- A hash this region never saw the session issue is UNKNOWN (the grant answers 503: it may come
+  from a rotation in another region not projected here yet).
 - A session past its absolute expiry, or idle (no start or rotation) for more than ``idle_ttl_s``,
   cannot be refreshed; reuse is still reported for an idle session (its access tokens may live).
 """
