@@ -79,8 +79,8 @@ async def _prepare_topics(bootstrap: str, settings: Settings, force: bool) -> No
         raise ReplayError(f"cannot reach the broker at {bootstrap}: {exc}") from None
     if held and not force:
         raise ReplayError(
-            f"the event topics on {bootstrap} already hold {held:,} event(s): reseeding would "
-            "add a second copy (pass --force to publish anyway)"
+            f"the event topics on {bootstrap} already hold events: reseeding would add a "
+            "second copy (pass --force to publish anyway)"
         )
 
 

@@ -28,7 +28,7 @@ from tests.e2e.recovery_support import (
     summary_number,
 )
 
-BULK_USERS = 6000  # 12,000 events: long enough to interrupt a replay half-way
+BULK_USERS = 4000  # 8,000 events: long enough to interrupt a replay half-way
 ENV = dict(os.environ)
 
 
