@@ -11,8 +11,10 @@ from pathlib import Path
 
 from bench.login import bench_logins, bench_propagation, create_user, wait_user_everywhere
 from bench.projector import bench_projector
+from bench.replay import bench_replay
 from bench.revocation import bench_introspection, bench_revocation_propagation
 from bench.verifier import bench_verifier
+from services.devstack.broker import start_broker
 from services.devstack.infra import start_region_infra
 from services.devstack.stack import Stack
 
@@ -23,6 +25,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="login benchmark length")
     parser.add_argument("--propagation", type=int, default=300, help="logins timed eu -> us")
     parser.add_argument("--revocations", type=int, default=1000, help="revocations timed eu -> us")
+    parser.add_argument(
+        "--replay", type=int, nargs=2, default=(50_000, 200_000), help="replay sizes (growth)"
+    )
     return parser.parse_args()
 
 
@@ -46,6 +51,11 @@ def main() -> None:
             asyncio.run(bench_projector(infra, args.events))
             for alg in ("RS256", "ES256", "EdDSA"):
                 asyncio.run(bench_verifier(infra.fresh_redis_url(), alg=alg))
+            broker = start_broker(Path(tmp) / "replay-broker", die_with_parent=True)
+            try:
+                asyncio.run(bench_replay(infra, broker.address, args.replay))
+            finally:
+                broker.stop()
         finally:
             infra.stop()
         stack = Stack.start(["eu", "us"], Path(tmp) / "stack", inherited_env=dict(os.environ))
