@@ -22,7 +22,7 @@ from services.login.rotation import KeyWatcher, published_event
 from services.passwords import PasswordVerifier
 from services.readmodel import ReadModel, make_engine, make_redis
 from services.verifier.checks import CheckMetrics, RevocationChecker
-from services.verifier.keystatus import active_keys_loader, key_statuses
+from services.verifier.keystatus import active_keys_loader, key_states
 from services.verifier.verifier import Verifier
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _key_watcher(runtime: Runtime) -> KeyWatcher:
         runtime.settings,
         runtime.signing_key,
         runtime.publisher.publish,
-        lambda: key_statuses(runtime.redis, runtime.engine),
+        lambda: key_states(runtime.redis, runtime.engine),
         switch,
     )
 

@@ -30,11 +30,11 @@ from schemas.settings import Settings
 from services import keys
 from services.login.events import PublishFailed
 from services.readmodel import StoreUnavailable
-from services.verifier.keystatus import KeyStatus
+from services.verifier.keystatus import KeyStates, KeyStatus
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Envelope], Awaitable[None]]
-Statuses = Callable[[], Awaitable[list[KeyStatus]]]
+States = Callable[[], Awaitable[KeyStates]]
 
 
 def published_event(key: keys.SigningKey, region: str) -> Envelope:
@@ -50,14 +50,14 @@ class KeyWatcher:
         settings: Settings,
         current: keys.SigningKey,
         publish: Publish,
-        statuses: Statuses,
+        states: States,
         switch: Callable[[keys.SigningKey], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
         self.current = current
         self._publish = publish
-        self._statuses = statuses
+        self._states = states
         self._switch = switch
         self._clock = clock
         self._version = self._file_version()
@@ -86,11 +86,11 @@ class KeyWatcher:
     async def tick(self) -> None:
         await self.reload_if_replaced()
         try:
-            statuses = await self._statuses()
+            states = await self._states()
         except StoreUnavailable:
             return  # nothing to retire or heal until the stores answer
-        await self.heal_if_revoked(statuses)
-        await self.retire_due(statuses)
+        await self.heal_if_revoked(states.revoked)
+        await self.retire_due(states.statuses())
 
     def _file_version(self) -> tuple[int, int, int] | None:
         return keys.file_version(self._s.key_dir, self._s.region, self._s.signing_alg)
@@ -118,8 +118,8 @@ class KeyWatcher:
         self._switch(key)
         log.info("signing key rotated", extra={"old_kid": old, "kid": key.kid})
 
-    async def heal_if_revoked(self, statuses: list[KeyStatus]) -> None:
-        if not any(s.revoked and s.key.kid == self.current.kid for s in statuses):
+    async def heal_if_revoked(self, revoked: set[str]) -> None:
+        if self.current.kid not in revoked:
             return
         log.warning("signing key revoked; rotating to a new one", extra={"kid": self.current.kid})
         key = keys.signing_key(keys.generate_private_key(self._s.signing_alg), self._s.signing_alg)

@@ -36,10 +36,26 @@ class KeyStatus:
         return not (self.retired or self.revoked)
 
 
-async def key_statuses(redis: Redis, engine: AsyncEngine) -> list[KeyStatus]:
+@dataclass(frozen=True)
+class KeyStates:
+    """The published keys and the retired / revoked kids (which need not be published here)."""
+
+    published: list[PublishedKey]
+    retired: set[str]
+    revoked: set[str]
+
+    def statuses(self) -> list[KeyStatus]:
+        return [KeyStatus(k, k.kid in self.retired, k.kid in self.revoked) for k in self.published]
+
+
+async def key_states(redis: Redis, engine: AsyncEngine) -> KeyStates:
     published = await ReadModel(redis, engine).signing_keys()
     retired, revoked = await _status_sets(redis, engine)
-    return [KeyStatus(k, k.kid in retired, k.kid in revoked) for k in published]
+    return KeyStates(published, retired, revoked)
+
+
+async def key_statuses(redis: Redis, engine: AsyncEngine) -> list[KeyStatus]:
+    return (await key_states(redis, engine)).statuses()
 
 
 def active_keys_loader(redis: Redis, engine: AsyncEngine) -> Callable[[], Awaitable[list[Any]]]:
