@@ -16,6 +16,7 @@ from typing import Any
 from schemas import names
 from schemas.envelope import Envelope
 from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed
+from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import Operation, PgInsertIgnore, PgUpsertMin, RedisHashKeepEarliest
 from streams.projection.revocations import expiry_seconds, millis
 from streams.record import Record
@@ -23,9 +24,9 @@ from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
 
 REUSE_REASON = "refresh token reused"
 REUSE_REVOKED_BY = "system:refresh-reuse"
-UNKNOWN_EXPIRY_AFFECTS = timedelta(days=400)
+UNKNOWN_EXPIRY_AFFECTS = timedelta(seconds=MAX_SESSION_TTL_S)
 """How long a reuse revocation is kept when the region does not know the session's expiry (the
-payload has none): longer than any sensible session lifetime, so it cannot lapse too early."""
+payload has none): no session lives longer (Settings enforces it), so it cannot lapse too early."""
 
 
 def reduce_started(record: Record) -> list[Operation]:
