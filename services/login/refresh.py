@@ -27,7 +27,7 @@ from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError
 from services.login.refresh_rule import Verdict, judge
-from services.login.refresh_state import RefreshState, account_disabled, load_state
+from services.login.refresh_state import RefreshState, load_state
 from services.readmodel import StoreUnavailable
 
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -121,7 +121,7 @@ async def _refuse_if_ended(
     try:
         revoked, disabled = await asyncio.gather(
             checker.session_revoked(state.user_id, session_id, state.started_at_ms),
-            account_disabled(rt.redis, rt.engine, state.user_id),
+            rt.accounts.user_disabled(state.user_id),
         )
     except StoreUnavailable:
         raise unavailable("account store unreachable, try again") from None

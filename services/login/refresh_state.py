@@ -1,8 +1,8 @@
 """What the refresh grant needs to know about one session, from this region's projections.
 
 Redis: one HMGET of ``sess:v1:{sid}`` (the session, its current and previous refresh hash, last
-activity, and who spent the presented hash), then the user's account flag. Postgres (when Redis
-errors): the same answers from sessions_v1, refresh_tokens_v1 and user_accounts_v1.
+activity, and who spent the presented hash). Postgres (when Redis errors): the same answers from
+sessions_v1 and refresh_tokens_v1.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from schemas import names, tables
 from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Field of ``acct:v1:{uid}`` written by the account projection (streams.projection.accounts).
-ACCOUNT_DISABLED_FIELD = "disabled"
 _SESSION_FIELDS = (
     "user_id",
     "client_id",
@@ -134,24 +132,3 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
         last_active_ms=millis(current.issued_at) if current else started_ms,
         presented_spent_by=next((str(e) for e in spent_by if e is not None), None),
     )
-
-
-async def account_disabled(redis: Redis, engine: AsyncEngine, user_id: str) -> bool:
-    """Whether the user is disabled (the latest of user.disabled / user.enabled says so)."""
-    try:
-        flag = await cast(
-            Awaitable[Any], redis.hget(names.redis_account_key(user_id), ACCOUNT_DISABLED_FIELD)
-        )
-    except REDIS_ERRORS:
-        return await _disabled_in_postgres(engine, user_id)
-    return _text(flag) == "1"
-
-
-async def _disabled_in_postgres(engine: AsyncEngine, user_id: str) -> bool:
-    t = tables.user_accounts
-    query = select(t.c.disabled).where(t.c.user_id == user_id)
-    try:
-        async with engine.connect() as conn:
-            return bool((await conn.execute(query)).scalar())
-    except POSTGRES_ERRORS as exc:
-        raise StoreUnavailable("neither redis nor postgres answered") from exc
