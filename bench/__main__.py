@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.login import bench_logins, bench_propagation, create_user, wait_user_everywhere
 from bench.projector import bench_projector
+from bench.refresh import bench_refresh
 from bench.replay import bench_replay
 from bench.revocation import bench_introspection, bench_revocation_propagation
 from bench.verifier import bench_verifier
@@ -39,6 +40,7 @@ async def run_stack_benches(stack: Stack, args: argparse.Namespace) -> None:
     await bench_propagation(stack, username, args.propagation)
     await bench_revocation_propagation(stack, username, args.revocations)
     await bench_introspection(stack, username, args.seconds)
+    await bench_refresh(stack, username, args.seconds)
 
 
 def main() -> None:
