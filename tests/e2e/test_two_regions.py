@@ -30,13 +30,16 @@ def create_user(stack: Stack, username: str) -> None:
 
 
 def login_when_propagated(stack: Stack, region: str, username: str) -> dict[str, Any]:
-    """The user's registration reaches each region asynchronously; log in once it has."""
-
-    def attempt() -> dict[str, Any] | None:
-        response = password_login(stack, region, username, PASSWORD)
-        return response.json() if response.status_code == 200 else None
-
-    body: dict[str, Any] = eventually(attempt)
+    """The user's registration reaches each region asynchronously: wait until the region's
+    projection has it, then log in once (failed attempts would count toward a lockout)."""
+    redis = Redis.from_url(stack.settings[region].redis_url)
+    try:
+        eventually(lambda: redis.exists(names.redis_user_key(user_id_for(username))))
+    finally:
+        redis.close()
+    response = password_login(stack, region, username, PASSWORD)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
     return body
 
 
