@@ -9,7 +9,6 @@ has not projected yet: ownership cannot be proven yet, so 503 asks the client to
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import uuid
@@ -20,7 +19,9 @@ from schemas.events import SessionRevoked
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError
-from services.login.sessions import SessionRecord, find_session
+from services.login.refresh_state import RefreshState, load_state
+from services.login.sessions import find_session
+from services.login.tokens import refresh_token_hash
 from services.readmodel import StoreUnavailable
 
 _REFRESH_TOKEN = re.compile(
@@ -78,25 +79,28 @@ async def _session_expiry(rt: Runtime, session_id: str) -> datetime:
 
 
 async def _revoke_refresh_token(rt: Runtime, token: str, session_id: str, request_id: str) -> str:
-    session = await _known_session(rt, session_id)
-    presented = hashlib.sha256(token.encode()).hexdigest()
-    if not hmac.compare_digest(presented.encode(), session.refresh_token_hash.encode()):
+    presented = refresh_token_hash(token)
+    state = await _known_refresh_state(rt, session_id, presented)
+    # The refresh grant's own view of the session decides: its current token (Redis, or the
+    # unspent row in Postgres; not the session's first token), or any token the session spent,
+    # which proves the caller holds this token family as well.
+    current = hmac.compare_digest(presented.encode(), state.current_hash.encode())
+    if not current and state.presented_spent_by is None:
         return "ignored"
-    client = f"client:{session.client_id or 'unknown'}"
-    await _publish(
-        rt, session.user_id, session_id, CLIENT_REASON, client, session.expires_at, request_id
-    )
+    client = f"client:{state.client_id or 'unknown'}"
+    expires_at = datetime.fromtimestamp(state.expires_at_ms / 1000, UTC)
+    await _publish(rt, state.user_id, session_id, CLIENT_REASON, client, expires_at, request_id)
     return "revoked"
 
 
-async def _known_session(rt: Runtime, session_id: str) -> SessionRecord:
+async def _known_refresh_state(rt: Runtime, session_id: str, presented: str) -> RefreshState:
     try:
-        session = await find_session(rt.redis, rt.engine, session_id)
+        state = await load_state(rt.redis, rt.engine, session_id, presented)
     except StoreUnavailable:
         raise unavailable("session store unreachable, try again") from None
-    if session is None:
+    if state is None:
         raise unavailable("session not known in this region yet, try again")
-    return session
+    return state
 
 
 async def logout(rt: Runtime, authorization: str | None, request_id: str) -> None:

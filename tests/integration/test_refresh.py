@@ -267,3 +267,26 @@ async def test_with_redis_down_the_grant_reads_postgres(
         assert third.status_code == 200, third.text
         stolen = await region_pg.refresh(first["refresh_token"])
         assert stolen.json()["error"] == "invalid_grant"
+
+
+async def test_revoking_a_rotated_refresh_token_with_redis_down_revokes_the_session(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    """RFC 7009 on the Postgres fallback must know the session's *current* refresh token (the
+    unspent row), not only the first one the session started with."""
+    async with _region(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn) as region:
+        first = await region.password_login(USER)
+        await region.pump()
+        rotated = (await region.refresh(first["refresh_token"])).json()
+        await region.pump()
+        dead_redis = "redis://127.0.0.1:1/0"
+        settings = login_settings(tmp_path, broker.address, dead_redis, fresh_postgres_dsn)
+        async with running_login(settings) as login:
+            answer = await login.client.post(
+                "/oauth2/revoke", data={"token": rotated["refresh_token"]}
+            )
+            assert answer.status_code == 200, answer.text
+        await region.pump()
+        in_redis, reasons = await _revoked_in_stores(region, _sid(first))
+        assert in_redis
+        assert reasons == ["revoked by client"]
