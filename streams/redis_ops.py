@@ -12,6 +12,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from streams import refresh_ops
 from streams.errors import StoreRejected, StoreUnavailable
+from streams.lua import HSET_JSON
 from streams.operations import (
     RedisHashKeepEarliest,
     RedisHashSet,
@@ -70,18 +71,11 @@ local function expire_later(key, at)
   local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   if pttl < 0 or now_ms + pttl < tonumber(at) * 1000 then redis.call('EXPIREAT', key, at) end
 end
-local function hset_json(key, json)
-  local flat = {}
-  for field, value in pairs(cjson.decode(json)) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = value
-  end
-  redis.call('HSET', key, unpack(flat))
-end
 """
+_LUA_HELPERS = _EXPIRE_LATER + HSET_JSON
 
 HASH_KEEP_EARLIEST = (
-    _EXPIRE_LATER
+    _LUA_HELPERS
     + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local wrote = 0
@@ -96,7 +90,7 @@ return wrote
 
 # Numbers, not strings: "999" > "1000" as strings. Epoch milliseconds fit a Lua double exactly.
 HASH_SET_IF_HIGHER = (
-    _EXPIRE_LATER
+    _LUA_HELPERS
     + """
 local current = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[3])
 local have, new = tonumber(current[1]), tonumber(ARGV[2])
@@ -124,7 +118,7 @@ return 1
 # "Now" is the Redis server's clock, so every projector (and a replay) trims the same way; a
 # member re-added after it left the window is skipped rather than resurrected.
 WINDOW_ADD = (
-    _EXPIRE_LATER
+    _LUA_HELPERS
     + """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import names
+from streams.lua import HSET_JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +117,9 @@ async def apply_postgres(conn: AsyncConnection, operations: Sequence[PgRefreshSp
         await conn.execute(SPEND_SQL, [_spend_params(op) for op in operations])
 
 
-SPEND_LUA = """
-local function hset_json(key, json)
-  local flat = {}
-  for field, value in pairs(cjson.decode(json)) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = value
-  end
-  redis.call('HSET', key, unpack(flat))
-end
+SPEND_LUA = (
+    HSET_JSON
+    + """
 local spender = redis.call('HGET', KEYS[1], ARGV[1])
 if spender == ARGV[2] then return 0 end
 if spender then
@@ -141,6 +136,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 3 end
 hset_json(KEYS[1], ARGV[3])
 return 1
 """
+)
 """Returns 0 redelivery, 1 rotated, 2 reuse (session revoked), 3 session not in Redis."""
 
 SESSION_EXPIRES_FIELD = "expires_at"  # written by the session projection (epoch seconds)
