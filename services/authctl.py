@@ -101,7 +101,9 @@ def user_create(
     settings = _settings()
     name = _username(username)
     password = _read_password(password_stdin)
-    servers = bootstrap or _topology(settings, stack_file).kafka_bootstrap
+    cluster = _topology(settings, stack_file)
+    _refuse_existing(cluster, name)
+    servers = bootstrap or cluster.kafka_bootstrap
     event = UserRegistered(username=name, password_hash=hash_password(settings, password))
     user_id = user_id_for(name)
     envelope = wrap(
@@ -112,6 +114,17 @@ def user_create(
     )
     asyncio.run(_produce(servers, envelope.partition_key, encode(envelope)))
     typer.echo(f"registered {name} (user id {user_id})")
+
+
+def _refuse_existing(cluster: topology.Topology, name: str) -> None:
+    """A second registration would be silently ignored everywhere (the earliest one wins), so
+    say so instead of printing "registered". When no region can be asked, or two operators
+    race, the registration goes ahead and the log resolves it the same way in every region."""
+    try:
+        asyncio.run(revoke.find(cluster, "user", name))
+    except revoke.RevokeError:
+        return  # unknown everywhere we could ask
+    raise CliError(f"user {name} already exists")
 
 
 async def _produce(

@@ -138,3 +138,13 @@ def test_authctl_names_an_unknown_region_in_one_line(stack: Stack) -> None:
     assert result.returncode != 0
     assert "mars" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_registering_an_existing_user_again_is_refused(stack: Stack) -> None:
+    create_user(stack, "dave")
+    login_when_propagated(stack, "us", "dave")
+    again = authctl(stack, "user", "create", "DAVE", "--password-stdin", stdin="other password")
+    assert again.returncode == 1
+    assert again.stderr.strip() == "authctl: user dave already exists"
+    # The original password still works: nothing was written.
+    assert password_login(stack, "eu", "dave", PASSWORD).status_code == 200
