@@ -17,7 +17,6 @@ and publishes a new one at once instead of signing tokens that are dead on arriv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -63,20 +62,27 @@ class KeyWatcher:
         self._version = self._file_version()
         self._retired: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         if self._task is None and self._s.key_watch_interval_s > 0:
             self._task = asyncio.create_task(self._run(), name="key-watcher")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        # Stop cooperatively as well as by cancelling: a cancellation swallowed inside a library
+        # call during a tick (3.11's asyncio.wait_for can lose one) must not leave the loop
+        # running and shutdown waiting for it forever.
+        self._closing = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self._s.key_watch_interval_s + 5)
+        if not done:
+            log.error("key watcher did not stop; abandoning it")
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._s.key_watch_interval_s)
             try:
                 await self.tick()
