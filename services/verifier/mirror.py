@@ -76,6 +76,7 @@ class RevocationMirror:
         self._lost = False
         self._proven = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def state(
         self, user_id: str, session_id: str, jti: str, kid: str = ""
@@ -114,16 +115,22 @@ class RevocationMirror:
         return self.fresh
 
     async def close(self) -> None:
+        # Stop cooperatively as well as by cancelling: a cancellation swallowed inside a client
+        # call (pubsub reads can lose one) must not leave the loop running and close() waiting
+        # forever, hanging the resource server's shutdown.
+        self._closing = True
         self._distrust()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self._max_staleness_s + 5)
+        if not done:
+            log.error("revocation mirror did not stop; abandoning it")
 
     async def _run(self) -> None:
         backoff = 0.05
-        while True:
+        while not self._closing:
             try:
                 await self._follow()
             except (*REDIS_ERRORS, ValueError) as exc:
@@ -142,7 +149,11 @@ class RevocationMirror:
         try:
             await self._subscribe(pubsub)
             synced_at = await self._resync()
-            while not self._lost and self._clock() - synced_at < self._resync_interval_s:
+            while (
+                not self._lost
+                and not self._closing
+                and self._clock() - synced_at < self._resync_interval_s
+            ):
                 await self._pump(pubsub)
         finally:
             self._distrust()
