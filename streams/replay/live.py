@@ -51,22 +51,25 @@ async def paused_live(redis: Redis, region: str) -> AsyncIterator[None]:
     token = secrets.token_hex(8)
     if not await redis.set(key, token, nx=True, ex=LEASE_S):
         raise ReplayError(f"another replay already holds region {region}'s pause ({key})")
-    renew = asyncio.create_task(_renew(redis, key, token))
+    stop = asyncio.Event()
+    renew = asyncio.create_task(_renew(redis, key, token, stop))
     try:
         age = await heartbeat_age(redis, region)
         if age is not None and age < FRESH_S:
             await _wait_acknowledged(redis, region, token)
         yield
     finally:
+        # Stop cooperatively as well as by cancelling: a cancellation swallowed inside a Redis
+        # call must not leave the renewer running and the replay unable to finish.
+        stop.set()
         renew.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renew
+        await asyncio.wait({renew}, timeout=RENEW_EVERY_S + 5)
         if await redis.get(key) == token.encode():
             await redis.delete(key)
 
 
-async def _renew(redis: Redis, key: str, token: str) -> None:
-    while True:
+async def _renew(redis: Redis, key: str, token: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         await asyncio.sleep(RENEW_EVERY_S)
         await redis.set(key, token, xx=True, ex=LEASE_S)
 
