@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 import httpx
 import jwt
+import psutil
 from argon2 import PasswordHasher
 from argon2.low_level import Type
 from redis.asyncio import Redis
@@ -106,12 +107,43 @@ async def bench_logins(stack: Stack, username: str, seconds: float) -> None:
         "endpoint's own thread count, in this process with the stack idle",
     )
     await http_logins(stack_login_url(stack, "eu"), username, 2.0, concurrency)  # warm-up
+    before, started = cpu_by_service(stack), time.perf_counter()
     measured = await http_logins(stack_login_url(stack, "eu"), username, seconds, concurrency)
+    busy = _cores_busy(before, cpu_by_service(stack), time.perf_counter() - started)
     await asyncio.sleep(1.0)  # let the projectors drain before the ceiling runs
     ceiling = argon2_ceiling(settings, seconds)
     figure("argon2id-only ceiling", ceiling, "verifications/s")
     figure("HTTP password logins", measured, "logins/s")
     ratio("logins / ceiling", measured, ceiling, ">= 0.85")
+    print("   where the 2 cores went during the HTTP run (process + children, from /proc):")
+    for name, cores in sorted(busy.items(), key=lambda item: -item[1]):
+        figure(f"  {name}", cores, "cores busy")
+
+
+def cpu_by_service(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each kind of process in the stack, children included (Postgres
+    backends), plus this benchmark process (the HTTP clients)."""
+    out: dict[str, float] = {"benchmark client (this process)": _cpu(psutil.Process())}
+    for proc in stack.processes():
+        label = proc.name
+        try:
+            process = psutil.Process(proc.pid)
+            total = _cpu(process) + sum(_cpu(c) for c in process.children(recursive=True))
+        except psutil.Error:
+            continue
+        out[label] = out.get(label, 0.0) + total
+    return out
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _cores_busy(
+    before: dict[str, float], after: dict[str, float], elapsed: float
+) -> dict[str, float]:
+    return {name: (after[name] - before.get(name, 0.0)) / elapsed for name in after}
 
 
 def stack_login_url(stack: Stack, region: str) -> str:
