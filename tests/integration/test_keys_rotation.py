@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import jwt
@@ -14,7 +14,6 @@ import pytest
 
 from schemas.events import SigningKeyPublished, SigningKeyRevoked
 from services import keys
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
@@ -26,13 +25,6 @@ from tests.integration.login_harness import (
     seed_user_redis,
 )
 from tests.integration.test_projector_support import as_log, event, projector_on
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path / "broker", die_with_parent=True)
-    yield process
-    process.stop()
 
 
 @pytest.fixture

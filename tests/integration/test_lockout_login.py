@@ -3,7 +3,7 @@ login endpoint (broker, Redis, Postgres); other regions' events arrive through a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from argon2 import PasswordHasher
 from schemas.envelope import Envelope
 from schemas.events import LockoutLifted, LoginFailed, PasswordChanged, UserDisabled
 from schemas.identity import user_id_for
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     Login,
@@ -26,13 +25,6 @@ from tests.integration.login_harness import (
 from tests.integration.test_projector_support import as_log, event, projector_on
 
 MAX_FAILURES = 3
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path / "broker", die_with_parent=True)
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +14,6 @@ import pytest
 from schemas import names, tables
 from schemas.envelope import new_event_id
 from schemas.events import SessionStarted, SigningKeyPublished
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess, free_port
 from services.keys import SigningKey, load_or_create
 from services.readmodel import make_engine
@@ -28,13 +27,6 @@ from tests.integration.login_harness import (
 )
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path / "broker", die_with_parent=True)
-    yield process
-    process.stop()
 
 
 @pytest.fixture

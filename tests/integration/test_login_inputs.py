@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
@@ -16,22 +15,15 @@ GOOD = b"grant_type=password&username=grace&password=pw-grace"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path_factory.mktemp("broker"), die_with_parent=True)
-    yield process
-    process.stop(timeout=0.2)
-
-
-@pytest.fixture(scope="module")
 async def login(
     tmp_path_factory: pytest.TempPathFactory,
-    broker: ManagedProcess,
+    shared_broker: ManagedProcess,
     region_stores: dict[str, RegionInfra],
 ) -> AsyncIterator[Login]:
     infra = region_stores["eu"]
     dsn = infra.fresh_postgres_dsn("inputs")
     settings = login_settings(
-        tmp_path_factory.mktemp("login"), broker.address, infra.fresh_redis_url(), dsn
+        tmp_path_factory.mktemp("login"), shared_broker.address, infra.fresh_redis_url(), dsn
     )
     async with running_login(settings) as running:
         await seed_user_redis(settings, "grace", "pw-grace")

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 from redis.asyncio import Redis
 
 from schemas import names
-from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from services.keys import SigningKey, b64url, load_or_create
@@ -38,23 +37,16 @@ BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}"
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path_factory.mktemp("broker"), die_with_parent=True)
-    yield process
-    process.stop(timeout=0.2)
-
-
-@pytest.fixture(scope="module")
 async def login(
     tmp_path_factory: pytest.TempPathFactory,
-    broker: ManagedProcess,
+    shared_broker: ManagedProcess,
     region_stores: dict[str, RegionInfra],
 ) -> AsyncIterator[Login]:
     infra = region_stores["eu"]
     dsn = infra.fresh_postgres_dsn("introspect")
     settings = login_settings(
         tmp_path_factory.mktemp("login"),
-        broker.address,
+        shared_broker.address,
         infra.fresh_redis_url(),
         dsn,
         signing_alg="EdDSA",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,11 @@ from schemas import names
 from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
 from services.login.tokens import new_refresh_token, refresh_token_hash
 from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
 
 PASSWORD = "pw-rita"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path / "broker", die_with_parent=True)
-    yield process
-    process.stop(timeout=0.2)
 
 
 @pytest.fixture

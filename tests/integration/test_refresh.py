@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from schemas import names, tables
 from schemas.events import RefreshTokenReused, TokenRefreshed
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
 from services.login.tokens import refresh_token_hash
 from streams.projection.refresh import REUSE_REASON
@@ -25,13 +24,6 @@ from tests.integration.login_harness import login_settings, running_login, seed_
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
 USER = "rita"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Any:
-    process = start_broker(tmp_path / "broker", die_with_parent=True)
-    yield process
-    process.stop(timeout=0.2)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from redis.asyncio import Redis
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
-from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess, free_port
 from services.devstack.redis import start_redis
 from services.keys import load_or_create
@@ -34,13 +33,6 @@ from tests.integration.login_harness import Login, login_settings, running_login
 from tests.integration.test_login_introspect import BASIC
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    process = start_broker(tmp_path_factory.mktemp("broker"), die_with_parent=True)
-    yield process
-    process.stop(timeout=0.2)
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
     """A Redis of this test alone, so the test can kill it."""
@@ -51,9 +43,9 @@ def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
 
 @pytest.fixture
 async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+    tmp_path: Path, shared_broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
 ) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
+    settings = login_settings(tmp_path, shared_broker.address, fresh_redis_url, fresh_postgres_dsn)
     async with running_login(settings) as running:
         yield running
 
@@ -157,9 +149,14 @@ async def _insert_revocation(dsn: str, kind: str, subject: str, user_id: str, **
 
 
 async def test_answers_come_from_postgres_when_redis_is_gone(
-    tmp_path: Path, broker: ManagedProcess, own_redis: ManagedProcess, fresh_postgres_dsn: str
+    tmp_path: Path,
+    shared_broker: ManagedProcess,
+    own_redis: ManagedProcess,
+    fresh_postgres_dsn: str,
 ) -> None:
-    settings = login_settings(tmp_path, broker.address, own_redis.address, fresh_postgres_dsn)
+    settings = login_settings(
+        tmp_path, shared_broker.address, own_redis.address, fresh_postgres_dsn
+    )
     async with running_login(settings) as login:
         now = datetime.now(UTC)
         revoked, fine = _token(login), _token(login, user="u2")
@@ -173,10 +170,10 @@ async def test_answers_come_from_postgres_when_redis_is_gone(
 
 
 async def test_neither_store_answering_fails_closed(
-    tmp_path: Path, broker: ManagedProcess, own_redis: ManagedProcess
+    tmp_path: Path, shared_broker: ManagedProcess, own_redis: ManagedProcess
 ) -> None:
     dead_pg = f"postgresql://postgres@127.0.0.1:{free_port()}/authplane"
-    settings = login_settings(tmp_path, broker.address, own_redis.address, dead_pg)
+    settings = login_settings(tmp_path, shared_broker.address, own_redis.address, dead_pg)
     async with running_login(settings) as login:
         token = _token(login)
         assert await _active(login, token) is True
@@ -188,10 +185,12 @@ async def test_neither_store_answering_fails_closed(
 
 
 async def test_fail_open_setting_keeps_tokens_active_and_counts_it(
-    tmp_path: Path, broker: ManagedProcess, own_redis: ManagedProcess
+    tmp_path: Path, shared_broker: ManagedProcess, own_redis: ManagedProcess
 ) -> None:
     dead_pg = f"postgresql://postgres@127.0.0.1:{free_port()}/authplane"
-    settings = login_settings(tmp_path, broker.address, own_redis.address, dead_pg, fail_open=True)
+    settings = login_settings(
+        tmp_path, shared_broker.address, own_redis.address, dead_pg, fail_open=True
+    )
     async with running_login(settings) as login:
         own_redis.stop(timeout=2.0)
         assert await _active(login, _token(login)) is True
