@@ -53,22 +53,35 @@ class Stack:
         detach: bool = False,
         durable: bool = True,
         base_port: int | None = None,
+        ports: Sequence[int] | None = None,
         with_apps: bool = True,
         ready_timeout: float = 60.0,
     ) -> Stack:
-        """Start everything and write the stack file; on any failure stop what started."""
+        """Start everything and write the stack file; on any failure stop what started.
+
+        Ports: ``ports`` in ``PortPlan.start_order()`` order (services/devstack/ports.py), or
+        consecutive ones from ``base_port``, or else any free ports.
+        """
         base_dir = base_dir.resolve()
         _check_regions(regions)
         if with_apps:
             _check_apps()
         stackfile.refuse_if_running(base_dir / "stack.json")
         shutil.rmtree(base_dir / "data", ignore_errors=True)
-        ports = iter(range(base_port, base_port + 1 + 4 * len(regions))) if base_port else None
-        broker = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
+        if ports is None and base_port:
+            ports = range(base_port, base_port + 1 + 4 * len(regions))
+        planned = iter(ports) if ports is not None else None
+        broker = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(planned))
         stack = cls(base_dir, broker, detached=detach)
         try:
             stack._start_rest(
-                regions, base or Settings(), inherited_env, durable, ports, with_apps, ready_timeout
+                regions,
+                base or Settings(),
+                inherited_env,
+                durable,
+                planned,
+                with_apps,
+                ready_timeout,
             )
         except BaseException:
             stack.stop()
