@@ -142,7 +142,9 @@ def _wait_ready(stack: Stack, timeout: float) -> None:
 
 
 def _print_next_commands(stack_file: Path, *, ready: bool) -> None:
-    lines = shell_env.next_commands(load_topology(stack_file))
+    default_dir = Settings().stack_file.parent.resolve()
+    custom = stack_file.parent if stack_file.parent.resolve() != default_dir else None
+    lines = shell_env.next_commands(load_topology(stack_file), custom)
     if not ready:
         console.print("not waiting for readiness (--no-wait): `authplane status` shows it")
     console.print("next, in another terminal in this directory:", highlight=False)

@@ -50,14 +50,18 @@ DEMO_USER = "alice"
 DEMO_PASSWORD = "correct horse battery staple"  # noqa: S105 - the README's example password
 
 
-def next_commands(topo: Topology, bin_dir: str = ".venv/bin/") -> list[str]:
+def next_commands(
+    topo: Topology, stack_dir: Path | None = None, bin_dir: str = ".venv/bin/"
+) -> list[str]:
     """The three commands a newcomer runs next (create a user, log in in the first region,
-    introspect in the last), with this stack's real addresses. The access token is left as a
-    placeholder to paste from the login's answer."""
+    introspect in the last), with this stack's real addresses, after the ``eval`` of
+    ``authplane env`` that sets the introspection credentials (``--base-dir stack_dir`` when
+    the stack is not in the default place). The access token is a placeholder to paste."""
     first, last = topo.regions[next(iter(topo.regions))], list(topo.regions.values())[-1]
     client = '"$AUTHPLANE_INTROSPECTION_CLIENT_ID:$AUTHPLANE_INTROSPECTION_CLIENT_SECRET"'
+    where = f" --base-dir {shlex.quote(str(stack_dir))}" if stack_dir else ""
     return [
-        f'eval "$({bin_dir}authplane env)"',
+        f'eval "$({bin_dir}authplane env{where})"',
         f"printf %s {shlex.quote(DEMO_PASSWORD)} | {bin_dir}authctl user create {DEMO_USER} "
         "--password-stdin --wait",
         f"curl -s {first.login_url}/oauth2/token -d grant_type=password -d username={DEMO_USER} "

@@ -1,0 +1,26 @@
+"""Pick a ``--port-offset`` whose whole stable port plan is free right now.
+
+Offsets keep every port below 32768, where Linux hands out ephemeral ports, so stacks other
+tests start on "any free port" cannot take one of ours between the pick and the start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from services.devstack import ports
+
+LOWEST, HIGHEST = 1000, 32767 - ports.BROKER_PORT
+
+
+def free_offset(regions: Sequence[str]) -> int:
+    rng = random.Random()
+    for _ in range(200):
+        offset = rng.randrange(LOWEST, HIGHEST)
+        try:
+            ports.check_free(ports.stable_plan(regions, offset))
+        except ports.InfraError:
+            continue
+        return offset
+    raise AssertionError("no port offset with every stable port free")
