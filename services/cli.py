@@ -95,8 +95,6 @@ def up(
         base = Settings.from_env()
         directory = _base_dir(base_dir)
         plan = None if free_ports or base_port else dev_ports.stable_plan(names, port_offset)
-        if plan is not None:
-            dev_ports.check_free(plan)
         with console.status("starting the stack..."):
             stack = Stack.start(
                 names,
@@ -105,7 +103,7 @@ def up(
                 inherited_env=os.environ,
                 detach=detach,
                 base_port=base_port,
-                ports=plan.start_order() if plan else None,
+                port_plan=plan,
                 with_apps=not infra_only,
                 ready_timeout=timeout,
             )
