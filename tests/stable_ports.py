@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 
 from services.devstack import ports
+from services.devstack.process import InfraError
 
 LOWEST, HIGHEST = 1000, 32767 - ports.BROKER_PORT
 
@@ -20,7 +21,7 @@ def free_offset(regions: Sequence[str]) -> int:
         offset = rng.randrange(LOWEST, HIGHEST)
         try:
             ports.check_free(ports.stable_plan(regions, offset))
-        except ports.InfraError:
+        except InfraError:
             continue
         return offset
     raise AssertionError("no port offset with every stable port free")
