@@ -16,7 +16,7 @@ from pathlib import Path
 
 from services.devstack import ports
 from services.devstack.apps import REPO_ROOT
-from tests.stable_ports import free_offset
+from tests.launcher import free_offset, run_module
 
 MARKED_BLOCK = re.compile(r"^<!-- quickstart -->\n```(?:sh|bash)\n(.*?)^```$", re.M | re.S)
 
@@ -62,13 +62,7 @@ def test_the_readme_quickstart_runs_verbatim_on_a_fresh_stack(tmp_path: Path) ->
         )
     finally:
         if (tmp_path / "stack.json").exists():
-            subprocess.run(
-                [str(REPO_ROOT / ".venv" / "bin" / "authplane"), "down"],
-                env=env,
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
+            run_module("services.cli", "down", env=env)
     output = done.stdout
     assert done.returncode == 0, output + done.stderr
     plan = ports.stable_plan(["eu", "us"], offset)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,24 +16,10 @@ from schemas import names
 from schemas.identity import user_id_for
 from services import topology
 from services.devstack import ports
-from services.devstack.apps import REPO_ROOT
-from tests.stable_ports import free_offset
+from tests.launcher import free_offset, run_module
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
-
-
-def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        input=stdin,
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -46,13 +30,13 @@ def detached(tmp_path: Path) -> Iterator[tuple[topology.Topology, dict[str, str]
         "AUTHPLANE_DEV_PORT_OFFSET": str(offset),
         "AUTHPLANE_STACK_FILE": str(tmp_path / "stack.json"),
     }
-    up = _cli("services.cli", "up", "--detach", env=env)
+    up = run_module("services.cli", "up", "--detach", env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield topology.load(tmp_path / "stack.json"), env, offset
     finally:
         if (tmp_path / "stack.json").exists():
-            _cli("services.cli", "down", env=env)
+            run_module("services.cli", "down", env=env)
 
 
 def test_up_returns_with_every_region_ready_on_the_documented_ports(
@@ -73,7 +57,7 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
     detached: tuple[topology.Topology, dict[str, str], int],
 ) -> None:
     topo, env, _ = detached
-    created = _cli(
+    created = run_module(
         "services.authctl", "user", "create", "alice", "--password-stdin", env=env, stdin=PASSWORD
     )
     assert created.returncode == 0, created.stderr
@@ -108,7 +92,7 @@ def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", busy))
         holder.listen()
-        up = _cli("services.cli", "up", "--detach", "--base-dir", str(tmp_path), env=env)
+        up = run_module("services.cli", "up", "--detach", "--base-dir", str(tmp_path), env=env)
     assert up.returncode == 1
     assert f"{busy} (eu redis)" in up.stderr
     assert "Traceback" not in up.stderr

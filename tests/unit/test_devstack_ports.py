@@ -8,7 +8,7 @@ import pytest
 
 from services.devstack import ports
 from services.devstack.process import InfraError
-from tests.stable_ports import free_offset
+from tests.launcher import free_offset
 
 
 def test_default_ports_are_the_documented_ones() -> None:
