@@ -7,12 +7,15 @@ wrote about twice the rows per second of SQLAlchemy's multi-row VALUES ("insertm
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import asyncpg
 import orjson
+from asyncpg.exceptions._base import DataError as ArgumentError
 from sqlalchemy import Column, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -20,11 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.tables import metadata
 from streams import refresh_ops
-from streams.errors import StoreRejected, StoreUnavailable
+from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMax, PgUpsertMin
 from streams.refresh_ops import PgRefreshSpend
 
 Row = dict[str, Any]
+PROBE_TIMEOUT_S = 2.0
+# SQLSTATE classes that name the data, not the server: 22 data exception (a NUL in text, a value
+# out of range), 23 integrity violation, 54 program limit exceeded (an index row too large).
+# asyncpg's translation through SQLAlchemy turns most of them into a generic DBAPI Error.
+_VALUE_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+# 08 connection, 40 rollback (deadlock, serialization), 53 insufficient resources (disk full),
+# 55 lock not available, 57 operator intervention (shutdown), 58 system error, 25006 read-only.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58", "25"})
+_ARGUMENT = "argument"
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _QUOTE = _DIALECT.identifier_preparer.quote
 
@@ -32,6 +44,20 @@ _QUOTE = _DIALECT.identifier_preparer.quote
 class PostgresExecutor:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def healthy(self) -> bool:
+        """True when Postgres starts a writing transaction within ``PROBE_TIMEOUT_S`` (s).
+
+        Taking a transaction id fails on a read-only server (a standby, a full disk's emergency
+        read-only mode), which a plain SELECT would not notice. The transaction is rolled back.
+        """
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S), self._engine.connect() as conn:
+                await conn.execute(text("SELECT pg_current_xact_id()"))
+                await conn.rollback()
+        except (SQLAlchemyError, OSError, TimeoutError):
+            return False
+        return True
 
     async def apply(self, operations: Sequence[PgOperation]) -> None:
         in_order = [op for op in operations if isinstance(op, PgRefreshSpend)]
@@ -47,8 +73,19 @@ class PostgresExecutor:
                 await refresh_ops.apply_postgres(conn, in_order)
         except (IntegrityError, DataError) as exc:
             raise StoreRejected("postgres", _describe(exc)) from exc
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except SQLAlchemyError as exc:
+            state = _sqlstate(exc)
+            if state[:2] in _VALUE_SQLSTATE_CLASSES or state == _ARGUMENT:
+                raise StoreRejected("postgres", _describe(exc)) from exc
+            if state[:2] in _OUTAGE_SQLSTATE_CLASSES or getattr(
+                exc, "connection_invalidated", False
+            ):
+                raise StoreDown("postgres", _describe(exc)) from exc
+            # Anything else (an unexpected server error, a driver error without SQLSTATE): the
+            # projector asks for evidence before blaming the event.
             raise StoreUnavailable("postgres", _describe(exc)) from exc
+        except (OSError, TimeoutError) as exc:
+            raise StoreDown("postgres", _describe(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -140,6 +177,20 @@ def _upsert_max(table: str, key: str, compare: str, columns: tuple[str, ...]) ->
     condition = f"{current} IS NULL OR {current} < EXCLUDED.{_QUOTE(compare)}"
     on_conflict = f"ON CONFLICT ({_QUOTE(key)}) DO UPDATE SET {updates} WHERE {condition}"
     return _unnest_insert(table, columns, on_conflict)
+
+
+def _sqlstate(exc: SQLAlchemyError) -> str:
+    """The server's SQLSTATE behind a driver error, ``_ARGUMENT`` when asyncpg could not encode
+    an argument (say, an int over 64 bits), else empty."""
+    cause: BaseException | None = getattr(exc, "orig", None) or exc
+    seen = 0
+    while cause is not None and seen < 8:
+        if isinstance(cause, asyncpg.exceptions.PostgresError):
+            return str(getattr(cause, "sqlstate", "") or "")
+        if isinstance(cause, ArgumentError):
+            return _ARGUMENT
+        cause, seen = cause.__cause__, seen + 1
+    return ""
 
 
 def _describe(exc: BaseException) -> str:

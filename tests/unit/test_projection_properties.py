@@ -51,6 +51,9 @@ class MemoryStores:
         self.zsets: dict[str, dict[str, int]] = {}
         self.expiry: dict[str, int] = {}
 
+    async def healthy(self) -> bool:
+        return True
+
     async def apply(self, operations: Sequence[Operation]) -> None:
         for op in operations:
             getattr(self, f"_{type(op).__name__}")(op)
