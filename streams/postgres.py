@@ -19,13 +19,15 @@ from asyncpg.exceptions._base import DataError as ArgumentError
 from sqlalchemy import Column, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas import names
 from schemas.tables import metadata
-from streams import refresh_ops
+from streams import refresh_ops, unlock_ops
 from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMax, PgUpsertMin
 from streams.refresh_ops import PgRefreshSpend
+from streams.unlock_ops import PgFailuresDropAfter
 
 Row = dict[str, Any]
 PROBE_TIMEOUT_S = 2.0
@@ -61,16 +63,22 @@ class PostgresExecutor:
 
     async def apply(self, operations: Sequence[PgOperation]) -> None:
         in_order = [op for op in operations if isinstance(op, PgRefreshSpend)]
-        grouped = [op for op in operations if not isinstance(op, PgRefreshSpend)]
+        drops = [op for op in operations if isinstance(op, PgFailuresDropAfter)]
+        grouped = [
+            op for op in operations if not isinstance(op, PgRefreshSpend | PgFailuresDropAfter)
+        ]
         statements = list(_statements(grouped))
-        if not statements and not in_order:
+        if not statements and not in_order and not drops:
             return
+        archived = _archive_bodies(grouped)
         try:
             async with self._engine.begin() as conn:
+                await _refuse_differing_duplicates(conn, archived)
                 for statement, rows in statements:
                     await conn.execute(statement.sql, statement.arrays(rows))
                 # After the grouped rows (a session's first token row among them), in log order.
                 await refresh_ops.apply_postgres(conn, in_order)
+                await unlock_ops.apply_postgres(conn, drops)
         except (IntegrityError, DataError) as exc:
             raise StoreRejected("postgres", _describe(exc)) from exc
         except SQLAlchemyError as exc:
@@ -86,6 +94,43 @@ class PostgresExecutor:
             raise StoreUnavailable("postgres", _describe(exc)) from exc
         except (OSError, TimeoutError) as exc:
             raise StoreDown("postgres", _describe(exc)) from exc
+
+
+# Compared in the server: only the ids whose archived body differs come back.
+_DIFFERING_BODIES = text(
+    f"SELECT CAST(a.event_id AS text) FROM {names.TABLE_EVENT_ARCHIVE} AS a "  # noqa: S608
+    "JOIN unnest(CAST(:ids AS uuid[]), CAST(:bodies AS bytea[])) AS b(event_id, body) "
+    "ON a.event_id = b.event_id WHERE a.body <> b.body LIMIT 1"
+)
+
+
+def _archive_bodies(operations: Sequence[PgOperation]) -> dict[str, bytes]:
+    """Event id -> exact bytes of the events this batch archives. Raises StoreRejected when one
+    id arrives twice with different bodies in the batch itself."""
+    bodies: dict[str, bytes] = {}
+    for op in operations:
+        if isinstance(op, PgInsertIgnore) and op.table == names.TABLE_EVENT_ARCHIVE:
+            event_id, body = str(op.row["event_id"]), bytes(op.row["body"])
+            if bodies.setdefault(event_id, body) != body:
+                raise StoreRejected("postgres", _differing(event_id))
+    return bodies
+
+
+async def _refuse_differing_duplicates(conn: AsyncConnection, bodies: dict[str, bytes]) -> None:
+    # The first body archived under an event id wins; a later, different event under the same id
+    # is refused (dead-lettered), not applied: its other effects would mix two events' data.
+    # Identical copies (redelivery, replay, producer retries) pass as before.
+    if not bodies:
+        return
+    ids = list(bodies)
+    params = {"ids": ids, "bodies": [bodies[i] for i in ids]}
+    differing = (await conn.execute(_DIFFERING_BODIES, params)).scalar()
+    if differing is not None:
+        raise StoreRejected("postgres", _differing(str(differing)))
+
+
+def _differing(event_id: str) -> str:
+    return f"event id {event_id} is already taken by an event with a different body"
 
 
 @dataclass(frozen=True)
