@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from functools import partial
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import httpx
