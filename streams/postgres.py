@@ -27,7 +27,7 @@ from streams import refresh_ops, unlock_ops
 from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.operations import PgInsertIgnore, PgOperation, PgUpsertMax, PgUpsertMin
 from streams.refresh_ops import PgRefreshSpend
-from streams.unlock_ops import PgFailuresDropAfter
+from streams.unlock_ops import PgFailuresDropBefore
 
 Row = dict[str, Any]
 PROBE_TIMEOUT_S = 2.0
@@ -63,9 +63,9 @@ class PostgresExecutor:
 
     async def apply(self, operations: Sequence[PgOperation]) -> None:
         in_order = [op for op in operations if isinstance(op, PgRefreshSpend)]
-        drops = [op for op in operations if isinstance(op, PgFailuresDropAfter)]
+        drops = [op for op in operations if isinstance(op, PgFailuresDropBefore)]
         grouped = [
-            op for op in operations if not isinstance(op, PgRefreshSpend | PgFailuresDropAfter)
+            op for op in operations if not isinstance(op, PgRefreshSpend | PgFailuresDropBefore)
         ]
         statements = list(_statements(grouped))
         if not statements and not in_order and not drops:

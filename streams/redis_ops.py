@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from streams import refresh_ops, unlock_ops
+from streams import refresh_ops
 from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.lua import HSET_JSON
 from streams.operations import (
@@ -24,7 +24,7 @@ from streams.operations import (
     RedisWindowAdd,
 )
 from streams.refresh_ops import RedisRefreshSpend
-from streams.unlock_ops import RedisWindowDropAfter
+from streams.unlock_ops import RedisWindowReset
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
 # see "mine is smaller" and leave the larger value.
@@ -160,7 +160,6 @@ class RedisExecutor:
         self._window_add = redis.register_script(WINDOW_ADD)
         self._refresh_spend = redis.register_script(refresh_ops.SPEND_LUA)
         self._probe = redis.register_script(PROBE_WRITE)
-        self._window_drop = redis.register_script(unlock_ops.DROP_LUA)
 
     async def healthy(self) -> bool:
         """True when Redis runs a write within one script (refused when out of memory or on a
@@ -219,8 +218,8 @@ class RedisExecutor:
             return await self._queue_latest(pipe, op, now)
         elif isinstance(op, RedisRefreshSpend):
             await refresh_ops.queue_redis(self._refresh_spend, pipe, op)
-        elif isinstance(op, RedisWindowDropAfter):
-            await unlock_ops.queue_redis(self._window_drop, pipe, op)
+        elif isinstance(op, RedisWindowReset):
+            pipe.delete(op.key)
         else:
             if op.expire_at <= now:
                 return 0

@@ -1,22 +1,23 @@
 """What ``user.unlocked`` does to the user's failure counts beyond moving the unlock time.
 
-The login endpoint counts failures dated after the latest unlock, so a failure dated in the
-future (written before implausible times were refused, or by a writer whose clock ran ahead)
-would outlast every unlock. An unlock therefore also drops the user's failures dated after
-the later of its own time and the store's clock: in log order they came before the unlock,
-so they are among the failures it lifts, and no honest failure lies in the future. Failures
-logged after the unlock are applied after it (one partition per user, applied in order; the
-Postgres delete runs after the batch's inserts and spares anything not dated in the future).
+The login endpoint counts a user's failures dated after the latest unlock. Dates alone cannot
+lift a lockout made of failures dated in the future (written before implausible times were
+refused, or by a writer whose clock ran ahead within the tolerated skew), nor one counted by a
+region whose clock runs ahead of the operator's. So an unlock also forgets every failure of the
+user that comes before it in the log, whatever its date: the user's events share one partition,
+so "before it in the log" is the same in every region and in every replay.
+
+Redis: the window is deleted when the unlock is applied; the projector applies a partition in
+log order, so everything in it came earlier (a failure the login endpoint counted ahead of the
+projector comes back when the projector applies it). Postgres: rows whose archived log position
+precedes the unlock's are deleted, after the batch's own inserts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,43 +25,37 @@ from schemas import names
 
 
 @dataclass(frozen=True, slots=True)
-class PgFailuresDropAfter:
-    """login_failures_v1: delete ``user_id``'s rows whose failed_at is after the later of
-    ``after`` and the server's now()."""
+class PgFailuresDropBefore:
+    """login_failures_v1: delete ``user_id``'s rows whose event sits in the log (per the event
+    archive) on ``topic``/``partition`` before ``offset``."""
 
     user_id: str
-    after: datetime
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
-class RedisWindowDropAfter:
-    """ZREMRANGEBYSCORE on the failure window ``key``: members scored (epoch ms) after the later
-    of ``after_ms`` and the Redis server's clock."""
+class RedisWindowReset:
+    """DEL the failure window ``key``: applied in log order, it holds only earlier failures."""
 
     key: str
-    after_ms: int
 
 
+_F, _A = names.TABLE_LOGIN_FAILURES, names.TABLE_EVENT_ARCHIVE
 DROP_SQL = text(
-    f"DELETE FROM {names.TABLE_LOGIN_FAILURES} "  # noqa: S608 - identifiers from schemas.names
-    "WHERE user_id = CAST(:uid AS text) "
-    "AND failed_at > GREATEST(CAST(:after AS timestamptz), now())"
+    f"DELETE FROM {_F} AS f USING {_A} AS a "  # noqa: S608 - identifiers from schemas.names
+    "WHERE f.user_id = CAST(:uid AS text) AND a.event_id = f.event_id "
+    "AND a.topic = CAST(:topic AS text) AND a.log_partition = CAST(:partition AS integer) "
+    "AND a.log_offset < CAST(:offset AS bigint)"
 )
 
-DROP_LUA = """
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local bound = math.max(tonumber(ARGV[1]), now_ms)
-return redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%d', bound), '+inf')
-"""
 
-
-async def apply_postgres(conn: AsyncConnection, operations: Sequence[PgFailuresDropAfter]) -> None:
+async def apply_postgres(conn: AsyncConnection, operations: Sequence[PgFailuresDropBefore]) -> None:
     """Run the deletes inside the caller's transaction, after its inserts."""
     if operations:
-        params = [{"uid": op.user_id, "after": op.after} for op in operations]
+        params = [
+            {"uid": op.user_id, "topic": op.topic, "partition": op.partition, "offset": op.offset}
+            for op in operations
+        ]
         await conn.execute(DROP_SQL, params)
-
-
-async def queue_redis(script: AsyncScript, pipe: Pipeline, op: RedisWindowDropAfter) -> None:
-    await script(keys=[op.key], args=[str(op.after_ms)], client=pipe)

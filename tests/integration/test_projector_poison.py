@@ -8,15 +8,15 @@ import asyncio
 import dataclasses
 import secrets
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from schemas import names, tables
-from schemas.envelope import Envelope, new_event_id, utc_now
+from schemas.envelope import Envelope, utc_now
 from schemas.events import (
     LockoutLifted,
     LoginFailed,
@@ -30,8 +30,13 @@ from schemas.identity import user_id_for
 from schemas.settings import Settings
 from services.devstack.process import free_port
 from services.login.lockout import LockedOut, Lockout
+from streams.executor import StoreExecutor
+from streams.postgres import PostgresExecutor
+from streams.projector import Projector
+from streams.redis_ops import RedisExecutor
 from streams.wiring import create_engine, create_redis
 from tests.integration.test_projector_support import (
+    RecordingDeadLetters,
     as_log,
     event,
     projector_on,
@@ -237,34 +242,38 @@ async def test_login_failures_dated_in_the_future_are_dead_lettered_and_lock_nob
     assert all(r.startswith("implausible: occurred_at") for r in reasons.values())
 
 
-async def _poison_counts(redis_url: str, dsn: str, user_id: str, at: datetime) -> None:
-    """Failures dated ``at`` written straight into both stores, as a projector before this fix
-    (or a writer with a wild clock within the skew) left them."""
-    redis, engine = create_redis(redis_url), create_engine(dsn)
+async def _count_failures(redis_url: str, dsn: str, failures: list[Envelope]) -> None:
+    """Project ``failures`` as a projector that takes any time at face value would (the one
+    before this fix, or one whose skew bound lets these times through)."""
+    engine, redis = create_engine(dsn), create_redis(redis_url)
+    executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
+    lenient = Projector(executor, RecordingDeadLetters(), max_skew_s=1e10)
     try:
-        ids = [new_event_id() for _ in range(6)]
-        score = int(at.timestamp() * 1000)
-        await redis.zadd(names.redis_login_failures_user_key(user_id), dict.fromkeys(ids, score))
-        rows = [
-            {"event_id": i, "user_id": user_id, "client_ip": "192.0.2.7", "failed_at": at}
-            for i in ids
-        ]
-        async with engine.begin() as conn:
-            await conn.execute(insert(tables.login_failures), rows)
+        result = await _within(lenient.apply(as_log(failures)))
+        assert result.deadlettered == 0
     finally:
         await redis.aclose()
         await engine.dispose()
 
 
-async def test_unlock_lifts_a_lockout_by_failures_dated_in_the_future_in_redis_and_postgres(
-    fresh_redis_url: str, fresh_postgres_dsn: str
+@pytest.mark.parametrize(
+    "dated",
+    [timedelta(days=365 * 70), timedelta(minutes=2)],
+    ids=["decades-ahead", "within-the-skew"],
+)
+async def test_unlock_lifts_a_lockout_by_failures_dated_after_it_in_redis_and_postgres(
+    fresh_redis_url: str, fresh_postgres_dsn: str, dated: timedelta
 ) -> None:
+    """Failures dated after the unlock (poison, or a region whose clock runs ahead of the
+    operator's) but logged before it stop counting: the log orders them, not their dates."""
     uid = user_id_for("nora")
-    await _poison_counts(fresh_redis_url, fresh_postgres_dsn, uid, datetime(9999, 1, 1, tzinfo=UTC))
+    failures = [_failure("nora", utc_now() + dated) for _ in range(6)]
+    await _count_failures(fresh_redis_url, fresh_postgres_dsn, failures)
     assert await _locked(fresh_redis_url, fresh_postgres_dsn, uid)
     async with projector_on(fresh_redis_url, fresh_postgres_dsn) as stores:
         unlock = event(LockoutLifted(unlocked_by="op"), "nora")
-        await _within(stores.projector.apply(as_log([registration("nora"), unlock])))
+        log = as_log([registration("nora"), unlock], first_offset=len(failures))
+        await _within(stores.projector.apply(log))
     assert not await _locked(fresh_redis_url, fresh_postgres_dsn, uid)
     # With Redis unreachable the endpoint counts in Postgres: lifted there too.
     assert not await _locked(f"redis://127.0.0.1:{free_port()}/0", fresh_postgres_dsn, uid)

@@ -35,7 +35,7 @@ from streams.operations import (
 from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
-from streams.unlock_ops import PgFailuresDropAfter, RedisWindowDropAfter
+from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
@@ -96,16 +96,18 @@ class MemoryStores:
         if current is None or op.document[op.compare] < orjson.loads(current)[op.compare]:
             fields[op.field] = document
 
-    def _PgFailuresDropAfter(self, op: PgFailuresDropAfter) -> None:
-        bound = max(op.after, datetime.fromtimestamp(self.now, UTC))
+    def _PgFailuresDropBefore(self, op: PgFailuresDropBefore) -> None:
+        earlier = {
+            r["event_id"]
+            for r in self.rows.get(names.TABLE_EVENT_ARCHIVE, [])
+            if (r["topic"], r["log_partition"]) == (op.topic, op.partition)
+            and r["log_offset"] < op.offset
+        }
         rows = self.rows.get(names.TABLE_LOGIN_FAILURES, [])
-        rows[:] = [r for r in rows if r["user_id"] != op.user_id or r["failed_at"] <= bound]
+        rows[:] = [r for r in rows if r["user_id"] != op.user_id or r["event_id"] not in earlier]
 
-    def _RedisWindowDropAfter(self, op: RedisWindowDropAfter) -> None:
-        bound = max(op.after_ms, int(self.now * 1000))
-        members = self.zsets.get(op.key, {})
-        for member in [m for m, score in members.items() if score > bound]:
-            del members[member]
+    def _RedisWindowReset(self, op: RedisWindowReset) -> None:
+        self.zsets.pop(op.key, None)
 
     def _RedisSortedSetAdd(self, op: RedisSortedSetAdd) -> None:
         if op.expire_at <= self.now:
