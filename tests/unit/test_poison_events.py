@@ -10,6 +10,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from streams.errors import StoreDown
 from streams.operations import Operation, RedisWindowAdd
 from streams.projector import CONVICTIONS, Backoff, Projector
 from streams.record import LogPosition, RawEvent
+from streams.worker import _raw_event
 from tests.unit.test_projection_properties import MemoryStores
 
 SCHEMA_DIR = Path(__file__).parents[2] / "schemas" / "jsonschema"
@@ -310,3 +312,22 @@ async def test_a_proven_outage_is_never_blamed_on_the_event() -> None:
     result = await Projector(stores, letters, FAST).apply(_registrations("bad", "ann"))
     assert (result.applied, result.deadlettered) == (2, 0)
     assert not letters.letters
+
+
+@pytest.mark.parametrize(
+    ("faust_timestamp_s", "expected_ms"),
+    [(NOW.timestamp(), NOW_MS), (-0.001, None), (None, None)],
+)
+def test_the_worker_hands_the_record_log_time_to_the_projector(
+    faust_timestamp_s: float | None, expected_ms: int | None
+) -> None:
+    """faust gives the record timestamp in seconds (-1 ms when the record has none)."""
+    message = SimpleNamespace(
+        topic=names.TOPIC_EVENTS,
+        partition=3,
+        offset=9,
+        key=b"k",
+        value=b"{}",
+        timestamp=faust_timestamp_s,
+    )
+    assert _raw_event(message).log_time_ms == expected_ms
