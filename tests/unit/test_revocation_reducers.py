@@ -14,6 +14,7 @@ from schemas.names import NO_USER_REVOCATION
 from streams.operations import PgInsertIgnore, RedisHashKeepEarliest, RedisHashSetIfHigher
 from streams.projection import reduce
 from streams.projection.revocations import descending, expiry_seconds, millis
+from streams.record import Record
 from tests.unit.test_reducers import ALICE, T0, make_record
 
 UNTIL = T0 + timedelta(days=30, microseconds=250_000)
@@ -122,9 +123,8 @@ def test_a_user_revocation_keeps_the_greatest_event_id_whatever_the_order() -> N
     """Sessions are compared with the greatest user-wide revocation id, so the entry must keep it
     however the events arrive (and live as long as the not-before does)."""
     ids = [new_event_id(ms) for ms in (1_000, 2_000, 3_000)]
-    ops = [reduce(make_record(user_revoked(), event_id=i))[3] for i in ids]
+    ops = [_greatest_id_op(make_record(user_revoked(), event_id=i)) for i in ids]
     for op, event_id in zip(ops, ids, strict=True):
-        assert isinstance(op, RedisHashKeepEarliest)
         assert op.mapping[names.USER_REVOCATION_LATEST_FIELD] == event_id
         assert op.expire_at == int(UNTIL.timestamp()) + 1
     kept = min(ops, key=lambda op: op.mapping[op.compare_field])  # what KeepEarliest keeps
@@ -136,3 +136,9 @@ def test_descending_ids_reverse_the_order(event_id: str) -> None:
     later = new_event_id()
     assert (descending(later) < descending(event_id)) == (later > event_id)
     assert len(descending(event_id)) == len(event_id)
+
+
+def _greatest_id_op(record: Record) -> RedisHashKeepEarliest:
+    op = reduce(record)[3]
+    assert isinstance(op, RedisHashKeepEarliest)
+    return op
