@@ -36,9 +36,7 @@ async def redis_state(
         pipe.exists(names.redis_revoked_signing_key_key(kid))
     session_hits, token_hits, user_fields, *key_hits = await pipe.execute()
     not_before, latest = parse_user_fields(user_fields)
-    return RevocationState(
-        bool(session_hits), bool(token_hits), not_before, any(key_hits), latest
-    )
+    return RevocationState(bool(session_hits), bool(token_hits), not_before, any(key_hits), latest)
 
 
 def parse_user_fields(values: list[Any]) -> tuple[int | None, str | None]:
