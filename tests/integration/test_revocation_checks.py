@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -248,10 +249,10 @@ async def _eventually(check: Any, within_s: float = 2.0) -> bool:
     return False
 
 
-async def test_in_process_verifier_against_the_login_endpoints_jwks(
-    login: Login, own_redis: ManagedProcess
-) -> None:
-    """A resource server: keys from the login endpoint's JWKS, revocations mirrored from Redis."""
+@asynccontextmanager
+async def _mirrored_verifier(login: Login, own_redis: ManagedProcess) -> AsyncIterator[Verifier]:
+    """A resource server's verifier: keys from the login endpoint's JWKS, revocations from a
+    mirror of ``own_redis`` proven fresh."""
     redis, mirror_redis = make_redis(own_redis.address), make_redis(own_redis.address)
     mirror = RevocationMirror(mirror_redis)
     keys = Keyring(None, jwks_loader(login.client, "http://login/.well-known/jwks.json"))
@@ -260,6 +261,16 @@ async def test_in_process_verifier_against_the_login_endpoints_jwks(
     mirror.start()
     try:
         assert await mirror.wait_fresh(5.0)
+        yield verifier
+    finally:
+        await verifier.close()
+
+
+async def test_in_process_verifier_against_the_login_endpoints_jwks(
+    login: Login, own_redis: ManagedProcess
+) -> None:
+    """A resource server: keys from the login endpoint's JWKS, revocations mirrored from Redis."""
+    async with _mirrored_verifier(login, own_redis) as verifier:
         token, other = _token(login), _token(login)
         assert (await verifier.verify(token))["sub"] == "u1"
         await _rev_hash(own_redis.address, names.redis_revoked_session_key(_claims(token)["sid"]))
@@ -276,8 +287,6 @@ async def test_in_process_verifier_against_the_login_endpoints_jwks(
         assert (await verifier.check("not-a-token")).reason == "malformed"
         registry = verifier.revocations.metrics.registry
         assert registry.get_sample_value("authplane_revocation_checks_total", {"outcome": "mirror"})
-    finally:
-        await verifier.close()
 
 
 async def test_in_process_verifier_mirror_decides_user_revocations_by_evidence(
@@ -285,14 +294,7 @@ async def test_in_process_verifier_mirror_decides_user_revocations_by_evidence(
 ) -> None:
     """The mirror carries the greatest revocation id too, so the verifier's answer matches
     introspection's: a token issued knowing the revocation lives, one that missed it dies."""
-    redis, mirror_redis = make_redis(own_redis.address), make_redis(own_redis.address)
-    mirror = RevocationMirror(mirror_redis)
-    keys = Keyring(None, jwks_loader(login.client, "http://login/.well-known/jwks.json"))
-    verifier = Verifier(keys, RevocationChecker(redis, None, mirror=mirror), region="eu")
-    verifier.own(mirror, mirror_redis, redis)
-    mirror.start()
-    try:
-        assert await mirror.wait_fresh(5.0)
+    async with _mirrored_verifier(login, own_redis) as verifier:
         revocation = new_event_id()
         at = datetime.now(UTC) - timedelta(seconds=1)
         knew = _token(login, user="u-m", at=at, seen=revocation)
@@ -311,8 +313,6 @@ async def test_in_process_verifier_mirror_decides_user_revocations_by_evidence(
         assert (await verifier.check(knew)).active
         registry = verifier.revocations.metrics.registry
         assert registry.get_sample_value("authplane_revocation_checks_total", {"outcome": "mirror"})
-    finally:
-        await verifier.close()
 
 
 async def test_mirror_resyncs_after_redis_restarts(tmp_path: Path) -> None:
