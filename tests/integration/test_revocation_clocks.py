@@ -21,6 +21,7 @@ from schemas.events import PasswordChanged
 from schemas.identity import user_id_for
 from services.devstack.process import ManagedProcess
 from services.login.clock import system_clock
+from services.readmodel import list_sessions, make_engine
 from services.revoke import Found, revocation
 from tests.integration.login_harness import login_settings, running_login, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
@@ -78,6 +79,19 @@ async def _refreshable(region: Region, body: dict[str, Any]) -> bool:
     return await region.active(response.json()["access_token"])
 
 
+def _sid(body: dict[str, Any]) -> str:
+    return str(body["refresh_token"].partition(".")[0])
+
+
+async def _listed_revoked(region: Region) -> dict[str, bool]:
+    engine = make_engine(region.stores.dsn)
+    try:
+        rows = await list_sessions(engine, user_id_for(USER))
+    finally:
+        await engine.dispose()
+    return {row.session_id: row.revoked for row in rows}
+
+
 async def test_a_login_in_the_same_second_as_a_password_change_survives_it(
     region: Region,
 ) -> None:
@@ -104,6 +118,8 @@ async def test_a_region_with_a_fast_clock_cannot_outlive_a_later_revocation(
     await _revoke_user(region)
     assert not await region.active(skewed["access_token"])
     assert not await _refreshable(region, skewed)
+    # ``authctl sessions list`` (Postgres) says the same.
+    assert await _listed_revoked(region) == {_sid(skewed): True}
 
 
 async def test_a_region_with_a_slow_clock_keeps_logins_made_after_a_revocation(
@@ -119,3 +135,4 @@ async def test_a_region_with_a_slow_clock_keeps_logins_made_after_a_revocation(
     assert await _refreshable(region, after)
     assert not await region.active(before["access_token"])
     assert not await _refreshable(region, before)
+    assert await _listed_revoked(region) == {_sid(before): True, _sid(after): False}
