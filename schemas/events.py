@@ -41,6 +41,12 @@ class SessionStarted:
     refresh_token_hash: str
     signing_kid: str
     expires_at: datetime
+    # The greatest user-wide revocation event id (user.revoked, user.password_changed,
+    # user.disabled) the issuing region had applied when it issued the session; the nil UUID if
+    # none. A user-wide revocation kills exactly the sessions whose value is smaller, whatever the
+    # clocks say. "" (events written before this field existed): no such evidence, the clock
+    # rule decides.
+    user_revocation_seen: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,8 +84,23 @@ def redis_revoked_token_key(jti: str) -> str:
 
 
 def redis_user_not_before_key(user_id: str) -> str:
-    """Epoch seconds: tokens of the user issued before it are revoked (greatest value wins)."""
+    """The user's user-wide revocations: ``not_before_ms`` (greatest wins) and the greatest
+    revocation event id (``USER_REVOCATION_LATEST_FIELD``)."""
     return f"rev:v1:user:{user_id}"
+
+
+USER_REVOCATION_LATEST_FIELD = "latest_event_id"
+"""Field of ``rev:v1:user:{uid}``: the greatest event id of the user's user-wide revocations."""
+USER_REVOCATION_ORDER_FIELD = "latest_order"
+"""Field of ``rev:v1:user:{uid}``: that id with every hex digit complemented, so the projector's
+keep-the-smallest write keeps the greatest id (and the entry's expiry rule) in one script."""
+SESSION_REVOCATION_SEEN_FIELD = "user_revocation_seen"
+"""Field of ``sess:v1:{sid}``: the session's ``SessionStarted.user_revocation_seen``."""
+USER_REVOCATION_SEEN_CLAIM = "rev_seen"
+"""Access-token claim: the greatest user-wide revocation id the issuing region had applied when
+the session started (``NO_USER_REVOCATION`` if none); the revocation rule compares with it."""
+NO_USER_REVOCATION = "00000000-0000-0000-0000-000000000000"
+"""The nil UUID: "no user-wide revocation seen". It sorts before every event id."""
 
 
 def redis_projector_heartbeat_key(region: str) -> str:

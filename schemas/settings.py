@@ -18,6 +18,10 @@ SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
 MAX_SESSION_TTL_S = 366 * 24 * 3600
 """Account changes revoke the user's earlier sessions with a not-before kept this long, so no
 session may live longer (the projector cannot read settings: it is a contract constant)."""
+CLOCK_SKEW_S = 10
+"""The bound on regions' clock errors every region assumes alike (a contract constant, so every
+region decides the same): signatures accept iat/exp this far off, and a user-wide revocation kills
+credentials without log evidence issued up to this long after its not-before."""
 MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
 """Projectors keep login failures this long; a longer counting window would see fewer of them."""
 

@@ -71,6 +71,9 @@ sessions = Table(
     Column("access_jti", Text, nullable=False),
     Column("signing_kid", Text, nullable=False),
     Column("start_event_id", UUID(as_uuid=False), nullable=False),
+    # SessionStarted.user_revocation_seen; NULL for sessions logged before it existed. Text, not
+    # UUID: a malformed value in an event must not make the row unwritable.
+    Column("user_revocation_seen", Text, nullable=True),
 )
 
 signing_keys = Table(

@@ -9,17 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, Text, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schemas import names, tables
+from schemas.settings import CLOCK_SKEW_S
 
 log = logging.getLogger(__name__)
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
@@ -189,9 +190,13 @@ def _covering_revocation(kind: str) -> Any:
     s, r = tables.sessions, tables.revocations.alias(f"{kind}_rev")
     if kind == "session":
         covers = (r.c.kind == "session") & (r.c.subject == s.c.session_id)
-    else:  # a user-wide "not before" revokes the sessions started before it
+    else:  # a user-wide revocation covers the session by services.verifier.rule
         covers = (r.c.kind == "user") & (r.c.user_id == s.c.user_id)
-        covers &= r.c.not_before > s.c.started_at
+        covers &= or_(
+            r.c.event_id.cast(Text) > s.c.user_revocation_seen,
+            s.c.user_revocation_seen.is_(None)
+            & (r.c.not_before + timedelta(seconds=CLOCK_SKEW_S) > s.c.started_at),
+        )
     query: Select[Any] = (
         select(r.c.event_id, r.c.revoked_at, r.c.reason, r.c.revoked_by, r.c.origin_region)
         .where(covers)

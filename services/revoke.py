@@ -191,14 +191,17 @@ def in_effect(redis: Redis, envelope: Envelope) -> Callable[[], Awaitable[bool]]
         return lambda: exists(names.redis_revoked_session_key(payload.session_id))
     if isinstance(payload, TokenRevoked):
         return lambda: exists(names.redis_revoked_token_key(payload.jti))
-    wanted = _millis(payload.not_before)
     key = names.redis_user_not_before_key(envelope.user_id)
 
-    async def not_before_reached() -> bool:
-        raw: Any = await cast(Awaitable[Any], redis.hget(key, "not_before_ms"))
-        return raw is not None and int(raw) >= wanted
+    async def revocation_applied() -> bool:
+        # Sessions are compared with the greatest revocation id (services.verifier.rule): in
+        # effect once the region holds this id or a greater one.
+        field = names.USER_REVOCATION_LATEST_FIELD
+        raw: Any = await cast(Awaitable[Any], redis.hget(key, field))
+        latest = raw.decode() if isinstance(raw, bytes) else raw
+        return latest is not None and latest >= envelope.event_id
 
-    return not_before_reached
+    return revocation_applied
 
 
 # -- what the operator sees ----------------------------------------------------------------------

@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
+from schemas.names import NO_USER_REVOCATION
 from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, UserRecord
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ class Account:
     username: str
     password_hash: str
     disabled: bool
+    revocation_seen: str = NO_USER_REVOCATION
+    """The greatest user-wide revocation id this region has applied for the user (the nil UUID
+    if none): recorded by sessions started now (services.verifier.rule)."""
 
     def record(self) -> UserRecord:
         return UserRecord(self.user_id, self.username, self.password_hash)
@@ -65,17 +69,30 @@ class Accounts:
     async def _from_redis(self, user_id: str) -> Account | None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hmget(names.redis_user_key(user_id), ["username", "password_hash"])
-        pipe.hmget(names.redis_account_key(user_id), ["password_hash", "disabled"])
-        (username, registered_hash), (changed_hash, disabled) = await pipe.execute()
+        pipe.hmget(
+            names.redis_account_key(user_id), ["password_hash", "disabled", "password_event_id"]
+        )
+        pipe.hget(names.redis_user_not_before_key(user_id), names.USER_REVOCATION_LATEST_FIELD)
+        (username, registered_hash), account, revoked = await pipe.execute()
+        changed_hash, disabled, password_event = account
         if registered_hash is None:
             return None
         latest = changed_hash if changed_hash is not None else registered_hash
-        return Account(user_id, _text(username), _text(latest), disabled in (b"1", "1"))
+        # The password change read here is itself a revocation this login has seen, even if the
+        # projector's write of the revocation entry (same batch, later command) is not visible yet.
+        seen = _greatest(_text(revoked), _text(password_event))
+        return Account(user_id, _text(username), _text(latest), disabled in (b"1", "1"), seen)
 
     async def _from_postgres(self, user_id: str) -> Account | None:
-        users, acct = tables.users, tables.user_accounts
+        users, acct, rev = tables.users, tables.user_accounts, tables.revocations
+        revoked = (
+            select(func.max(cast(rev.c.event_id, Text)))
+            .where(rev.c.kind == "user", rev.c.subject == user_id)
+            .scalar_subquery()
+        )
         query = (
             select(users.c.username, users.c.password_hash, acct.c.password_hash, acct.c.disabled)
+            .add_columns(revoked)
             .select_from(users.outerjoin(acct, acct.c.user_id == users.c.user_id))
             .where(users.c.user_id == user_id)
         )
@@ -83,8 +100,15 @@ class Accounts:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        username, registered_hash, changed_hash, disabled = row
-        return Account(user_id, username, changed_hash or registered_hash, bool(disabled))
+        username, registered_hash, changed_hash, disabled, seen = row
+        # One transaction per projector batch: the account and its revocation row come together.
+        return Account(
+            user_id, username, changed_hash or registered_hash, bool(disabled), _greatest(seen)
+        )
+
+
+def _greatest(*ids: str | None) -> str:
+    return max((i for i in ids if i), default=NO_USER_REVOCATION)
 
 
 def _text(value: bytes | str | None) -> str:

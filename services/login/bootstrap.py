@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.settings import Settings
 from services import keys
 from services.login.account import Accounts
+from services.login.clock import Clock, system_clock
 from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.keyring import Keyring, own_published_key
 from services.login.lockout import Lockout
@@ -51,6 +52,8 @@ class Runtime:
     accounts: Accounts
     lockout: Lockout
     key_watcher: KeyWatcher | None = None
+    clock: Clock = system_clock
+    """Wall-clock time for issued tokens and session events (a seam for clock-skew tests)."""
 
 
 async def build_runtime(settings: Settings) -> Runtime:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from schemas.envelope import wrap
+from schemas.envelope import new_event_id, wrap
 from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from services.login import tokens
 from services.login.account import Account
 from services.login.bootstrap import Runtime
+from services.login.clock import epoch_ms
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, invalid_request, require
 from services.login.lockout import attempted_user_id
-from services.readmodel import StoreUnavailable, UserRecord
+from services.readmodel import StoreUnavailable
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
@@ -49,7 +50,7 @@ async def password_grant(
         rt.metrics.logins.labels("invalid_grant").inc()
         await rt.lockout.record_failure(attempted, client_ip, request_id)
         raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-    return await _start_session(rt, user.record(), client_id, scope, request_id)
+    return await _start_session(rt, user, client_id, scope, request_id)
 
 
 async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> None:
@@ -92,12 +93,20 @@ def _scope(raw: str | None) -> str:
 
 
 async def _start_session(
-    rt: Runtime, user: UserRecord, client_id: str, scope: str, request_id: str
+    rt: Runtime, user: Account, client_id: str, scope: str, request_id: str
 ) -> dict[str, Any]:
-    settings, now = rt.settings, datetime.now(UTC)
+    settings, now = rt.settings, rt.clock()
     session_id = tokens.new_session_id()
+    # The revocations this region had applied when it read the account (before the password was
+    # checked): the session outlives exactly those, whatever this region's clock says.
     ctx = tokens.TokenContext(
-        settings.token_issuer, settings.region, user.user_id, session_id, client_id, scope
+        settings.token_issuer,
+        settings.region,
+        user.user_id,
+        session_id,
+        client_id,
+        scope,
+        user.revocation_seen,
     )
     access = tokens.issue_access_token(rt.signing_key, ctx, settings.access_token_ttl_s, now)
     refresh = tokens.new_refresh_token(session_id)
@@ -108,6 +117,7 @@ async def _start_session(
         refresh_token_hash=tokens.refresh_token_hash(refresh),
         signing_kid=rt.signing_key.kid,
         expires_at=now + timedelta(seconds=settings.session_ttl_s),
+        user_revocation_seen=user.revocation_seen,
     )
     envelope = wrap(
         event,
@@ -115,6 +125,7 @@ async def _start_session(
         origin_region=settings.region,
         correlation_id=request_id,
         occurred_at=now,
+        event_id=new_event_id(epoch_ms(now)),
     )
     try:
         await rt.publisher.publish(envelope)

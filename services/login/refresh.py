@@ -120,7 +120,9 @@ async def _refuse_if_ended(
     checker = rt.tokens.revocations
     try:
         revoked, disabled = await asyncio.gather(
-            checker.session_revoked(state.user_id, session_id, state.started_at_ms),
+            checker.session_revoked(
+                state.user_id, session_id, state.started_at_ms, state.revocation_seen
+            ),
             rt.accounts.user_disabled(state.user_id),
         )
     except StoreUnavailable:
@@ -142,8 +144,16 @@ async def _rotate(
     rt: Runtime, session_id: str, state: RefreshState, request_id: str
 ) -> dict[str, Any]:
     settings, now = rt.settings, datetime.now(UTC)
+    # New access tokens carry the session's own evidence, never this region's newer knowledge:
+    # a revocation the session did not know must still kill what it issues.
     ctx = tokens.TokenContext(
-        settings.token_issuer, settings.region, state.user_id, session_id, state.client_id, ""
+        settings.token_issuer,
+        settings.region,
+        state.user_id,
+        session_id,
+        state.client_id,
+        "",
+        state.revocation_seen,
     )
     access = tokens.issue_access_token(rt.signing_key, ctx, settings.access_token_ttl_s, now)
     refresh = tokens.new_refresh_token(session_id)

@@ -28,6 +28,7 @@ _SESSION_FIELDS = (
     names.SESSION_REFRESH_HASH_FIELD,
     names.SESSION_PREVIOUS_HASH_FIELD,
     names.SESSION_LAST_ACTIVE_FIELD,
+    names.SESSION_REVOCATION_SEEN_FIELD,
 )
 
 
@@ -44,6 +45,8 @@ class RefreshState:
     """The start, or the latest rotation: when the previous hash was spent."""
     presented_spent_by: str | None
     """The event that spent the presented hash, if this session ever spent it."""
+    revocation_seen: str = ""
+    """SessionStarted.user_revocation_seen ("" for sessions logged before it existed)."""
 
 
 def millis(moment: datetime) -> int:
@@ -68,7 +71,7 @@ def _text(value: Any) -> str | None:
 
 
 def _from_redis(values: list[str | None]) -> RefreshState | None:
-    user_id, client_id, started, expires, current, previous, active, spent_by = values
+    user_id, client_id, started, expires, current, previous, active, seen, spent_by = values
     if user_id is None or started is None or expires is None or current is None:
         return None  # absent, or only partly projected: not known yet
     started_ms = int(started) * 1000  # whole seconds, like an access token's iat
@@ -81,6 +84,7 @@ def _from_redis(values: list[str | None]) -> RefreshState | None:
         previous_hash=previous or "",
         last_active_ms=int(active) if active else started_ms,
         presented_spent_by=spent_by,
+        revocation_seen=seen or "",
     )
 
 
@@ -89,7 +93,12 @@ async def _from_postgres(
 ) -> RefreshState | None:
     s, r = tables.sessions, tables.refresh_tokens
     session_query = select(
-        s.c.user_id, s.c.client_id, s.c.started_at, s.c.expires_at, s.c.refresh_token_hash
+        s.c.user_id,
+        s.c.client_id,
+        s.c.started_at,
+        s.c.expires_at,
+        s.c.refresh_token_hash,
+        s.c.user_revocation_seen,
     ).where(s.c.session_id == session_id)
     token_query = select(
         r.c.refresh_hash, r.c.issued_by_event_id, r.c.issued_at, r.c.spent_by_event_id
@@ -131,4 +140,5 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
         previous_hash=previous[0].refresh_hash if previous else "",
         last_active_ms=millis(current.issued_at) if current else started_ms,
         presented_spent_by=next((str(e) for e in spent_by if e is not None), None),
+        revocation_seen=session.user_revocation_seen or "",
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from schemas.names import USER_REVOCATION_SEEN_CLAIM
 from services.keys import SigningKey, b64url
 
 # Verification lives with the verifier (one definition for introspection and resource servers).
@@ -43,6 +44,9 @@ class TokenContext:
     session_id: str
     client_id: str
     scope: str
+    revocation_seen: str = ""
+    """The session's user-wide revocation evidence (SessionStarted.user_revocation_seen), sent
+    as the ``rev_seen`` claim; "" (a session without evidence) sends no claim."""
 
 
 def issue_access_token(
@@ -62,6 +66,8 @@ def issue_access_token(
     }
     if ctx.scope:
         claims["scope"] = ctx.scope
+    if ctx.revocation_seen:
+        claims[USER_REVOCATION_SEEN_CLAIM] = ctx.revocation_seen
     token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
     return AccessToken(token=token, jti=jti, expires_in=ttl_s)
 

@@ -67,12 +67,15 @@ class RevocationChecker:
             return self._unknown(f"token {claims['jti']}")
         return "revoked" if token_is_revoked(claims, state) else None
 
-    async def session_revoked(self, user_id: str, session_id: str, started_at_ms: int) -> bool:
-        """The refresh path's rule; unknown state answers revoked unless fail-open."""
+    async def session_revoked(
+        self, user_id: str, session_id: str, started_at_ms: int, revocation_seen: str = ""
+    ) -> bool:
+        """The refresh path's rule (``revocation_seen``: the session's recorded evidence, "" if
+        none); unknown state answers revoked unless fail-open."""
         state = await self.state(user_id, session_id, jti="")
         if state is None:
             return self._unknown(f"session {session_id}") is not None
-        return session_is_revoked(started_at_ms, state)
+        return session_is_revoked(started_at_ms, state, revocation_seen)
 
     async def state(
         self, user_id: str, session_id: str, jti: str, kid: str = ""

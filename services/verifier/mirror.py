@@ -32,7 +32,7 @@ from redis.exceptions import ResponseError
 from schemas import names
 from services.readmodel import REDIS_ERRORS
 from services.verifier.rule import RevocationState
-from services.verifier.store import NOT_BEFORE_FIELD, parse_millis
+from services.verifier.store import USER_FIELDS, parse_user_fields
 
 log = logging.getLogger(__name__)
 # K: keyspace channel; g: DEL/EXPIRE; h: hash writes; x: expiries; e: evictions.
@@ -66,7 +66,8 @@ class RevocationMirror:
         self._channel_prefix = f"__keyspace@{db}__:"
         self._sessions: set[str] = set()
         self._jtis: set[str] = set()
-        self._not_before: dict[str, int] = {}
+        # user id -> (not_before_ms, greatest user-wide revocation id)
+        self._users: dict[str, tuple[int | None, str | None]] = {}
         self._kids: set[str] = set()
         self._fresh_as_of: float | None = None
         # Bounded: if probes go unanswered (notifications off) old ones fall out, and a late
@@ -85,11 +86,9 @@ class RevocationMirror:
         fresh = self._fresh_as_of
         if fresh is None or self._clock() - fresh > self._max_staleness_s:
             return None
+        not_before, latest = self._users.get(user_id, (None, None))
         return RevocationState(
-            session_id in self._sessions,
-            jti in self._jtis,
-            self._not_before.get(user_id),
-            kid in self._kids,
+            session_id in self._sessions, jti in self._jtis, not_before, kid in self._kids, latest
         )
 
     @property
@@ -212,8 +211,8 @@ class RevocationMirror:
                 users.append(key[len(_USER) :])
             elif key.startswith(_KID):
                 kids.add(key[len(_KID) :])
-        not_before = await self._read_not_before(users)
-        self._sessions, self._jtis, self._not_before = sessions, jtis, not_before
+        user_states = await self._read_users(users)
+        self._sessions, self._jtis, self._users = sessions, jtis, user_states
         self._kids = kids
         self._trust(started)
         log.info(
@@ -221,15 +220,15 @@ class RevocationMirror:
         )
         return started
 
-    async def _read_not_before(self, users: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
+    async def _read_users(self, users: list[str]) -> dict[str, tuple[int | None, str | None]]:
+        found: dict[str, tuple[int | None, str | None]] = {}
         for start in range(0, len(users), BATCH_MAX):
             chunk = users[start : start + BATCH_MAX]
             pipe = self._redis.pipeline(transaction=False)
             for user_id in chunk:
-                pipe.hget(names.redis_user_not_before_key(user_id), NOT_BEFORE_FIELD)
+                pipe.hmget(names.redis_user_not_before_key(user_id), USER_FIELDS)
             for user_id, raw in zip(chunk, await pipe.execute(), strict=True):
-                if (value := parse_millis(raw)) is not None:
+                if (value := parse_user_fields(raw)) != (None, None):
                     found[user_id] = value
         return found
 
@@ -277,7 +276,7 @@ class RevocationMirror:
         pipe = self._redis.pipeline(transaction=False)
         for key in wanted:
             if key.startswith(_USER):
-                pipe.hget(key, NOT_BEFORE_FIELD)
+                pipe.hmget(key, USER_FIELDS)
             else:
                 pipe.exists(key)
         for key, value in zip(wanted, await pipe.execute(), strict=True):
@@ -285,11 +284,11 @@ class RevocationMirror:
 
     def _apply(self, key: str, value: Any) -> None:
         if key.startswith(_USER):
-            user_id, millis = key[len(_USER) :], parse_millis(value)
-            if millis is None:
-                self._not_before.pop(user_id, None)
+            user_id, fields = key[len(_USER) :], parse_user_fields(value)
+            if fields == (None, None):
+                self._users.pop(user_id, None)
             else:
-                self._not_before[user_id] = millis
+                self._users[user_id] = fields
             return
         for prefix, members in ((_SESS, self._sessions), (_JTI, self._jtis), (_KID, self._kids)):
             if key.startswith(prefix):

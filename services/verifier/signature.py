@@ -20,12 +20,12 @@ from typing import Any
 import jwt
 import orjson
 
-from schemas.settings import SIGNING_ALGS
+from schemas.settings import CLOCK_SKEW_S, SIGNING_ALGS
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "sid", "jti", "iss", "region")
 _DECODE_OPTIONS: Any = {"require": list(REQUIRED_CLAIMS), "verify_aud": False}
 MAX_TOKEN_CHARS = 8192
-CLOCK_SKEW_LEEWAY_S = 10
+CLOCK_SKEW_LEEWAY_S = CLOCK_SKEW_S
 """Regions' clocks differ a little: without leeway a token minted by a region whose clock runs a
 second ahead would be "issued in the future" (inactive) everywhere else until the clocks meet.
 RFC 7519 4.1.4 allows a small leeway; 10 s is far above NTP-synced skew and far below token TTLs.

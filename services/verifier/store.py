@@ -1,9 +1,10 @@
 """Reading one token's revocation state straight from a region's stores (no mirror).
 
-Redis: one pipelined round trip (EXISTS session, EXISTS jti, HGET the user's not_before_ms, and
-EXISTS the signing key's revocation when the caller names the key).
+Redis: one pipelined round trip (EXISTS session, EXISTS jti, HMGET the user's not_before_ms and
+greatest revocation id, and EXISTS the signing key's revocation when the caller names the key).
 Postgres (when Redis errors): the same three questions over ``revocations_v1`` in one query;
-any matching row revokes, and the greatest user ``not_before`` is the one that counts.
+any matching row revokes, and the greatest user ``not_before`` and event id are the ones that
+count.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from schemas import names, tables
 from services.verifier.rule import RevocationState
 
 NOT_BEFORE_FIELD = "not_before_ms"
+USER_FIELDS = [NOT_BEFORE_FIELD, names.USER_REVOCATION_LATEST_FIELD]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -29,13 +31,20 @@ async def redis_state(
     pipe = redis.pipeline(transaction=False)
     pipe.exists(names.redis_revoked_session_key(session_id))
     pipe.exists(names.redis_revoked_token_key(jti))
-    pipe.hget(names.redis_user_not_before_key(user_id), NOT_BEFORE_FIELD)
+    pipe.hmget(names.redis_user_not_before_key(user_id), USER_FIELDS)
     if kid:
         pipe.exists(names.redis_revoked_signing_key_key(kid))
-    session_hits, token_hits, not_before, *key_hits = await pipe.execute()
-    return RevocationState(
-        bool(session_hits), bool(token_hits), parse_millis(not_before), any(key_hits)
-    )
+    session_hits, token_hits, user_fields, *key_hits = await pipe.execute()
+    not_before, latest = parse_user_fields(user_fields)
+    return RevocationState(bool(session_hits), bool(token_hits), not_before, any(key_hits), latest)
+
+
+def parse_user_fields(values: list[Any]) -> tuple[int | None, str | None]:
+    """``USER_FIELDS`` of ``rev:v1:user:{uid}`` as (not_before_ms, greatest revocation id).
+    An unreadable not-before raises ValueError (see parse_millis)."""
+    raw_not_before, raw_latest = values
+    latest = raw_latest.decode() if isinstance(raw_latest, bytes) else raw_latest
+    return parse_millis(raw_not_before), latest or None
 
 
 def parse_millis(raw: Any) -> int | None:
@@ -51,7 +60,7 @@ async def postgres_state(
     engine: AsyncEngine, user_id: str, session_id: str, jti: str, kid: str = ""
 ) -> RevocationState:
     t = tables.revocations
-    query = select(t.c.kind, t.c.not_before).where(
+    query = select(t.c.kind, t.c.not_before, t.c.event_id).where(
         or_(
             and_(t.c.kind == "session", t.c.subject == session_id),
             and_(t.c.kind == "token", t.c.subject == jti),
@@ -63,17 +72,19 @@ async def postgres_state(
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
         key_revoked = bool(kid) and (await conn.execute(key_query)).first() is not None
-    state = _state_from_rows([(row.kind, row.not_before) for row in rows])
+    state = _state_from_rows([(row.kind, row.not_before, str(row.event_id)) for row in rows])
     return dataclasses.replace(state, key_revoked=key_revoked)
 
 
-def _state_from_rows(rows: list[tuple[str, datetime | None]]) -> RevocationState:
-    kinds = {kind for kind, _ in rows}
-    not_befores = [_millis(nb) for kind, nb in rows if kind == "user" and nb is not None]
+def _state_from_rows(rows: list[tuple[str, datetime | None, str]]) -> RevocationState:
+    kinds = {kind for kind, _, _ in rows}
+    users = [(nb, event_id) for kind, nb, event_id in rows if kind == "user"]
+    not_befores = [_millis(nb) for nb, _ in users if nb is not None]
     return RevocationState(
         session_revoked="session" in kinds,
         token_revoked="token" in kinds,
         user_not_before_ms=max(not_befores, default=None),
+        user_revocation_id=max((event_id for _, event_id in users), default=None),
     )
 
 

@@ -4,8 +4,9 @@ Revocation always wins, whatever the delivery order: the ``rev:v1:*`` keys stand
 (they never depend on the session or user being projected yet), so a revocation that arrives
 before its session still revokes it. Every event is one durable row (its event id makes a
 redelivery a no-op); in Redis the earliest revocation of a session or token is the one kept for
-display, and for a user the greatest ``not_before`` wins. Each entry expires when the longest-lived
-credential any of its revocations could affect expires (``affects_until``), never earlier.
+display, and for a user the greatest ``not_before`` and, separately, the greatest event id
+win. Each entry expires when the longest-lived credential any of its revocations could affect
+expires (``affects_until``), never earlier.
 """
 
 from __future__ import annotations
@@ -89,18 +90,33 @@ def user_not_before(event: Envelope, not_before: datetime, audit: Audit) -> list
     """Revoke every session and token of ``event.user_id`` issued before ``not_before``: a
     revocations_v1 row and the greatest-wins ``rev:v1:user`` hash. Account events (password
     change, disable) call this too, so there is one not-before rule for every cause."""
+    key = names.redis_user_not_before_key(event.user_id)
     fields = {"not_before_ms": str(millis(not_before)), **_audit(event, audit)}
     row = _row(event, "user", event.user_id, audit) | {"not_before": not_before}
+    latest = {
+        names.USER_REVOCATION_ORDER_FIELD: descending(event.event_id),
+        names.USER_REVOCATION_LATEST_FIELD: event.event_id,
+    }
+    expire_at = expiry_seconds(audit.affects_until)
     return [
         PgInsertIgnore(names.TABLE_REVOCATIONS, row),
         RedisHashSetIfHigher(
-            names.redis_user_not_before_key(event.user_id),
-            fields,
-            compare_field="not_before_ms",
-            tie_field="event_id",
-            expire_at=expiry_seconds(audit.affects_until),
+            key, fields, compare_field="not_before_ms", tie_field="event_id", expire_at=expire_at
+        ),
+        # The greatest revocation id is what sessions are compared with (services.verifier.rule):
+        # keeping the smallest complemented id keeps the greatest id, with the same expiry rule.
+        RedisHashKeepEarliest(
+            key, latest, compare_field=names.USER_REVOCATION_ORDER_FIELD, expire_at=expire_at
         ),
     ]
+
+
+_COMPLEMENT = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+
+def descending(event_id: str) -> str:
+    """The id with every hex digit complemented: string order reversed, same length."""
+    return event_id.translate(_COMPLEMENT)
 
 
 def _audit_of(event: Envelope) -> Audit:

@@ -28,6 +28,7 @@ def reduce(record: Record) -> list[Operation]:
         "access_jti": payload.access_jti,
         "signing_kid": payload.signing_kid,
         "start_event_id": event.event_id,
+        "user_revocation_seen": payload.user_revocation_seen or None,
     }
     expires_at = epoch_seconds(payload.expires_at)
     cached = {
@@ -42,6 +43,8 @@ def reduce(record: Record) -> list[Operation]:
         "signing_kid": payload.signing_kid,
         "start_event_id": event.event_id,
     }
+    if payload.user_revocation_seen:  # absent (not "") for sessions logged before it existed
+        cached[names.SESSION_REVOCATION_SEEN_FIELD] = payload.user_revocation_seen
     return [
         PgUpsertMin(names.TABLE_SESSIONS, row, key="session_id", compare="start_event_id"),
         RedisHashSetIfLower(

@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
+from schemas.settings import CLOCK_SKEW_S
 from services.devstack.process import ManagedProcess, free_port
 from services.devstack.redis import start_redis
 from services.keys import load_or_create
@@ -51,10 +53,16 @@ async def login(
 
 
 def _token(
-    login: Login, *, user: str = "u1", sid: str | None = None, at: datetime | None = None
+    login: Login,
+    *,
+    user: str = "u1",
+    sid: str | None = None,
+    at: datetime | None = None,
+    seen: str = "",
 ) -> str:
     s = login.settings
-    ctx = TokenContext(s.token_issuer, s.region, user, sid or str(uuid.uuid4()), "app", "")
+    sid = sid or str(uuid.uuid4())
+    ctx = TokenContext(s.token_issuer, s.region, user, sid, "app", "", seen)
     return issue_access_token(login.runtime.signing_key, ctx, ttl_s=600, now=at).token
 
 
@@ -108,12 +116,17 @@ async def test_revoked_session_and_jti_make_tokens_inactive(login: Login) -> Non
     assert _count(login, "redis") >= 6
 
 
-async def test_user_revocation_only_affects_tokens_issued_before_it(login: Login) -> None:
+async def test_user_revocation_without_evidence_kills_tokens_up_to_the_skew_bound_after_it(
+    login: Login,
+) -> None:
+    """Tokens issued before ``rev_seen`` existed: the clock rule, the skew bound on the safe side
+    (a region whose clock ran ahead must not mint a token that outlives the revocation)."""
     # In the past: a token with iat in the future is invalid anyway, whatever its revocation.
-    revoked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    revoked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=20)
     before = _token(login, user="u-nb", at=revoked_at - timedelta(seconds=5))
     same_second = _token(login, user="u-nb", at=revoked_at)
-    after = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=1))
+    fast_clock = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=8))
+    after_skew = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=CLOCK_SKEW_S + 1))
     other_user = _token(login, user="u-other", at=revoked_at - timedelta(seconds=5))
     not_before_ms = int(revoked_at.timestamp() * 1000) + 300
     await _rev_hash(
@@ -121,11 +134,36 @@ async def test_user_revocation_only_affects_tokens_issued_before_it(login: Login
         names.redis_user_not_before_key("u-nb"),
         not_before_ms=str(not_before_ms),
     )
-    answers = [await _active(login, t) for t in (before, same_second, after, other_user)]
-    assert answers == [False, False, True, True]
+    tokens = (before, same_second, fast_clock, after_skew, other_user)
+    answers = [await _active(login, t) for t in tokens]
+    assert answers == [False, False, False, True, True]
 
 
-async def _insert_revocation(dsn: str, kind: str, subject: str, user_id: str, **kw: Any) -> None:
+async def test_user_revocation_kills_exactly_the_tokens_whose_region_had_not_seen_it(
+    login: Login,
+) -> None:
+    """With ``rev_seen`` the log decides: neither the same second nor a skewed clock matters."""
+    revoked_at = datetime.now(UTC) - timedelta(seconds=2)
+    earlier, revocation = new_event_id(1_000), new_event_id()
+    knew = _token(login, user="u-ev", at=revoked_at, seen=revocation)
+    knew_slow_clock = _token(
+        login, user="u-ev", at=revoked_at - timedelta(seconds=8), seen=revocation
+    )
+    missed_fast_clock = _token(
+        login, user="u-ev", at=revoked_at + timedelta(seconds=1), seen=earlier
+    )
+    saw_none = _token(login, user="u-ev", at=revoked_at, seen=names.NO_USER_REVOCATION)
+    await _rev_hash(
+        login.settings.redis_url,
+        names.redis_user_not_before_key("u-ev"),
+        not_before_ms=str(int(revoked_at.timestamp() * 1000)),
+        **{names.USER_REVOCATION_LATEST_FIELD: revocation},
+    )
+    tokens = (knew, knew_slow_clock, missed_fast_clock, saw_none)
+    assert [await _active(login, t) for t in tokens] == [True, True, False, False]
+
+
+async def _insert_revocation(dsn: str, kind: str, subject: str, user_id: str, **kw: Any) -> str:
     now = datetime.now(UTC)
     row = {
         "event_id": new_event_id(),
@@ -146,6 +184,7 @@ async def _insert_revocation(dsn: str, kind: str, subject: str, user_id: str, **
             await conn.execute(tables.revocations.insert().values(**row))
     finally:
         await engine.dispose()
+    return str(row["event_id"])
 
 
 async def test_answers_come_from_postgres_when_redis_is_gone(
@@ -161,11 +200,14 @@ async def test_answers_come_from_postgres_when_redis_is_gone(
         now = datetime.now(UTC)
         revoked, fine = _token(login), _token(login, user="u2")
         old = _token(login, user="u3", at=now - timedelta(seconds=10))
+        missed = _token(login, user="u3", seen=names.NO_USER_REVOCATION)
         await _insert_revocation(fresh_postgres_dsn, "session", _claims(revoked)["sid"], "u1")
-        await _insert_revocation(fresh_postgres_dsn, "user", "u3", "u3", not_before=now)
+        seen = await _insert_revocation(fresh_postgres_dsn, "user", "u3", "u3", not_before=now)
+        knew = _token(login, user="u3", at=now - timedelta(seconds=1), seen=seen)
         own_redis.stop(timeout=2.0)
-        assert [await _active(login, t) for t in (revoked, fine, old)] == [False, True, False]
-        assert _count(login, "postgres_fallback") == 3
+        tokens = (revoked, fine, old, missed, knew)
+        assert [await _active(login, t) for t in tokens] == [False, True, False, False, True]
+        assert _count(login, "postgres_fallback") == 5
         assert _count(login, "failed_closed") == 0
 
 
@@ -207,10 +249,10 @@ async def _eventually(check: Any, within_s: float = 2.0) -> bool:
     return False
 
 
-async def test_in_process_verifier_against_the_login_endpoints_jwks(
-    login: Login, own_redis: ManagedProcess
-) -> None:
-    """A resource server: keys from the login endpoint's JWKS, revocations mirrored from Redis."""
+@asynccontextmanager
+async def _mirrored_verifier(login: Login, own_redis: ManagedProcess) -> AsyncIterator[Verifier]:
+    """A resource server's verifier: keys from the login endpoint's JWKS, revocations from a
+    mirror of ``own_redis`` proven fresh."""
     redis, mirror_redis = make_redis(own_redis.address), make_redis(own_redis.address)
     mirror = RevocationMirror(mirror_redis)
     keys = Keyring(None, jwks_loader(login.client, "http://login/.well-known/jwks.json"))
@@ -219,6 +261,16 @@ async def test_in_process_verifier_against_the_login_endpoints_jwks(
     mirror.start()
     try:
         assert await mirror.wait_fresh(5.0)
+        yield verifier
+    finally:
+        await verifier.close()
+
+
+async def test_in_process_verifier_against_the_login_endpoints_jwks(
+    login: Login, own_redis: ManagedProcess
+) -> None:
+    """A resource server: keys from the login endpoint's JWKS, revocations mirrored from Redis."""
+    async with _mirrored_verifier(login, own_redis) as verifier:
         token, other = _token(login), _token(login)
         assert (await verifier.verify(token))["sub"] == "u1"
         await _rev_hash(own_redis.address, names.redis_revoked_session_key(_claims(token)["sid"]))
@@ -235,8 +287,32 @@ async def test_in_process_verifier_against_the_login_endpoints_jwks(
         assert (await verifier.check("not-a-token")).reason == "malformed"
         registry = verifier.revocations.metrics.registry
         assert registry.get_sample_value("authplane_revocation_checks_total", {"outcome": "mirror"})
-    finally:
-        await verifier.close()
+
+
+async def test_in_process_verifier_mirror_decides_user_revocations_by_evidence(
+    login: Login, own_redis: ManagedProcess
+) -> None:
+    """The mirror carries the greatest revocation id too, so the verifier's answer matches
+    introspection's: a token issued knowing the revocation lives, one that missed it dies."""
+    async with _mirrored_verifier(login, own_redis) as verifier:
+        revocation = new_event_id()
+        at = datetime.now(UTC) - timedelta(seconds=1)
+        knew = _token(login, user="u-m", at=at, seen=revocation)
+        missed = _token(login, user="u-m", at=at, seen=new_event_id(1_000))
+        await _rev_hash(
+            own_redis.address,
+            names.redis_user_not_before_key("u-m"),
+            not_before_ms=str(int(datetime.now(UTC).timestamp() * 1000)),
+            **{names.USER_REVOCATION_LATEST_FIELD: revocation},
+        )
+
+        async def rejected() -> bool:
+            return (await verifier.check(missed)).reason == "revoked"
+
+        assert await _eventually(rejected)
+        assert (await verifier.check(knew)).active
+        registry = verifier.revocations.metrics.registry
+        assert registry.get_sample_value("authplane_revocation_checks_total", {"outcome": "mirror"})
 
 
 async def test_mirror_resyncs_after_redis_restarts(tmp_path: Path) -> None:

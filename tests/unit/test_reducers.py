@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -170,6 +171,22 @@ def test_a_session_start_writes_row_hash_with_expiry_and_user_index() -> None:
         score=int(T0.timestamp() * 1000),
         expire_at=int(expires.timestamp()),
     )
+
+
+def test_a_session_records_the_user_revocation_it_was_issued_under() -> None:
+    seen = "018f3a6e-2c40-7a1b-8c3d-4e5f60718293"
+    payload = dataclasses.replace(session("s-9"), user_revocation_seen=seen)
+    _, pg, hash_op, *_ = reduce(make_record(payload))
+    assert isinstance(pg, PgUpsertMin)
+    assert isinstance(hash_op, RedisHashSetIfLower)
+    assert pg.row["user_revocation_seen"] == seen
+    assert hash_op.mapping[names.SESSION_REVOCATION_SEEN_FIELD] == seen
+    # A session logged before the field existed has no evidence: NULL, and no hash field.
+    _, legacy_pg, legacy_hash, *_ = reduce(make_record(session("s-8")))
+    assert isinstance(legacy_pg, PgUpsertMin)
+    assert isinstance(legacy_hash, RedisHashSetIfLower)
+    assert legacy_pg.row["user_revocation_seen"] is None
+    assert names.SESSION_REVOCATION_SEEN_FIELD not in legacy_hash.mapping
 
 
 def test_a_session_hash_never_names_a_revocation_field() -> None:

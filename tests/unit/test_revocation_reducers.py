@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from schemas import names
-from schemas.envelope import Payload
+from schemas.envelope import Payload, new_event_id
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
+from schemas.names import NO_USER_REVOCATION
 from streams.operations import PgInsertIgnore, RedisHashKeepEarliest, RedisHashSetIfHigher
 from streams.projection import reduce
-from streams.projection.revocations import expiry_seconds, millis
+from streams.projection.revocations import descending, expiry_seconds, millis
+from streams.record import Record
 from tests.unit.test_reducers import ALICE, T0, make_record
 
 UNTIL = T0 + timedelta(days=30, microseconds=250_000)
@@ -51,7 +53,7 @@ def test_each_revocation_is_archived_recorded_and_cached(
 ) -> None:
     record = make_record(payload, region="us", at=T0)
     event_id = record.envelope.event_id
-    archive, row, cached = reduce(record)
+    archive, row, cached, *_greatest_id = reduce(record)
     assert isinstance(archive, PgInsertIgnore)
     assert archive.table == names.TABLE_EVENT_ARCHIVE
     assert row == PgInsertIgnore(
@@ -88,7 +90,7 @@ def test_sessions_and_tokens_keep_the_earliest_event() -> None:
 
 
 def test_a_user_revocation_keeps_the_greatest_not_before_in_exact_milliseconds() -> None:
-    cached = reduce(make_record(user_revoked()))[-1]
+    cached = reduce(make_record(user_revoked()))[2]
     assert isinstance(cached, RedisHashSetIfHigher)
     assert (cached.compare_field, cached.tie_field) == ("not_before_ms", "event_id")
     assert cached.mapping["not_before_ms"] == str(int(T0.timestamp()) * 1000 + 123)
@@ -115,3 +117,28 @@ def test_milliseconds_are_exact(moment: datetime, ms: int) -> None:
 )
 def test_expiry_rounds_up_to_whole_seconds(moment: datetime, seconds: int) -> None:
     assert expiry_seconds(moment) == seconds
+
+
+def test_a_user_revocation_keeps_the_greatest_event_id_whatever_the_order() -> None:
+    """Sessions are compared with the greatest user-wide revocation id, so the entry must keep it
+    however the events arrive (and live as long as the not-before does)."""
+    ids = [new_event_id(ms) for ms in (1_000, 2_000, 3_000)]
+    ops = [_greatest_id_op(make_record(user_revoked(), event_id=i)) for i in ids]
+    for op, event_id in zip(ops, ids, strict=True):
+        assert op.mapping[names.USER_REVOCATION_LATEST_FIELD] == event_id
+        assert op.expire_at == int(UNTIL.timestamp()) + 1
+    kept = min(ops, key=lambda op: op.mapping[op.compare_field])  # what KeepEarliest keeps
+    assert kept.mapping[names.USER_REVOCATION_LATEST_FIELD] == max(ids)
+
+
+@pytest.mark.parametrize("event_id", ["018f3a6e-2c40-7a1b-8c3d-4e5f60718293", NO_USER_REVOCATION])
+def test_descending_ids_reverse_the_order(event_id: str) -> None:
+    later = new_event_id()
+    assert (descending(later) < descending(event_id)) == (later > event_id)
+    assert len(descending(event_id)) == len(event_id)
+
+
+def _greatest_id_op(record: Record) -> RedisHashKeepEarliest:
+    op = reduce(record)[3]
+    assert isinstance(op, RedisHashKeepEarliest)
+    return op
