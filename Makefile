@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REGIONS ?= eu,us
+BROKER  ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: dev up down status install check lint typecheck test unit integration e2e bench clean
@@ -18,10 +19,10 @@ install: $(STAMP)
 
 ## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
 dev: $(STAMP)
-	$(VENV)/bin/authplane up --regions $(REGIONS)
+	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER)
 
 up: $(STAMP)
-	$(VENV)/bin/authplane up --regions $(REGIONS) --detach
+	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER) --detach
 
 down: $(STAMP)
 	$(VENV)/bin/authplane down

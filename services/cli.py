@@ -25,6 +25,7 @@ from schemas.settings import Settings, SettingsError
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
+from services.devstack.kafka import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.stack import Stack
 from services.topology import TopologyError
@@ -69,9 +70,17 @@ def up(
     base_dir: BaseDirOption = None,
     infra_only: Annotated[bool, typer.Option(help="Broker and stores only.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /healthz.")] = 60.0,
+    broker: Annotated[
+        str, typer.Option(help="kafka (KRaft, one node per region) | tansu | auto.")
+    ] = "auto",
 ) -> None:
     """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector."""
     names = [r.strip() for r in regions.split(",") if r.strip()]
+    try:
+        kind, why = choose_broker(broker)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(why, highlight=False)
     try:
         base = Settings.from_env()
         directory = _base_dir(base_dir)
@@ -85,12 +94,14 @@ def up(
                 base_port=base_port,
                 with_apps=not infra_only,
                 ready_timeout=timeout,
+                broker=kind,
+                say=lambda line: console.print(line, highlight=False),
             )
     except (InfraError, SettingsError, TopologyError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted during start-up; everything started was stopped") from None
-    _print_processes(stackfile.records_of(stack), stack.stack_file)
+    _print_processes(stackfile.records_of(stack), stack.stack_file, stack.broker_kind)
     if detach:
         stack.release()
         console.print("detached: stop it with [bold]authplane down[/bold]")
@@ -124,10 +135,11 @@ def status(base_dir: BaseDirOption = None) -> None:
     """Show which recorded processes are alive, and each login endpoint's /readyz."""
     path = _base_dir(base_dir) / "stack.json"
     try:
-        records = stackfile.records(load_topology(path))
+        topo = load_topology(path)
+        records = stackfile.records(topo)
     except TopologyError as exc:
         raise _fail(str(exc)) from None
-    _print_processes(records, path, live=True)
+    _print_processes(records, path, stackfile.broker_kind(topo), live=True)
     if not all(r.alive() for r in records):
         raise typer.Exit(1)
 
@@ -252,8 +264,10 @@ def _redact(dsn: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _print_processes(records: list[stackfile.Record], path: Path, live: bool = False) -> None:
-    table = Table(title=f"authplane stack ({path})")
+def _print_processes(
+    records: list[stackfile.Record], path: Path, broker: str, live: bool = False
+) -> None:
+    table = Table(title=f"authplane stack on {broker} ({path})")
     for column in ("region", "service", "pid", "address", "state"):
         table.add_column(column, overflow="fold")
     for r in records:

@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 
 from schemas import names
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
 from streams.record import LogPosition, RawEvent
+from streams.startup import wait_for_topics
 from streams.wiring import ProjectorRuntime, start_projector
 
 log = logging.getLogger("authplane.worker")
@@ -119,7 +119,7 @@ def broker_urls(bootstrap: str) -> list[str]:
 def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
     app = ProjectorApp(
         names.consumer_group(settings.region),
-        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=broker_urls(settings.kafka_bootstrap),
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
@@ -155,11 +155,7 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Before faust starts: an unknown topic would be auto-created with the broker's default count.
-    loop.run_until_complete(
-        ensure_topics(
-            settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication
-        )
-    )
+    loop.run_until_complete(wait_for_topics(settings))
     if settings.projector_metrics_port > 0:
         start_http_server(settings.projector_metrics_port, addr=settings.http_host)
     host = ProjectorHost(settings)
