@@ -54,7 +54,7 @@ async def test_a_worker_started_before_its_broker_waits_for_it_then_projects(
 
 
 async def _retried_twice(log: Path) -> bool:
-    text = log.read_text() if log.exists() else ""
+    text = await asyncio.to_thread(lambda: log.read_text() if log.exists() else "")
     return text.count("retrying") >= 2 or "Traceback" in text
 
 

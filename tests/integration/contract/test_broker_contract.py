@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import sys
 import uuid
 from collections import defaultdict
@@ -116,7 +115,8 @@ async def test_records_of_one_key_arrive_in_the_order_they_were_produced(
 
     per_key: dict[bytes, list[int]] = defaultdict(list)
     for record in got:
-        assert record.key is not None and record.value is not None
+        assert record.key is not None
+        assert record.value is not None
         per_key[record.key].append(int(record.value.split(b":")[1]))
     assert per_key == {key: list(range(40)) for key in keys}
 
@@ -129,19 +129,20 @@ async def test_records_after_the_last_commit_are_redelivered_after_a_sigkill(
     records = [(b"one-user", str(n).encode()) for n in range(30)]
     await produce(any_broker, topic, records)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    child = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("killed_consumer.py"))]
-        + [any_broker.bootstrap, topic, group, "10"],
-        stdout=subprocess.PIPE,
-        text=True,
+    script = str(Path(__file__).with_name("killed_consumer.py"))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        script,
+        *(any_broker.bootstrap, topic, group, "10"),
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), TIMEOUT_S)  # type: ignore[union-attr]
-        assert line.strip() == "committed"
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), TIMEOUT_S)
+        assert line.strip() == b"committed"
     finally:
         child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()  # type: ignore[union-attr]
+        await child.wait()
 
     got = await consume(any_broker, topic, 20, group=group)
 
