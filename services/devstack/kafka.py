@@ -42,6 +42,20 @@ HEAP = "-Xmx320m"
 START_TIMEOUT_S = 90.0
 CONTROLLER = "CONTROLLER"
 
+SHARED_SETTINGS = (
+    "process.roles",
+    "controller.listener.names",
+    "auto.create.topics.enable",
+    "default.replication.factor",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+)
+"""Broker and topic settings any deployment (compose/docker-compose.yml) must run as tested."""
+
 LinkAddress = Callable[[str, str, str], str]
 """``(source region, target region, "data"|"controller") -> "host:port"`` of that link."""
 
@@ -320,28 +334,41 @@ def plan_cluster(
     if java is None:
         raise InfraError(f"Kafka needs a JDK >= {MIN_JAVA} (set JAVA_HOME or put java on PATH)")
     jars = ensure_jars(say)
-    nodes: dict[str, KafkaNode] = {}
-    for index, region in enumerate(regions):
-        data_ports = {source: free_port() for source in regions}
-        data_ports[region] = (ports or {}).get(region) or data_ports[region]
-        nodes[region] = KafkaNode(region, index + 1, free_port(), data_ports)
-
-    def direct(source: str, target: str, kind: str) -> str:
-        node = nodes[target]
-        port = node.controller_port if kind == "controller" else node.data_ports[source]
-        return f"{HOST}:{port}"
-
+    nodes = plan_nodes(regions, ports)
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     return KafkaCluster(
         nodes,
         base_dir,
         java,
         jars,
-        link or direct,
+        link or direct_link(nodes),
         cluster_id,
         log_dir or base_dir / "logs",
         die_with_parent=die_with_parent,
     )
+
+
+def plan_nodes(
+    regions: Sequence[str], ports: Mapping[str, int] | None = None
+) -> dict[str, KafkaNode]:
+    """Node ids (1..n in region order) and free ports for one node per region."""
+    nodes: dict[str, KafkaNode] = {}
+    for index, region in enumerate(regions):
+        data_ports = {source: free_port() for source in regions}
+        data_ports[region] = (ports or {}).get(region) or data_ports[region]
+        nodes[region] = KafkaNode(region, index + 1, free_port(), data_ports)
+    return nodes
+
+
+def direct_link(nodes: Mapping[str, KafkaNode]) -> LinkAddress:
+    """Links straight to the target node's ports (no proxy in between)."""
+
+    def address(source: str, target: str, kind: str) -> str:
+        node = nodes[target]
+        port = node.controller_port if kind == "controller" else node.data_ports[source]
+        return f"{HOST}:{port}"
+
+    return address
 
 
 def start_cluster(cluster: KafkaCluster, timeout: float = START_TIMEOUT_S) -> KafkaCluster:
