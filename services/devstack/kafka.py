@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import re
 import shutil
@@ -384,6 +385,17 @@ def start_cluster(cluster: KafkaCluster, timeout: float = START_TIMEOUT_S) -> Ka
 
 
 async def _wait_cluster(cluster: KafkaCluster, limit_s: float) -> None:
+    # aiokafka logs each refused connection at ERROR: expected while nodes start, and noise.
+    quiet = logging.getLogger("aiokafka")
+    previous = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        await _poll_cluster(cluster, limit_s)
+    finally:
+        quiet.setLevel(previous)
+
+
+async def _poll_cluster(cluster: KafkaCluster, limit_s: float) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 

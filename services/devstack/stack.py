@@ -23,6 +23,7 @@ from services.devstack import apps, kafka, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
+from services.devstack.toxiproxy import LinkProxies, plan_links
 
 INTROSPECTION_CLIENT_ID = "rs-dev"
 
@@ -38,6 +39,8 @@ class Stack:
     detached: bool = False
     kafka: kafka.KafkaCluster | None = None
     """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
+    links: LinkProxies | None = None
+    """The proxies between regions' Kafka nodes (drill stacks only)."""
 
     @property
     def broker_kind(self) -> str:
@@ -46,7 +49,10 @@ class Stack:
     @property
     def broker_nodes(self) -> list[ManagedProcess]:
         """Every broker process: Tansu's one, or one Kafka node per region."""
-        return [self.broker] if self.kafka is None else list(self.kafka.processes)
+        if self.kafka is None:
+            return [self.broker]
+        proxy = [self.links.process] if self.links and self.links.process else []
+        return [*proxy, *self.kafka.processes]
 
     def bootstrap_of(self, region: str) -> str:
         """The bootstrap servers ``region``'s processes use (its own Kafka node first)."""
@@ -78,11 +84,14 @@ class Stack:
         ready_timeout: float = 60.0,
         broker: str = TANSU,
         say: Callable[[str], None] = print,
+        proxied_links: bool = False,
     ) -> Stack:
         """Start everything and write the stack file; on any failure stop what started.
 
         ``broker`` is ``tansu`` (one memory-only process shared by all regions) or ``kafka``
         (a KRaft cluster, one node per region; ``say`` reports a first-time jar fetch).
+        ``proxied_links`` (Kafka only) routes every link between regions through toxiproxy
+        so drills can cut or delay them.
         Raises InfraError naming what did not start.
         """
         base_dir = base_dir.resolve()
@@ -94,8 +103,9 @@ class Stack:
         ports = iter(range(base_port, base_port + 1 + 4 * len(regions))) if base_port else None
         base = base or Settings()
         if broker == KAFKA:
-            cluster = _start_kafka(regions, base_dir, not detach, _next(ports), say)
-            stack = cls(base_dir, cluster.processes[0], detached=detach, kafka=cluster)
+            links = plan_links(list(regions)) if proxied_links else None
+            cluster = _start_kafka(regions, base_dir, not detach, _next(ports), say, links)
+            stack = cls(base_dir, cluster.processes[0], detached=detach, kafka=cluster, links=links)
             base = dataclasses.replace(
                 base, broker_kind=KAFKA, topic_replication=replication_for(len(regions))
             )
@@ -185,6 +195,8 @@ class Stack:
             self.broker.stop()
         else:
             self.kafka.stop()
+        if self.links is not None:
+            self.links.stop()
         stackfile.remove_if_ours(self.stack_file, self.broker.pid)
 
 
@@ -214,16 +226,25 @@ def _start_kafka(
     die_with_parent: bool,
     port: int | None,
     say: Callable[[str], None],
+    links: LinkProxies | None,
 ) -> kafka.KafkaCluster:
     cluster = kafka.plan_cluster(
         regions,
         base_dir / "data" / "kafka",
+        link=links.address() if links else None,
         ports={regions[0]: port} if port else None,
         log_dir=base_dir / "logs",
         die_with_parent=die_with_parent,
         say=say,
     )
-    return kafka.start_cluster(cluster)
+    if links is not None:
+        links.start(cluster.nodes, base_dir, die_with_parent=die_with_parent)
+    try:
+        return kafka.start_cluster(cluster)
+    except BaseException:
+        if links is not None:
+            links.stop()
+        raise
 
 
 def _create_topics(bootstrap: str, base: Settings) -> None:
