@@ -20,6 +20,7 @@ from schemas import names
 from schemas.settings import Settings
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
+from streams.metrics import LAG_OFFSETS
 from streams.record import LogPosition, RawEvent
 from streams.startup import wait_for_topics
 from streams.wiring import ProjectorRuntime, start_projector
@@ -66,6 +67,8 @@ class ProjectorHost:
             self._applying = False
         for event in events:
             event.ack()
+        if self.settings.broker.exact_end_offsets:
+            record_offset_lag(events)
 
     async def _hold_while_paused(self, runtime: ProjectorRuntime) -> None:
         """A replay holds the region's pause lease: take no batch until it ends (or lapses)."""
@@ -105,6 +108,19 @@ class ProjectorHost:
         if self._runtime is not None:
             await self._runtime.close()
             self._runtime = None
+
+
+def record_offset_lag(events: Sequence[Any]) -> None:
+    """Lag in records per partition after a batch (Kafka only: Tansu's end offsets are wrong)."""
+    last: dict[Any, int] = {}
+    for event in events:
+        message = event.message
+        last[message.tp] = max(last.get(message.tp, -1), message.offset)
+    consumer = events[0].app.consumer if events else None
+    for tp, offset in last.items():
+        highwater = consumer.highwater(tp) if consumer is not None else None
+        if highwater is not None:
+            LAG_OFFSETS.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
 
 
 def _raw_event(message: Any) -> RawEvent:

@@ -174,7 +174,7 @@ def region_partition(stack: Stack, plan: Plan, region: str) -> Figures:
         "cut-off side login answers": ", ".join(str(s) for s in statuses) or "none",
         "cut-off side still verifies an earlier token": verifies,
         "logins after healing": _rate(
-            _window(outcomes, healed_at + 5.0, time.monotonic(), set(stack.settings))
+            _window(outcomes, healed_at + plan.after_s / 2, time.monotonic(), set(stack.settings))
         ),
     }
     _settle(stack, outcomes, plan, figures)
