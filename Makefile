@@ -7,7 +7,7 @@ REGIONS ?= eu,us
 BROKER  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install check lint typecheck test unit integration e2e bench clean
+.PHONY: dev up down status install check lint typecheck test unit integration e2e bench clean kafka-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+## Kafka jars (Maven, via services/devstack/kafka-pom.xml) and toxiproxy (Go) into ~/.cache/authplane.
+## The tests and the launcher fetch them on first use too; this does it ahead of time.
+kafka-tools: $(STAMP)
+	$(PY) -m services.devstack.kafka
+	./scripts/install-toxiproxy.sh
 
 ## Benchmarks: each prints its method, its figures and the ratio to its floor.
 bench: $(STAMP)

@@ -7,20 +7,23 @@ only the ``stack`` fixture differs: this module's stack is launched with ``broke
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from schemas import names
 from schemas.broker import KAFKA
-from schemas.settings import Settings
 from services.devstack.stack import Stack
-from tests.e2e.drive import wait_ready
+from tests.e2e.conftest import running_stack
+from tests.e2e.drive import eventually
 from tests.e2e.test_revocation_two_regions import (
     test_authctl_revoke_session_is_rejected_in_every_region,
     test_rfc7009_revoke_in_us_rejects_an_eu_token_everywhere,
 )
 from tests.e2e.test_two_regions import (
+    create_user,
+    login_when_propagated,
     test_every_region_publishes_every_regions_keys,
     test_login_in_one_region_is_known_in_the_other,
 )
@@ -35,20 +38,8 @@ __all__ = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = Stack.start(
-        ["eu", "us"],
-        tmp_path_factory.mktemp("kafka-stack"),
-        durable=False,
-        inherited_env=dict(os.environ),
-        base=Settings(login_ip_max_failures=10_000),
-        broker=KAFKA,
-        ready_timeout=120.0,
-    )
-    try:
-        wait_ready(started, within_s=120.0)
+    with running_stack(tmp_path_factory.mktemp("kafka-stack"), KAFKA, within_s=120.0) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def test_the_stack_runs_on_a_replicated_kafka_cluster(stack: Stack) -> None:
@@ -59,3 +50,20 @@ def test_the_stack_runs_on_a_replicated_kafka_cluster(stack: Stack) -> None:
     for region, settings in stack.settings.items():
         own = stack.broker_nodes[list(stack.settings).index(region)].address
         assert settings.kafka_bootstrap.split(",")[0] == own
+
+
+def test_projectors_report_lag_in_offsets_on_kafka(stack: Stack) -> None:
+    create_user(stack, "lag-lena")
+    login_when_propagated(stack, "us", "lag-lena")
+    for settings in stack.settings.values():
+        url = f"http://{settings.http_host}:{settings.projector_metrics_port}/metrics"
+        caught_up = eventually(lambda: _caught_up_lines(url))  # noqa: B023 (used at once)
+        assert any(names.TOPIC_EVENTS in line for line in caught_up)
+
+
+def _caught_up_lines(metrics_url: str) -> list[str]:
+    return [
+        line
+        for line in httpx.get(metrics_url).text.splitlines()
+        if line.startswith("authplane_projector_lag_offsets{") and line.endswith(" 0.0")
+    ]
