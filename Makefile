@@ -9,9 +9,10 @@ LOCK   := requirements.lock
 UV_VERSION ?= 0.13.9
 LOCK_ARGS ?=
 REGIONS ?= eu,us
+BROKER  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench clean
+.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench clean kafka-tools
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +35,10 @@ lock:
 
 ## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
 dev: $(STAMP)
-	$(VENV)/bin/authplane up --regions $(REGIONS)
+	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER)
 
 up: $(STAMP)
-	$(VENV)/bin/authplane up --regions $(REGIONS) --detach
+	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER) --detach
 
 down: $(STAMP)
 	$(VENV)/bin/authplane down
@@ -66,6 +67,12 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+## Kafka jars (Maven, via services/devstack/kafka-pom.xml) and toxiproxy (Go) into ~/.cache/authplane.
+## The tests and the launcher fetch them on first use too; this does it ahead of time.
+kafka-tools: $(STAMP)
+	$(PY) -m services.devstack.kafka
+	./scripts/install-toxiproxy.sh
 
 ## Benchmarks: each prints its method, its figures and the ratio to its floor.
 bench: $(STAMP)

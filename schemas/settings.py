@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+
 PREFIX = "AUTHPLANE_"
 SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
 MAX_SESSION_TTL_S = 366 * 24 * 3600
@@ -38,6 +40,7 @@ class SettingsError(ValueError):
 class Settings:
     region: str = "eu"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    broker_kind: str = TANSU
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/authplane"
     topic_partitions: int = 8
@@ -72,7 +75,7 @@ class Settings:
     argon2_parallelism: int = 1
     argon2_threads: int = 0
 
-    consumer_fetch_max_wait_ms: int = 10
+    consumer_fetch_max_wait_ms: int = 0
     projector_batch_max: int = 1000
     projector_batch_within_ms: int = 5
     broker_session_timeout_s: float = 6.0
@@ -106,12 +109,27 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}MAX_EVENT_SKEW_S must be 0..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
             )
+        if self.broker_kind not in BROKER_KINDS:
+            raise SettingsError(
+                f"{PREFIX}BROKER_KIND must be one of {', '.join(BROKER_KINDS)}, "
+                f"not {self.broker_kind!r}"
+            )
         if not self.region.isidentifier():
             raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")
 
     @property
     def token_issuer(self) -> str:
         return self.issuer or f"https://{self.region}.authplane.local"
+
+    @property
+    def broker(self) -> BrokerProfile:
+        """How clients treat the broker (``schemas.broker``)."""
+        return broker_profile(self.broker_kind)
+
+    @property
+    def fetch_max_wait_ms(self) -> int:
+        """Consumer fetch wait (ms): the explicit setting, else the broker profile's."""
+        return self.consumer_fetch_max_wait_ms or self.broker.fetch_max_wait_ms
 
     @property
     def hashing_threads(self) -> int:

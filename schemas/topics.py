@@ -21,6 +21,29 @@ TOPICS = (names.TOPIC_EVENTS, names.TOPIC_REVOCATIONS, names.TOPIC_DEADLETTER)
 _ALREADY_EXISTS = TopicAlreadyExistsError.errno
 
 
+def replication_for(nodes: int) -> int:
+    """Replication factor for a cluster of ``nodes`` brokers: three copies at most."""
+    return min(3, nodes)
+
+
+def min_insync_for(replication: int) -> int:
+    """``min.insync.replicas`` for a topic with ``replication`` copies.
+
+    Two must acknowledge once there are three, so one lost region never loses an acknowledged
+    write (acks=all) and never stops writes; with fewer copies every copy must.
+    """
+    return 2 if replication >= 3 else 1
+
+
+def topic_configs(replication: int) -> dict[str, str]:
+    """Per-topic settings: ``min.insync.replicas`` and no unclean leader election (a replica
+    that missed acknowledged writes must never become leader and silently drop them)."""
+    return {
+        "min.insync.replicas": str(min_insync_for(replication)),
+        "unclean.leader.election.enable": "false",
+    }
+
+
 class TopicError(RuntimeError):
     """The broker refused to create a topic for a reason other than "it already exists"."""
 
@@ -35,7 +58,13 @@ async def ensure_topics(bootstrap: str, partitions: int, replication: int) -> No
         if not missing:
             return
         new = [
-            NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in missing
+            NewTopic(
+                t,
+                num_partitions=partitions,
+                replication_factor=replication,
+                topic_configs=topic_configs(replication),
+            )
+            for t in missing
         ]
         response = await admin.create_topics(new)
         _raise_on_errors(response.to_object())

@@ -27,6 +27,7 @@ from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
+from services.devstack.kafka import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack
@@ -88,9 +89,17 @@ def up(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for /healthz, then as long for readiness.")
     ] = 60.0,
+    broker: Annotated[
+        str, typer.Option(help="kafka (KRaft, one node per region) | tansu | auto.")
+    ] = "auto",
 ) -> None:
     """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector."""
     names = [r.strip() for r in regions.split(",") if r.strip()]
+    try:
+        kind, why = choose_broker(broker)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(why, highlight=False)
     try:
         base = Settings.from_env()
         directory = _base_dir(base_dir)
@@ -106,6 +115,8 @@ def up(
                 port_plan=plan,
                 with_apps=not infra_only,
                 ready_timeout=timeout,
+                broker=kind,
+                say=lambda line: console.print(line, highlight=False),
             )
         if wait and not infra_only:
             _wait_ready(stack, timeout)
@@ -113,7 +124,7 @@ def up(
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted during start-up; everything started was stopped") from None
-    _print_processes(stackfile.records_of(stack), stack.stack_file)
+    _print_processes(stackfile.records_of(stack), stack.stack_file, stack.broker_kind)
     if not infra_only:
         _print_next_commands(stack.stack_file, ready=wait)
     if detach:
@@ -176,10 +187,11 @@ def status(base_dir: BaseDirOption = None) -> None:
     """Show which recorded processes are alive, and each login endpoint's /readyz."""
     path = _base_dir(base_dir) / "stack.json"
     try:
-        records = stackfile.records(load_topology(path))
+        topo = load_topology(path)
+        records = stackfile.records(topo)
     except TopologyError as exc:
         raise _fail(str(exc)) from None
-    _print_processes(records, path, live=True)
+    _print_processes(records, path, stackfile.broker_kind(topo), live=True)
     if not all(r.alive() for r in records):
         raise typer.Exit(1)
 
@@ -307,6 +319,26 @@ def reseed(
     )
 
 
+@app.command()
+def drill(
+    name: Annotated[
+        str, typer.Argument(help="region-crash | region-partition | wan-latency | rolling-restart")
+    ],
+    rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,
+    fault_s: Annotated[float, typer.Option(min=1.0, help="Seconds the fault lasts.")] = 20.0,
+    base_dir: Annotated[Path | None, typer.Option(help="[default: a new temp directory]")] = None,
+) -> None:
+    """Run a disaster drill on a fresh 3-region Kafka stack under load and print its figures."""
+    from services.devstack.drill.runner import DRILLS, run_and_print
+
+    if name not in DRILLS:
+        raise _fail(f"unknown drill {name!r} (one of: {', '.join(DRILLS)})")
+    try:
+        run_and_print(name, rate, fault_s, base_dir, console)
+    except InfraError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _flags(**flags: bool) -> list[tuple[str, bool]]:
     return [("--" + name.replace("_", "-"), on) for name, on in flags.items()]
 
@@ -320,8 +352,10 @@ def _redact(dsn: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _print_processes(records: list[stackfile.Record], path: Path, live: bool = False) -> None:
-    table = Table(title=f"authplane stack ({path})")
+def _print_processes(
+    records: list[stackfile.Record], path: Path, broker: str, live: bool = False
+) -> None:
+    table = Table(title=f"authplane stack on {broker} ({path})")
     for column in ("region", "service", "pid", "address", "state"):
         table.add_column(column, overflow="fold")
     for r in records:

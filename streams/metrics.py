@@ -31,3 +31,9 @@ LAST_APPLIED_AT = Gauge(
     "authplane_projector_last_event_occurred_timestamp_seconds",
     "occurred_at of the last applied event, epoch seconds",
 )
+LAG_OFFSETS = Gauge(
+    "authplane_projector_lag_offsets",
+    "Records in the partition after the last applied one (high watermark minus next offset); "
+    "exported only where end offsets are exact (broker kind kafka)",
+    ["topic", "partition"],
+)

@@ -52,7 +52,9 @@ class ProjectorRuntime:
 async def start_projector(settings: Settings) -> ProjectorRuntime:
     engine = create_engine(settings.postgres_dsn)
     redis = create_redis(settings.redis_url)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, **settings.broker.producer_options()
+    )
     await producer.start()
     executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
     publisher = KafkaDeadLetterPublisher(producer, settings.region)

@@ -18,10 +18,11 @@ from redis.exceptions import RedisError
 
 from schemas import names
 from schemas.settings import Settings
-from schemas.topics import ensure_topics
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
+from streams.metrics import LAG_OFFSETS
 from streams.record import LogPosition, RawEvent, log_time
+from streams.startup import wait_for_topics
 from streams.wiring import ProjectorRuntime, start_projector
 
 log = logging.getLogger("authplane.worker")
@@ -66,6 +67,8 @@ class ProjectorHost:
             self._applying = False
         for event in events:
             event.ack()
+        if self.settings.broker.exact_end_offsets:
+            record_offset_lag(events)
 
     async def _hold_while_paused(self, runtime: ProjectorRuntime) -> None:
         """A replay holds the region's pause lease: take no batch until it ends (or lapses)."""
@@ -107,6 +110,19 @@ class ProjectorHost:
             self._runtime = None
 
 
+def record_offset_lag(events: Sequence[Any]) -> None:
+    """Lag in records per partition after a batch (Kafka only: Tansu's end offsets are wrong)."""
+    last: dict[Any, int] = {}
+    for event in events:
+        message = event.message
+        last[message.tp] = max(last.get(message.tp, -1), message.offset)
+    consumer = events[0].app.consumer if events else None
+    for tp, offset in last.items():
+        highwater = consumer.highwater(tp) if consumer is not None else None
+        if highwater is not None:
+            LAG_OFFSETS.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
+
+
 def _raw_event(message: Any) -> RawEvent:
     position = LogPosition(message.topic, message.partition, message.offset)
     # faust gives the record timestamp in seconds.
@@ -121,7 +137,7 @@ def broker_urls(bootstrap: str) -> list[str]:
 def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
     app = ProjectorApp(
         names.consumer_group(settings.region),
-        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=broker_urls(settings.kafka_bootstrap),
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
@@ -157,11 +173,7 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Before faust starts: an unknown topic would be auto-created with the broker's default count.
-    loop.run_until_complete(
-        ensure_topics(
-            settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication
-        )
-    )
+    loop.run_until_complete(wait_for_topics(settings))
     if settings.projector_metrics_port > 0:
         start_http_server(settings.projector_metrics_port, addr=settings.http_host)
     host = ProjectorHost(settings)

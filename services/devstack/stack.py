@@ -8,19 +8,23 @@ projections without the log that produced them would contradict "the log is the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from schemas.broker import KAFKA, TANSU
 from schemas.settings import Settings
-from services.devstack import apps, stackfile
+from schemas.topics import replication_for
+from services.devstack import apps, kafka, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
+from services.devstack.toxiproxy import LinkProxies, plan_links
 
 INTROSPECTION_CLIENT_ID = "rs-dev"
 
@@ -34,6 +38,26 @@ class Stack:
     settings: dict[str, Settings] = field(default_factory=dict)
     introspection_secret: str = ""
     detached: bool = False
+    kafka: kafka.KafkaCluster | None = None
+    """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
+    links: LinkProxies | None = None
+    """The proxies between regions' Kafka nodes (drill stacks only)."""
+
+    @property
+    def broker_kind(self) -> str:
+        return TANSU if self.kafka is None else KAFKA
+
+    @property
+    def broker_nodes(self) -> list[ManagedProcess]:
+        """Every broker process: Tansu's one, or one Kafka node per region."""
+        if self.kafka is None:
+            return [self.broker]
+        proxy = [self.links.process] if self.links and self.links.process else []
+        return [*proxy, *self.kafka.processes]
+
+    def bootstrap_of(self, region: str) -> str:
+        """The bootstrap servers ``region``'s processes use (its own Kafka node first)."""
+        return self.broker.address if self.kafka is None else self.kafka.bootstrap(region)
 
     @property
     def stack_file(self) -> Path:
@@ -41,7 +65,10 @@ class Stack:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return self.broker.address
+        """For tools outside any region: the first region's view of the cluster."""
+        if self.kafka is None:
+            return self.broker.address
+        return self.kafka.bootstrap(next(iter(self.kafka.nodes)))
 
     @classmethod
     def start(
@@ -57,11 +84,19 @@ class Stack:
         port_plan: PortPlan | None = None,
         with_apps: bool = True,
         ready_timeout: float = 60.0,
+        broker: str = TANSU,
+        say: Callable[[str], None] = print,
+        proxied_links: bool = False,
     ) -> Stack:
         """Start everything and write the stack file; on any failure stop what started.
 
         Ports: those of ``port_plan`` (services/devstack/ports.py; InfraError naming any that is
         taken, before anything starts), or consecutive ones from ``base_port``, or any free ones.
+        ``broker`` is ``tansu`` (one memory-only process shared by all regions) or ``kafka``
+        (a KRaft cluster, one node per region; ``say`` reports a first-time jar fetch).
+        ``proxied_links`` (Kafka only) routes every link between regions through toxiproxy
+        so drills can cut or delay them.
+        Raises InfraError naming what did not start.
         """
         base_dir = base_dir.resolve()
         _check_regions(regions)
@@ -76,11 +111,20 @@ class Stack:
         elif base_port:
             fixed = range(base_port, base_port + 1 + 4 * len(regions))
         ports = iter(fixed) if fixed is not None else None
-        broker = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
-        stack = cls(base_dir, broker, detached=detach)
+        base = base or Settings()
+        if broker == KAFKA:
+            links = plan_links(list(regions)) if proxied_links else None
+            cluster = _start_kafka(regions, base_dir, not detach, _next(ports), say, links)
+            stack = cls(base_dir, cluster.processes[0], detached=detach, kafka=cluster, links=links)
+            base = dataclasses.replace(
+                base, broker_kind=KAFKA, topic_replication=replication_for(len(regions))
+            )
+        else:
+            process = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
+            stack = cls(base_dir, process, detached=detach)
         try:
             stack._start_rest(
-                regions, base or Settings(), inherited_env, durable, ports, with_apps, ready_timeout
+                regions, base, inherited_env, durable, ports, with_apps, ready_timeout
             )
         except BaseException:
             stack.stop()
@@ -113,7 +157,7 @@ class Stack:
             self.settings[region] = apps.region_settings(
                 base,
                 infra,
-                kafka_bootstrap=self.kafka_bootstrap,
+                kafka_bootstrap=self.bootstrap_of(region),
                 base_dir=self.base_dir,
                 http_port=_next(ports) or free_port(),
                 metrics_port=_next(ports) or free_port(),
@@ -137,7 +181,7 @@ class Stack:
     def processes(self) -> list[ManagedProcess]:
         """Everything we started, in start order."""
         infra = [p for r in self.regions.values() for p in (r.redis, r.postgres)]
-        return [self.broker, *infra, *self.apps]
+        return [*self.broker_nodes, *infra, *self.apps]
 
     def dead(self) -> list[ManagedProcess]:
         return [p for p in self.processes() if not p.alive()]
@@ -157,7 +201,12 @@ class Stack:
             proc.stop()
         for infra in reversed(self.regions.values()):
             infra.stop()
-        self.broker.stop()
+        if self.kafka is None:
+            self.broker.stop()
+        else:
+            self.kafka.stop()
+        if self.links is not None:
+            self.links.stop()
         stackfile.remove_if_ours(self.stack_file, self.broker.pid)
 
 
@@ -179,6 +228,33 @@ def _check_apps() -> None:
         raise InfraError(
             f"cannot start {', '.join(missing)}: module not in this checkout (try --infra-only)"
         )
+
+
+def _start_kafka(
+    regions: Sequence[str],
+    base_dir: Path,
+    die_with_parent: bool,
+    port: int | None,
+    say: Callable[[str], None],
+    links: LinkProxies | None,
+) -> kafka.KafkaCluster:
+    cluster = kafka.plan_cluster(
+        regions,
+        base_dir / "data" / "kafka",
+        link=links.address() if links else None,
+        ports={regions[0]: port} if port else None,
+        log_dir=base_dir / "logs",
+        die_with_parent=die_with_parent,
+        say=say,
+    )
+    if links is not None:
+        links.start(cluster.nodes, base_dir, die_with_parent=die_with_parent)
+    try:
+        return kafka.start_cluster(cluster)
+    except BaseException:
+        if links is not None:
+            links.stop()
+        raise
 
 
 def _create_topics(bootstrap: str, base: Settings) -> None:

@@ -53,8 +53,20 @@ def _record(region: str, service: str, proc: ManagedProcess) -> dict[str, Any]:
     }
 
 
+def _broker_record(proc: ManagedProcess) -> dict[str, Any]:
+    # Tansu: one shared broker (no region); Kafka: one node per region.
+    return _record(
+        str(proc.details.get("region", "")), str(proc.details.get("service", "broker")), proc
+    )
+
+
+def broker_kind(topo: topology.Topology) -> str:
+    """``tansu`` or ``kafka``: what the stack file says the stack runs on."""
+    return str(topo.extra.get("broker", {}).get("kind", "tansu"))
+
+
 def write(stack: Stack) -> None:
-    records = [_record("", "broker", stack.broker)]
+    records = [_broker_record(p) for p in stack.broker_nodes]
     regions: dict[str, topology.RegionEndpoints] = {}
     for name, infra in stack.regions.items():
         records += [_record(name, "redis", infra.redis), _record(name, "postgres", infra.postgres)]
@@ -75,7 +87,15 @@ def write(stack: Stack) -> None:
             "create_time": create_time(os.getpid()),
             "detached": stack.detached,
         },
-        "broker": {"pid": stack.broker.pid, "address": stack.broker.address},
+        "broker": {
+            "pid": stack.broker.pid,
+            "address": stack.broker.address,
+            "kind": stack.broker_kind,
+            "nodes": [
+                {"region": p.details.get("region", ""), "pid": p.pid, "address": p.address}
+                for p in stack.broker_nodes
+            ],
+        },
         "processes": records,
     }
     topo = topology.Topology(

@@ -125,7 +125,7 @@ def _token_verifier(
 
 
 async def _start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = make_producer(settings.kafka_bootstrap, settings.produce_timeout_s)
+    producer = make_producer(settings.kafka_bootstrap, settings.produce_timeout_s, settings.broker)
     try:
         await asyncio.wait_for(producer.start(), settings.produce_timeout_s * 2)
     except (KafkaError, TimeoutError, OSError) as exc:

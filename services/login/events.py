@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import names
+from schemas.broker import BrokerProfile
 from schemas.codec import encode
 from schemas.envelope import Envelope
 from schemas.events import REVOCATION_TYPES
@@ -21,12 +22,11 @@ class PublishFailed(RuntimeError):
     """The broker did not acknowledge the event in time; nothing may be promised to the client."""
 
 
-def make_producer(bootstrap: str, timeout_s: float) -> AIOKafkaProducer:
+def make_producer(bootstrap: str, timeout_s: float, broker: BrokerProfile) -> AIOKafkaProducer:
+    """acks=all always; idempotent where the broker supports it (``schemas.broker``)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        acks="all",
-        # The dev broker (Tansu) rejects the idempotent producer's InitProducerId v0.
-        enable_idempotence=False,
+        **broker.producer_options(),
         linger_ms=1,
         request_timeout_ms=int(timeout_s * 1000),
         retry_backoff_ms=50,

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+from schemas.broker import TANSU
 from schemas.settings import Settings
 from services.devstack.stack import Stack
 from tests.e2e.drive import wait_ready
@@ -19,19 +22,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def running_stack(base_dir: Path, broker: str = TANSU, within_s: float = 60.0) -> Iterator[Stack]:
+    """A two-region stack on ``broker``, ready (every /readyz 200) until the block ends."""
     started = Stack.start(
         ["eu", "us"],
-        tmp_path_factory.mktemp("stack"),
+        base_dir,
         durable=False,
         inherited_env=dict(os.environ),
         # Every test logs in from 127.0.0.1: the per-IP lockout would otherwise couple tests.
         # Lockout itself is tested with its own stack and settings.
         base=Settings(login_ip_max_failures=10_000),
+        broker=broker,
+        ready_timeout=within_s,
     )
     try:
-        wait_ready(started)
+        wait_ready(started, within_s)
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started

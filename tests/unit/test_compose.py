@@ -16,10 +16,14 @@ import pytest
 import yaml
 
 from schemas.settings import Settings, setting_names
+from schemas.topics import replication_for
 from services import topology
+from services.devstack import kafka
 
 COMPOSE_DIR = Path(__file__).parents[2] / "compose"
 REGIONS = ("eu", "us")
+KAFKA_RACKS = ("eu", "us", "ap")
+KAFKA_NODES = tuple(f"kafka-{rack}" for rack in KAFKA_RACKS)
 PYTHON_SERVICES = ("init", *(f"{role}-{r}" for r in REGIONS for role in ("login", "processor")))
 # Values come from .env as plain ${NAME} (no inline defaults: .env.example is the one place they
 # live); "$$" is an escaped dollar left for the container's shell.
@@ -101,7 +105,7 @@ def test_each_region_uses_its_own_stores(region: str) -> None:
         assert urlsplit(settings.redis_url).hostname == f"redis-{region}"
         assert urlsplit(settings.postgres_dsn).hostname == f"postgres-{region}"
         assert urlsplit(settings.postgres_dsn).path == "/authplane"
-        assert settings.kafka_bootstrap == "kafka:9092"
+        assert settings.kafka_bootstrap == ",".join(f"{n}:9092" for n in KAFKA_NODES)
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -120,18 +124,49 @@ def test_postgres_credentials_match_the_dsn(region: str) -> None:
     assert pg_env["POSTGRES_DB"] == "authplane"
 
 
-def test_kafka_is_a_single_kraft_node_without_zookeeper() -> None:
-    kafka = SERVICES["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
-    env = _service_env("kafka")
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+def test_kafka_is_three_kraft_nodes_without_zookeeper() -> None:
+    voters = {f"{_service_env(n)['KAFKA_NODE_ID']}@{n}:9093" for n in KAFKA_NODES}
+    for node in KAFKA_NODES:
+        assert SERVICES[node]["image"].startswith("apache/kafka:")
+        env = _service_env(node)
+        assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
     assert "zookeeper" not in yaml.safe_dump(SERVICES).lower()  # comments may mention it
 
 
-def test_kafka_advertises_the_address_the_services_use() -> None:
-    advertised = _service_env("kafka")["KAFKA_ADVERTISED_LISTENERS"]
-    assert f"PLAINTEXT://{_settings_of('login-eu').kafka_bootstrap}" in advertised.split(",")
+def test_every_kafka_node_advertises_an_address_the_services_use() -> None:
+    bootstrap = _settings_of("login-eu").kafka_bootstrap.split(",")
+    for node in KAFKA_NODES:
+        advertised = _service_env(node)["KAFKA_ADVERTISED_LISTENERS"]
+        assert f"PLAINTEXT://{node}:9092" in advertised.split(",")
+        assert f"{node}:9092" in bootstrap
+
+
+def _properties(env: dict[str, str]) -> dict[str, str]:
+    """The server properties the apache/kafka image derives from KAFKA_* variables."""
+    prefix = "KAFKA_"
+    return {
+        k[len(prefix) :].lower().replace("_", "."): v for k, v in env.items() if k[:6] == prefix
+    }
+
+
+def test_kafka_nodes_run_the_launchers_tested_broker_and_topic_settings() -> None:
+    # The launcher's settings are the tested ones (no Docker engine here): compose must agree.
+    nodes = kafka.plan_nodes(KAFKA_RACKS)
+    launched = kafka.KafkaCluster(
+        nodes, Path("/k"), Path("java"), Path("/jars"), kafka.direct_link(nodes), "x", Path("/l")
+    )
+    for node, rack in zip(KAFKA_NODES, KAFKA_RACKS, strict=True):
+        mine, theirs = _properties(_service_env(node)), launched.properties(rack)
+        assert mine["broker.rack"] == theirs["broker.rack"] == rack
+        assert mine["node.id"] == theirs["node.id"]
+        for key in kafka.SHARED_SETTINGS:
+            assert mine[key] == theirs[key], key
+        voters = {v.split("@")[0] for v in mine["controller.quorum.voters"].split(",")}
+        assert voters == {v.split("@")[0] for v in theirs["controller.quorum.voters"].split(",")}
+    replication = _settings_of("login-eu").topic_replication
+    assert replication == replication_for(len(KAFKA_NODES))
+    assert _settings_of("login-eu").broker_kind == "kafka"
 
 
 def test_init_creates_topics_then_migrates_every_region() -> None:
@@ -153,13 +188,13 @@ def test_services_start_after_init_and_healthy_stores(service: str) -> None:
     deps = SERVICES[service]["depends_on"]
     region = service.rsplit("-", 1)[1]
     assert deps["init"]["condition"] == "service_completed_successfully"
-    for store in ("kafka", f"redis-{region}", f"postgres-{region}"):
+    for store in (*KAFKA_NODES, f"redis-{region}", f"postgres-{region}"):
         assert deps[store]["condition"] == "service_healthy"
 
 
 def test_init_waits_for_kafka_and_every_postgres() -> None:
     deps = SERVICES["init"]["depends_on"]
-    assert {"kafka", *(f"postgres-{r}" for r in REGIONS)} <= set(deps)
+    assert {*KAFKA_NODES, *(f"postgres-{r}" for r in REGIONS)} <= set(deps)
     assert SERVICES["init"]["restart"] == "no"
 
 

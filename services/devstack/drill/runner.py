@@ -1,0 +1,77 @@
+"""``authplane drill NAME``: start a 3-region Kafka stack with proxied links, run one drill
+under load, print its figures, stop everything."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from schemas.broker import KAFKA
+from schemas.settings import Settings
+from services.devstack.drill import drills
+from services.devstack.drill.drills import Figures, Plan
+from services.devstack.stack import Stack
+
+DRILLS = ("region-crash", "region-partition", "wan-latency", "rolling-restart")
+REGIONS = ("eu", "us", "ap")
+
+
+def start_drill_stack(base_dir: Path, say: Callable[[str], None] = print) -> Stack:
+    """Three regions on Kafka, every link between regions through toxiproxy."""
+    return Stack.start(
+        list(REGIONS),
+        base_dir,
+        durable=False,
+        inherited_env=dict(os.environ),
+        # The load logs in from 127.0.0.1 only: the per-IP lockout is not what a drill tests.
+        base=Settings(login_ip_max_failures=1_000_000, produce_timeout_s=5.0),
+        broker=KAFKA,
+        proxied_links=True,
+        ready_timeout=180.0,
+        say=say,
+    )
+
+
+def run_drill(name: str, stack: Stack, plan: Plan) -> Figures:
+    """Run drill ``name`` (one of DRILLS) on ``stack``; ValueError for an unknown name."""
+    victim = REGIONS[-1]
+    if name == "region-crash":
+        return drills.region_crash(stack, plan, victim, dict(os.environ))
+    if name == "region-partition":
+        return drills.region_partition(stack, plan, victim)
+    if name == "wan-latency":
+        return drills.wan_latency(stack, plan)
+    if name == "rolling-restart":
+        return drills.rolling_restart(stack, plan)
+    raise ValueError(f"unknown drill {name!r} (one of: {', '.join(DRILLS)})")
+
+
+def render(name: str, plan: Plan, figures: Figures) -> str:
+    """The drill's figures as aligned ``name: value`` lines under a one-line header."""
+    head = (
+        f"drill {name}: regions {','.join(REGIONS)} on Kafka (one KRaft node each, links via "
+        f"toxiproxy), load {plan.rate_per_s:g} ops/s (60% logins, 25% refreshes, 15% revocations)"
+    )
+    width = max(len(k) for k in figures)
+    return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in figures.items())])
+
+
+def run_and_print(
+    name: str, rate: float, fault_s: float, base_dir: Path | None, console: Console
+) -> Figures:
+    """Start the drill stack (in ``base_dir`` or a new temp dir), run, print, stop."""
+    directory = base_dir or Path(tempfile.mkdtemp(prefix="authplane-drill-"))
+    plan = Plan(rate_per_s=rate, fault_s=fault_s)
+    with console.status(f"starting a 3-region Kafka stack in {directory}..."):
+        stack = start_drill_stack(directory, say=lambda line: console.print(line))
+    try:
+        with console.status(f"drill {name} running..."):
+            figures = run_drill(name, stack, plan)
+    finally:
+        stack.stop()
+    console.print(render(name, plan, figures), highlight=False)
+    return figures
