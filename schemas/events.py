@@ -219,6 +219,19 @@ class LockoutLifted:
     unlocked_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class IpLockoutLifted:
+    """An operator lifted a client IP's lockout: that IP's failures before it no longer count.
+
+    Keyed by ``schemas.identity.ip_subject_id(client_ip)`` (no user owns an IP)."""
+
+    TYPE: ClassVar[str] = "ip.unlocked"
+    VERSION: ClassVar[int] = 1
+
+    client_ip: str
+    unlocked_by: str
+
+
 EVENT_CLASSES: tuple[type[Payload], ...] = (
     UserRegistered,
     SessionStarted,
@@ -235,6 +248,7 @@ EVENT_CLASSES: tuple[type[Payload], ...] = (
     UserEnabled,
     LoginFailed,
     LockoutLifted,
+    IpLockoutLifted,
 )
 REVOCATION_TYPES = frozenset(
     c.TYPE

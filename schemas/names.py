@@ -132,6 +132,23 @@ def redis_login_failures_ip_key(client_ip: str) -> str:
     return f"lfail:v1:ip:{client_ip}"
 
 
+def redis_login_attempts_user_key(user_id: str) -> str:
+    """Sorted set of password checks in flight for an attempted user id (login endpoint's own
+    bookkeeping, not projected), scored by when each reservation expires (epoch ms)."""
+    return f"lres:v1:user:{user_id}"
+
+
+def redis_login_attempts_ip_key(client_ip: str) -> str:
+    """Sorted set of password checks in flight from a client IP, as the per-user one."""
+    return f"lres:v1:ip:{client_ip}"
+
+
+def redis_ip_unlock_key(client_ip: str) -> str:
+    """Hash: the latest ``ip.unlocked`` of a client IP (``unlocked_at_ms``, ``unlock_event_id``);
+    the IP's failures up to it no longer count."""
+    return f"lfail:v1:ipunlock:{client_ip}"
+
+
 REDIS_REVOCATION_PATTERN = "rev:v1:*"
 """Every revocation key (SCAN match pattern and keyspace-notification pattern)."""
 
@@ -151,4 +168,5 @@ REDIS_KEY_PREFIXES = (
     "verifier:v1:",
     "acct:v1:",
     "lfail:v1:",
+    "lres:v1:",
 )
