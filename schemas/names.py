@@ -67,6 +67,12 @@ def redis_session_spent_field(refresh_hash: str) -> str:
     return f"spent:{refresh_hash}"
 
 
+def redis_session_issued_field(refresh_hash: str) -> str:
+    """Field of ``sess:v1:{sid}``: the event id that issued this refresh hash by a rotation or a
+    grace-window sibling (the start's hash is the session's ``refresh_token_hash``)."""
+    return f"issued:{refresh_hash}"
+
+
 def redis_user_sessions_key(user_id: str) -> str:
     return f"usess:v1:{user_id}"
 

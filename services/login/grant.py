@@ -128,6 +128,7 @@ async def _start_session(
     except PublishFailed:
         rt.metrics.logins.labels("unavailable").inc()
         raise unavailable("the event log is unreachable, try again") from None
+    await rt.own_writes.session_started(envelope)
     rt.metrics.logins.labels("success").inc()
     return {
         "access_token": access.token,
