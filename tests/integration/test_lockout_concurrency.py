@@ -6,47 +6,22 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from schemas import names
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.identity import ip_subject_id, user_id_for
-from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     Login,
     events_on_topic,
-    login_settings,
-    running_login,
     seed_user_redis,
 )
 from tests.integration.test_authctl import _authctl, _stack
-from tests.integration.test_lockout_login import attempt, project
+from tests.integration.test_lockout_login import MAX_FAILURES, attempt, login, project
 
-MAX_FAILURES = 5
-IP_MAX_FAILURES = 8
+__all__ = ["login"]  # the fixture, shared with the sequential lockout tests
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(
-        tmp_path,
-        broker.address,
-        fresh_redis_url,
-        fresh_postgres_dsn,
-        login_max_failures=MAX_FAILURES,
-        login_ip_max_failures=IP_MAX_FAILURES,
-        login_lockout_s=60,
-        trusted_proxy_hops=1,
-        argon2_memory_kib=1024,
-        argon2_time_cost=1,
-    )
-    async with running_login(settings) as running:
-        yield running
+IP_MAX_FAILURES = 5  # the shared ``login`` fixture's per-IP limit (its per-user one: 3)
 
 
 async def _burst(login: Login, tries: list[tuple[str, str, str]]) -> list[int]:
