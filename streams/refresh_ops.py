@@ -34,9 +34,11 @@ from streams.lua import HSET_JSON
 
 @dataclass(frozen=True, slots=True)
 class PgRefreshSpend:
-    """refresh_tokens_v1: if ``spent_hash`` is unspent (or unknown), mark it spent by this event
-    and insert ``new_hash`` issued by it; if this event already spent it, nothing; if another
-    event spent it, insert a session revocation row (``revocation``, keyed by this event id)."""
+    """refresh_tokens_v1: insert ``new_hash`` issued by this event (every exchange issues its
+    token, as the issuing region already wrote it; on reuse the session's revocation makes it
+    useless); if ``spent_hash`` is unspent (or unknown), mark it spent by this event; if this
+    event already spent it, or another event did within ``grace_ms`` (a sibling), nothing more;
+    otherwise insert a session revocation row (``revocation``, keyed by this event id)."""
 
     spent_hash: str
     new_hash: str
@@ -58,8 +60,9 @@ class RedisRefreshSpend:
     """``sess:v1:{sid}``: the same decision as ``PgRefreshSpend`` on the session hash's
     ``spent:{hash}`` field. Rotation writes ``rotation`` into the hash (only if the session is
     there: an expired session is not resurrected); a sibling writes only ``issued_field``; reuse
-    writes ``audit`` into the session's revocation hash (earliest event id kept), expiring with
-    the session, else at ``fallback_until``."""
+    writes ``issued_field`` too (what the issuing region wrote at once, so every region holds
+    the same) and ``audit`` into the session's revocation hash (earliest event id kept),
+    expiring with the session, else at ``fallback_until``."""
 
     session_key: str
     revoked_key: str
@@ -100,7 +103,6 @@ WITH prior AS (
   INSERT INTO {_T} (refresh_hash, session_id, user_id, issued_by_event_id, issued_at)
   SELECT CAST(:new AS text), CAST(:sid AS text), CAST(:uid AS text), CAST(:eid AS uuid),
          CAST(:at AS timestamptz)
-  WHERE EXISTS (SELECT 1 FROM spend) OR EXISTS (SELECT 1 FROM sibling)
   ON CONFLICT (refresh_hash) DO NOTHING
 )
 INSERT INTO {_REV} (event_id, kind, subject, user_id, session_id, not_before, reason, revoked_by,
@@ -157,6 +159,7 @@ if spender and grace > 0 then
   end
 end
 if spender then
+  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[7], ARGV[2]) end
   local current = redis.call('HGET', KEYS[2], 'event_id')
   if not current or ARGV[2] < current then hset_json(KEYS[2], ARGV[4]) end
   local until_s = tonumber(redis.call('HGET', KEYS[1], ARGV[6])) or tonumber(ARGV[5])

@@ -89,6 +89,18 @@ async def _started_elsewhere(region: Region, session_id: str) -> str:
     return refresh
 
 
+async def _issued_in_postgres(region: Region, sid: str) -> set[str]:
+    """Every refresh hash of the session that refresh_tokens_v1 holds."""
+    engine = create_engine(region.stores.dsn)
+    t = tables.refresh_tokens
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(t.c.refresh_hash).where(t.c.session_id == sid))).all()
+    finally:
+        await engine.dispose()
+    return {r.refresh_hash for r in rows}
+
+
 async def test_a_session_started_elsewhere_not_seen_yet_answers_503_not_invalid_grant(
     region: Region,
 ) -> None:
@@ -220,6 +232,8 @@ async def test_two_tabs_refreshing_at_once_both_keep_a_working_session(
             await region.pump()
             assert await region.active(again.json()["access_token"])
         assert await _revoked_in_stores(region, _sid(first)) == (False, [])
+        both = {refresh_token_hash(body["refresh_token"]) for body in (a.json(), b.json())}
+        assert both <= await _issued_in_postgres(region, _sid(first))
         # Redelivering the whole log changes nothing.
         before = await region.stores.redis.hgetall(names.redis_session_key(_sid(first)))
         await region.consumer.seek_to_beginning()

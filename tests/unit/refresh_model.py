@@ -26,12 +26,12 @@ class RefreshMemoryStores(MemoryStores):
             row = _token_row(op.spent_hash, op)
             rows.append(row)
         spender = row.get("spent_by_event_id")
+        if not any(r["refresh_hash"] == op.new_hash for r in rows):
+            issued = _token_row(op.new_hash, op) | {"spent_by_event_id": None}
+            rows.append(issued | {"spent_at": None})
         if spender in (None, op.event_id) or _sibling(spender, op.event_ms, op.grace_ms):
             if spender is None:
                 row.update(spent_by_event_id=op.event_id, spent_at=op.occurred_at)
-            if not any(r["refresh_hash"] == op.new_hash for r in rows):
-                issued = _token_row(op.new_hash, op) | {"spent_by_event_id": None}
-                rows.append(issued | {"spent_at": None})
             return
         revocations = self.rows.setdefault(names.TABLE_REVOCATIONS, [])
         if not any(r["event_id"] == op.event_id for r in revocations):
@@ -50,6 +50,7 @@ class RefreshMemoryStores(MemoryStores):
                 session_hash[op.issued_field] = op.event_id
             return
         if spender is not None and session_hash is not None:
+            session_hash[op.issued_field] = op.event_id
             revoked = self.hashes.setdefault(op.revoked_key, {})
             if "event_id" not in revoked or op.event_id < revoked["event_id"]:
                 revoked.update(op.audit)
