@@ -43,6 +43,16 @@ async def region(
         yield r
 
 
+@pytest.fixture
+async def graced_region(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> AsyncIterator[Region]:
+    """A region with a 30 s grace window."""
+    kw = {NO_GRACE: 30}
+    async with _region(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, **kw) as r:
+        yield r
+
+
 @asynccontextmanager
 async def _region(
     tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: Any
@@ -213,54 +223,48 @@ async def test_two_exchanges_before_projection_revoke_by_log_order(region: Regio
 
 
 async def test_two_tabs_refreshing_at_once_both_keep_a_working_session(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+    graced_region: Region,
 ) -> None:
-    async with _region(
-        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, **{NO_GRACE: 30}
-    ) as region:
-        first = await region.password_login(USER)
+    region = graced_region
+    first = await region.password_login(USER)
+    await region.pump()
+    a, b = await asyncio.gather(
+        region.refresh(first["refresh_token"]), region.refresh(first["refresh_token"])
+    )
+    assert (a.status_code, b.status_code) == (200, 200), (a.text, b.text)
+    await region.pump()
+    for body in (a.json(), b.json()):
+        assert await region.active(body["access_token"])
+        again = await region.refresh(body["refresh_token"])
+        assert again.status_code == 200, again.text
         await region.pump()
-        a, b = await asyncio.gather(
-            region.refresh(first["refresh_token"]), region.refresh(first["refresh_token"])
-        )
-        assert (a.status_code, b.status_code) == (200, 200), (a.text, b.text)
-        await region.pump()
-        for body in (a.json(), b.json()):
-            assert await region.active(body["access_token"])
-            again = await region.refresh(body["refresh_token"])
-            assert again.status_code == 200, again.text
-            await region.pump()
-            assert await region.active(again.json()["access_token"])
-        assert await _revoked_in_stores(region, _sid(first)) == (False, [])
-        both = {refresh_token_hash(body["refresh_token"]) for body in (a.json(), b.json())}
-        assert both <= await _issued_in_postgres(region, _sid(first))
-        # Redelivering the whole log changes nothing.
-        before = await region.stores.redis.hgetall(names.redis_session_key(_sid(first)))
-        await region.consumer.seek_to_beginning()
-        await region.pump()
-        assert await region.stores.redis.hgetall(names.redis_session_key(_sid(first))) == before
-        assert await _revoked_in_stores(region, _sid(first)) == (False, [])
+        assert await region.active(again.json()["access_token"])
+    assert await _revoked_in_stores(region, _sid(first)) == (False, [])
+    both = {refresh_token_hash(body["refresh_token"]) for body in (a.json(), b.json())}
+    assert both <= await _issued_in_postgres(region, _sid(first))
+    # Redelivering the whole log changes nothing.
+    before = await region.stores.redis.hgetall(names.redis_session_key(_sid(first)))
+    await region.consumer.seek_to_beginning()
+    await region.pump()
+    assert await region.stores.redis.hgetall(names.redis_session_key(_sid(first))) == before
+    assert await _revoked_in_stores(region, _sid(first)) == (False, [])
 
 
-async def test_grace_window_lets_a_lost_response_be_retried(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> None:
-    async with _region(
-        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, **{NO_GRACE: 30}
-    ) as region:
-        first = await region.password_login(USER)
-        await region.pump()
-        lost = await region.refresh(first["refresh_token"])  # the client never sees this answer
-        assert lost.status_code == 200
-        await region.pump()
-        retried = await region.refresh(first["refresh_token"])
-        assert retried.status_code == 200, retried.text
-        await region.pump()
-        # The session lives on, and the retried pair keeps working.
-        assert await region.active(retried.json()["access_token"])
-        assert (await region.refresh(retried.json()["refresh_token"])).status_code == 200
-        spent = [e.payload.spent_refresh_hash for e in region.seen if e.type == "token.refreshed"]
-        assert spent[:2] == [refresh_token_hash(first["refresh_token"])] * 2
+async def test_grace_window_lets_a_lost_response_be_retried(graced_region: Region) -> None:
+    region = graced_region
+    first = await region.password_login(USER)
+    await region.pump()
+    lost = await region.refresh(first["refresh_token"])  # the client never sees this answer
+    assert lost.status_code == 200
+    await region.pump()
+    retried = await region.refresh(first["refresh_token"])
+    assert retried.status_code == 200, retried.text
+    await region.pump()
+    # The session lives on, and the retried pair keeps working.
+    assert await region.active(retried.json()["access_token"])
+    assert (await region.refresh(retried.json()["refresh_token"])).status_code == 200
+    spent = [e.payload.spent_refresh_hash for e in region.seen if e.type == "token.refreshed"]
+    assert spent[:2] == [refresh_token_hash(first["refresh_token"])] * 2
 
 
 async def test_reuse_after_the_grace_window_revokes_the_session(
