@@ -57,6 +57,18 @@ def new_event_id(now_ms: int | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
+def event_time_ms(event_id: str) -> int | None:
+    """The creation time (epoch ms) a UUIDv7 (RFC 9562 §5.7) carries in its first 48 bits; None
+    for any other string (another UUID version, or not a UUID)."""
+    try:
+        value = uuid.UUID(event_id)
+    except ValueError:
+        return None
+    if value.version != 7 or str(value) != event_id:
+        return None
+    return value.int >> 80
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

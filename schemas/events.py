@@ -117,8 +117,10 @@ class TokenRefreshed:
     """A refresh token was exchanged for a new pair (on the events topic, keyed by user id).
 
     Projections decide by log order, the same way in every region: the first exchange of a
-    refresh token rotates the session; any later exchange of the same token is reuse (theft) and
-    revokes the session.
+    refresh token rotates the session. A later exchange of the same token whose event id is no
+    more than ``reuse_grace_ms`` after the first exchange's (both time-ordered UUIDv7) is the
+    legitimate client again (two tabs, a retry after a lost answer): its new token is issued as a
+    sibling and stays valid. Any other later exchange is reuse (theft) and revokes the session.
     """
 
     TYPE: ClassVar[str] = "token.refreshed"
@@ -129,6 +131,9 @@ class TokenRefreshed:
     new_refresh_hash: str
     access_jti: str
     signing_kid: str
+    reuse_grace_ms: int = 0
+    """The issuing region's grace window (ms) carried in the event, so every region applies the
+    same one whatever its own settings say; 0 (events written before it existed): none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +230,19 @@ class LockoutLifted:
     unlocked_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class IpLockoutLifted:
+    """An operator lifted a client IP's lockout: that IP's failures before it no longer count.
+
+    Keyed by ``schemas.identity.ip_subject_id(client_ip)`` (no user owns an IP)."""
+
+    TYPE: ClassVar[str] = "ip.unlocked"
+    VERSION: ClassVar[int] = 1
+
+    client_ip: str
+    unlocked_by: str
+
+
 EVENT_CLASSES: tuple[type[Payload], ...] = (
     UserRegistered,
     SessionStarted,
@@ -241,6 +259,7 @@ EVENT_CLASSES: tuple[type[Payload], ...] = (
     UserEnabled,
     LoginFailed,
     LockoutLifted,
+    IpLockoutLifted,
 )
 REVOCATION_TYPES = frozenset(
     c.TYPE

@@ -31,3 +31,9 @@ def normalize_username(raw: str) -> str:
 def user_id_for(username: str) -> str:
     """The user id of an already normalised username."""
     return str(uuid.uuid5(USER_ID_NAMESPACE, username))
+
+
+def ip_subject_id(client_ip: str) -> str:
+    """The partition key of events about a client IP (``ip.unlocked``): a UUIDv5 that can never
+    equal a user id (its name carries a prefix no username may contain)."""
+    return str(uuid.uuid5(USER_ID_NAMESPACE, f"ip:{client_ip}"))

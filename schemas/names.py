@@ -67,6 +67,12 @@ def redis_session_spent_field(refresh_hash: str) -> str:
     return f"spent:{refresh_hash}"
 
 
+def redis_session_issued_field(refresh_hash: str) -> str:
+    """Field of ``sess:v1:{sid}``: the event id that issued this refresh hash by a rotation or a
+    grace-window sibling (the start's hash is the session's ``refresh_token_hash``)."""
+    return f"issued:{refresh_hash}"
+
+
 def redis_user_sessions_key(user_id: str) -> str:
     return f"usess:v1:{user_id}"
 
@@ -147,6 +153,23 @@ def redis_login_failures_ip_key(client_ip: str) -> str:
     return f"lfail:v1:ip:{client_ip}"
 
 
+def redis_login_attempts_user_key(user_id: str) -> str:
+    """Sorted set of password checks in flight for an attempted user id (login endpoint's own
+    bookkeeping, not projected), scored by when each reservation expires (epoch ms)."""
+    return f"lres:v1:user:{user_id}"
+
+
+def redis_login_attempts_ip_key(client_ip: str) -> str:
+    """Sorted set of password checks in flight from a client IP, as the per-user one."""
+    return f"lres:v1:ip:{client_ip}"
+
+
+def redis_ip_unlock_key(client_ip: str) -> str:
+    """Hash: the latest ``ip.unlocked`` of a client IP (``unlocked_at_ms``, ``unlock_event_id``);
+    the IP's failures up to it no longer count."""
+    return f"lfail:v1:ipunlock:{client_ip}"
+
+
 REDIS_REVOCATION_PATTERN = "rev:v1:*"
 """Every revocation key (SCAN match pattern and keyspace-notification pattern)."""
 
@@ -166,4 +189,5 @@ REDIS_KEY_PREFIXES = (
     "verifier:v1:",
     "acct:v1:",
     "lfail:v1:",
+    "lres:v1:",
 )

@@ -54,7 +54,8 @@ class Settings:
     access_token_ttl_s: int = 900
     session_ttl_s: int = 30 * 24 * 3600
     session_idle_ttl_s: int = 7 * 24 * 3600
-    refresh_reuse_grace_s: float = 0.0
+    refresh_reuse_grace_s: float = 60.0
+    session_propagation_max_s: float = 600.0
     max_body_bytes: int = 8192
     produce_timeout_s: float = 5.0
     introspection_clients: Mapping[str, str] = field(default_factory=dict)
@@ -101,6 +102,8 @@ class Settings:
             )
         if self.login_max_failures < 1 or self.login_ip_max_failures < 1:
             raise SettingsError(f"{PREFIX}LOGIN_MAX_FAILURES and _IP_MAX_FAILURES must be >= 1")
+        if self.session_propagation_max_s <= 0:
+            raise SettingsError(f"{PREFIX}SESSION_PROPAGATION_MAX_S must be > 0")
         if self.session_idle_ttl_s < 1 or self.refresh_reuse_grace_s < 0:
             raise SettingsError(
                 f"{PREFIX}SESSION_IDLE_TTL_S must be >= 1 and {PREFIX}REFRESH_REUSE_GRACE_S >= 0"

@@ -1,5 +1,5 @@
 """authctl commands for signing keys and accounts: ``keys rotate|revoke|list`` and
-``user set-password|disable|enable|unlock``.
+``user set-password|disable|enable|unlock`` and ``ip unlock``.
 
 Kept apart from services/authctl.py (which registers them with ``register``) and independent of
 it, so ``python -m services.authctl`` does not import that module twice.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import ipaddress
 import sys
 import uuid
 from collections.abc import Awaitable
@@ -25,13 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from schemas.codec import encode
 from schemas.envelope import Envelope, Payload, wrap
 from schemas.events import (
+    IpLockoutLifted,
     LockoutLifted,
     PasswordChanged,
     SigningKeyRevoked,
     UserDisabled,
     UserEnabled,
 )
-from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
 from schemas.settings import SIGNING_ALGS, Settings, SettingsError
 from services import keys, topology
 from services.clierror import CliError
@@ -46,6 +48,7 @@ TIMEOUT_S = 10.0
 T = TypeVar("T")
 
 keys_app = typer.Typer(no_args_is_help=True, help="Rotate, revoke and list signing keys.")
+ip_app = typer.Typer(no_args_is_help=True, help="Manage client IP lockouts.")
 
 StackFile = Annotated[
     Path | None, typer.Option("--stack-file", help="Stack file (default: AUTHPLANE_STACK_FILE).")
@@ -60,6 +63,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def register(app: typer.Typer, user_app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
+    app.add_typer(ip_app, name="ip")
     user_app.command("set-password")(user_set_password)
     user_app.command("disable")(user_disable)
     user_app.command("enable")(user_enable)
@@ -234,6 +238,19 @@ def user_unlock(username: str, operator: Operator = None, stack_file: StackFile 
     event = LockoutLifted(unlocked_by=_operator(operator))
     _run(_produce(topo.kafka_bootstrap, _wrap(event, user_id_for(name), settings.region)))
     typer.echo(f"unlocked {name}")
+
+
+@ip_app.command("unlock")
+def ip_unlock(address: str, operator: Operator = None, stack_file: StackFile = None) -> None:
+    """Lift a client IP's login lockout: its earlier failed logins stop counting everywhere."""
+    settings, topo = _context(stack_file)
+    try:
+        ip = str(ipaddress.ip_address(address.strip()))  # the form the endpoint counts under
+    except ValueError:
+        raise CliError(f"not an IP address: {address!r}") from None
+    event = IpLockoutLifted(client_ip=ip, unlocked_by=_operator(operator))
+    _run(_produce(topo.kafka_bootstrap, _wrap(event, ip_subject_id(ip), settings.region)))
+    typer.echo(f"unlocked {ip}")
 
 
 def _existing_user(

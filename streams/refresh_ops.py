@@ -6,6 +6,13 @@ one SQL statement / one Lua script that reads the spent marker and writes in the
 step, and the executors run them in batch order (a batch may hold two refreshes of one session).
 Log order is the same in every region (a user's events share one partition), so every region
 decides the same way. Redelivery is a no-op: the spent marker names the event that spent it.
+
+Grace window: a later exchange of an already spent token is not reuse when its event id's time is
+at most ``grace_ms`` (carried in the event) after the first spender's event id's time: it is the
+legitimate client again (two tabs, or a retry after a lost answer), and its new token is issued
+as a sibling that stays valid. Both times come from the events' own UUIDv7 ids, never from the
+projecting region's clock, so every region decides the same; the first spender is fixed by log
+order, so it is the same in every region too.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from streams.lua import HSET_JSON
 
 @dataclass(frozen=True, slots=True)
 class PgRefreshSpend:
-    """refresh_tokens_v1: if ``spent_hash`` is unspent (or unknown), mark it spent by this event
-    and insert ``new_hash`` issued by it; if this event already spent it, nothing; if another
-    event spent it, insert a session revocation row (``revocation``, keyed by this event id)."""
+    """refresh_tokens_v1: insert ``new_hash`` issued by this event (every exchange issues its
+    token, as the issuing region already wrote it; on reuse the session's revocation makes it
+    useless); if ``spent_hash`` is unspent (or unknown), mark it spent by this event; if this
+    event already spent it, or another event did within ``grace_ms`` (a sibling), nothing more;
+    otherwise insert a session revocation row (``revocation``, keyed by this event id)."""
 
     spent_hash: str
     new_hash: str
@@ -40,15 +49,20 @@ class PgRefreshSpend:
     revocation: Mapping[str, Any]
     """The revocations_v1 row written on reuse; its affects_until is the fallback used only when
     sessions_v1 does not know the session's expiry."""
+    event_ms: int = 0
+    """This event's time (epoch ms of its UUIDv7 id), compared with the first spender's."""
+    grace_ms: int = 0
+    """A later spend within this many ms of the first is a sibling, not reuse (0: none)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RedisRefreshSpend:
     """``sess:v1:{sid}``: the same decision as ``PgRefreshSpend`` on the session hash's
     ``spent:{hash}`` field. Rotation writes ``rotation`` into the hash (only if the session is
-    there: an expired session is not resurrected); reuse writes ``audit`` into the session's
-    revocation hash (earliest event id kept), expiring with the session, else at
-    ``fallback_until``."""
+    there: an expired session is not resurrected); a sibling writes only ``issued_field``; reuse
+    writes ``issued_field`` too (what the issuing region wrote at once, so every region holds
+    the same) and ``audit`` into the session's revocation hash (earliest event id kept),
+    expiring with the session, else at ``fallback_until``."""
 
     session_key: str
     revoked_key: str
@@ -57,6 +71,10 @@ class RedisRefreshSpend:
     rotation: Mapping[str, str]
     audit: Mapping[str, str]
     fallback_until: int
+    issued_field: str = ""
+    """``issued:{new hash}``: written by a rotation and by a sibling, so the new token is live."""
+    event_ms: int = 0
+    grace_ms: int = 0
 
 
 _T, _REV = names.TABLE_REFRESH_TOKENS, names.TABLE_REVOCATIONS
@@ -65,7 +83,14 @@ _T, _REV = names.TABLE_REFRESH_TOKENS, names.TABLE_REVOCATIONS
 # the locked row, and RETURNING says whether this event is (or already was) the spender.
 SPEND_SQL = text(
     f"""
-WITH spend AS (
+WITH prior AS (
+  SELECT spent_by_event_id FROM {_T} WHERE refresh_hash = CAST(:spent AS text)
+), sibling AS (
+  SELECT 1 FROM prior
+  WHERE prior.spent_by_event_id <> CAST(:eid AS uuid) AND CAST(:grace AS bigint) > 0
+    AND CAST(:event_ms AS bigint) - ('x' || substr(replace(CAST(prior.spent_by_event_id AS text),
+        '-', ''), 1, 12))::bit(48)::bigint <= CAST(:grace AS bigint)
+), spend AS (
   INSERT INTO {_T} AS t (refresh_hash, session_id, user_id, issued_by_event_id, issued_at,
                          spent_by_event_id, spent_at)
   VALUES (CAST(:spent AS text), CAST(:sid AS text), CAST(:uid AS text), CAST(:eid AS uuid),
@@ -78,7 +103,6 @@ WITH spend AS (
   INSERT INTO {_T} (refresh_hash, session_id, user_id, issued_by_event_id, issued_at)
   SELECT CAST(:new AS text), CAST(:sid AS text), CAST(:uid AS text), CAST(:eid AS uuid),
          CAST(:at AS timestamptz)
-  WHERE EXISTS (SELECT 1 FROM spend)
   ON CONFLICT (refresh_hash) DO NOTHING
 )
 INSERT INTO {_REV} (event_id, kind, subject, user_id, session_id, not_before, reason, revoked_by,
@@ -88,7 +112,7 @@ SELECT CAST(:eid AS uuid), 'session', CAST(:sid AS text), CAST(:uid AS text), CA
        CAST(:at AS timestamptz),
        COALESCE((SELECT expires_at FROM {names.TABLE_SESSIONS}
                  WHERE session_id = CAST(:sid AS text)), CAST(:until AS timestamptz))
-WHERE NOT EXISTS (SELECT 1 FROM spend)
+WHERE NOT EXISTS (SELECT 1 FROM spend) AND NOT EXISTS (SELECT 1 FROM sibling)
 ON CONFLICT (event_id) DO NOTHING
 """  # noqa: S608 - identifiers come from schemas.names; every value is a bound parameter
 )
@@ -107,6 +131,8 @@ def _spend_params(op: PgRefreshSpend) -> dict[str, Any]:
         "by": rev["revoked_by"],
         "region": rev["origin_region"],
         "until": rev["affects_until"],
+        "event_ms": op.event_ms,
+        "grace": op.grace_ms,
     }
 
 
@@ -122,7 +148,18 @@ SPEND_LUA = (
     + """
 local spender = redis.call('HGET', KEYS[1], ARGV[1])
 if spender == ARGV[2] then return 0 end
+local grace = tonumber(ARGV[9])
+if spender and grace > 0 then
+  local hex = string.sub((string.gsub(spender, '-', '')), 1, 12)
+  local first_ms = tonumber(hex, 16)
+  if first_ms and tonumber(ARGV[8]) - first_ms <= grace then
+    if redis.call('EXISTS', KEYS[1]) == 0 then return 3 end
+    redis.call('HSET', KEYS[1], ARGV[7], ARGV[2])
+    return 4
+  end
+end
 if spender then
+  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[7], ARGV[2]) end
   local current = redis.call('HGET', KEYS[2], 'event_id')
   if not current or ARGV[2] < current then hset_json(KEYS[2], ARGV[4]) end
   local until_s = tonumber(redis.call('HGET', KEYS[1], ARGV[6])) or tonumber(ARGV[5])
@@ -137,7 +174,8 @@ hset_json(KEYS[1], ARGV[3])
 return 1
 """
 )
-"""Returns 0 redelivery, 1 rotated, 2 reuse (session revoked), 3 session not in Redis."""
+"""Returns 0 redelivery, 1 rotated, 2 reuse (session revoked), 3 session not in Redis, 4 a
+sibling issued within the grace window."""
 
 SESSION_EXPIRES_FIELD = "expires_at"  # written by the session projection (epoch seconds)
 
@@ -150,5 +188,8 @@ async def queue_redis(script: AsyncScript, pipe: Pipeline, op: RedisRefreshSpend
         orjson.dumps(op.audit).decode(),
         str(op.fallback_until),
         SESSION_EXPIRES_FIELD,
+        op.issued_field,
+        str(op.event_ms),
+        str(op.grace_ms),
     ]
     await script(keys=[op.session_key, op.revoked_key], args=args, client=pipe)

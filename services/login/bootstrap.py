@@ -19,6 +19,7 @@ from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.keyring import Keyring, own_published_key
 from services.login.lockout import Lockout
 from services.login.metrics import Metrics
+from services.login.own_writes import OwnWrites
 from services.login.rotation import KeyWatcher, published_event
 from services.passwords import PasswordVerifier
 from services.readmodel import ReadModel, make_engine, make_redis
@@ -51,6 +52,7 @@ class Runtime:
     tokens: Verifier
     accounts: Accounts
     lockout: Lockout
+    own_writes: OwnWrites
     key_watcher: KeyWatcher | None = None
     clock: Clock = system_clock
     """Wall-clock time for issued tokens and session events (a seam for clock-skew tests)."""
@@ -87,6 +89,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         tokens=_token_verifier(settings, keyring, redis, engine, metrics),
         accounts=Accounts(redis, engine),
         lockout=Lockout(redis, engine, settings, publisher),
+        own_writes=OwnWrites(redis),
     )
     try:
         await publish_signing_key(runtime)

@@ -16,6 +16,7 @@ from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from services.login import tokens
 from services.login.account import Account
+from services.login.attempts import Reservation
 from services.login.bootstrap import Runtime
 from services.login.clock import epoch_ms
 from services.login.events import PublishFailed
@@ -40,22 +41,28 @@ async def password_grant(
     client_id = _client_id(form.get("client_id"))
     scope = _scope(form.get("scope"))
     attempted = attempted_user_id(username)
-    await _refuse_if_locked(rt, attempted, client_ip)
-    user = await _find_user(rt, username)
-    matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
-    rt.metrics.argon2_seconds.observe(seconds)
-    # A disabled user gets exactly what a wrong password gets (and it counts as a failure), so
-    # the public endpoint tells nobody which accounts exist or are disabled.
-    if user is None or not matches or user.disabled:
-        rt.metrics.logins.labels("invalid_grant").inc()
-        await rt.lockout.record_failure(attempted, client_ip, request_id)
-        raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-    return await _start_session(rt, user, client_id, scope, request_id)
-
-
-async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> None:
+    # The check is reserved before argon2 and settled after (released in `finally` unless the
+    # failure replaced it), so parallel guesses cannot all pass the lockout.
+    held = await _refuse_if_locked(rt, attempted, client_ip)
     try:
-        await rt.lockout.refuse_if_locked(user_id, client_ip)
+        user = await _find_user(rt, username)
+        matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
+        rt.metrics.argon2_seconds.observe(seconds)
+        # A disabled user gets exactly what a wrong password gets (and it counts as a failure),
+        # so the public endpoint tells nobody which accounts exist or are disabled.
+        if user is None or not matches or user.disabled:
+            rt.metrics.logins.labels("invalid_grant").inc()
+            await rt.lockout.record_failure(attempted, client_ip, request_id, held)
+            held = None
+            raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
+        return await _start_session(rt, user, client_id, scope, request_id)
+    finally:
+        await rt.lockout.release(held)
+
+
+async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> Reservation | None:
+    try:
+        return await rt.lockout.refuse_if_locked(user_id, client_ip)
     except OAuthError as exc:
         rt.metrics.logins.labels("locked_out" if exc.status == 429 else "unavailable").inc()
         raise
@@ -132,6 +139,7 @@ async def _start_session(
     except PublishFailed:
         rt.metrics.logins.labels("unavailable").inc()
         raise unavailable("the event log is unreachable, try again") from None
+    await rt.own_writes.session_started(envelope)
     rt.metrics.logins.labels("success").inc()
     return {
         "access_token": access.token,

@@ -3,17 +3,23 @@
 Every failed password check is a login.failed event (acknowledged before the client hears
 "wrong password"), keyed by the user id derived from the attempted username whether or not such a
 user exists, so every region projects every failure and the counts agree everywhere. Before
-verifying a password the endpoint reads both windows from its own region's Redis; at
+verifying a password the endpoint reserves the check in both windows of its own region's Redis
+(atomically, see services.login.attempts: concurrent guesses cannot all pass); at
 ``login_max_failures`` (or ``login_ip_max_failures``) failures within the window, attempts are
 refused with 429 for ``login_lockout_s``, multiplied by ``login_lockout_growth`` for each failure
 beyond the threshold (capped at ``login_lockout_max_s``), counted from the latest failure: the
-lockout ends by itself. ``user.unlocked`` makes the user's earlier failures stop counting.
+lockout ends by itself. ``user.unlocked`` makes the user's earlier failures stop counting,
+``ip.unlocked`` an IP's.
+
+Across regions each region reserves on its own and learns the others' failures through the log,
+so within one propagation delay at most ``login_max_failures`` x regions checks run per user.
 
 The answer is the same for existing and unknown users: the windows exist for any username.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
@@ -29,14 +35,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.envelope import Envelope, wrap
-from schemas.events import LoginFailed
-from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from schemas.events import IpLockoutLifted, LoginFailed
+from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
 from schemas.settings import Settings
+from services.login.attempts import UNLOCK_FIELD, Attempts, Refused, Reservation
+from services.login.attempts import Policy as Policy  # re-exported: the lockout rule
 from services.login.events import EventPublisher, PublishFailed
 from services.login.forms import OAuthError
 from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
 
 log = logging.getLogger(__name__)
+RESERVATION_SLACK_S = 30.0
+"""How long past the produce timeout a reserved check may take (argon2 queueing included)."""
+IN_FLIGHT_RETRY_MS = 1000
+"""Retry-After when only checks in flight refuse a new one: they settle within about that."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -50,33 +62,16 @@ class LockedOut(OAuthError):
         self.headers = {"Retry-After": str(retry_after_s)}
 
 
-@dataclass(frozen=True)
-class Policy:
-    max_failures: int
-    ip_max_failures: int
-    window_ms: int
-    lock_ms: int
-    growth: float
-    max_lock_ms: int
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Policy:
-        return cls(
-            s.login_max_failures,
-            s.login_ip_max_failures,
-            s.login_failure_window_s * 1000,
-            s.login_lockout_s * 1000,
-            s.login_lockout_growth,
-            s.login_lockout_max_s * 1000,
-        )
-
-    def locked_until_ms(self, count: int, latest_ms: int, threshold: int) -> int:
-        """When a lockout over ``count`` failures (the latest at ``latest_ms``) ends; 0 if none."""
-        if count < threshold:
-            return 0
-        # Exponent capped: growth ** 1000 would overflow a float long before the cap matters.
-        factor = self.growth ** min(count - threshold, 64)
-        return latest_ms + int(min(self.lock_ms * factor, self.max_lock_ms))
+def policy_from_settings(s: Settings) -> Policy:
+    """The lockout rule in ms from the ``login_*`` settings."""
+    return Policy(
+        s.login_max_failures,
+        s.login_ip_max_failures,
+        s.login_failure_window_s * 1000,
+        s.login_lockout_s * 1000,
+        s.login_lockout_growth,
+        s.login_lockout_max_s * 1000,
+    )
 
 
 @dataclass(frozen=True)
@@ -123,11 +118,30 @@ class Lockout:
         self._engine = engine
         self._region = settings.region
         self._publisher = publisher
-        self.policy = Policy.from_settings(settings)
+        self.policy = policy_from_settings(settings)
+        # A reservation outlives the slowest settled check: argon2 plus the log write.
+        ttl_ms = int((settings.produce_timeout_s + RESERVATION_SLACK_S) * 1000)
+        self._attempts = Attempts(redis, self.policy, ttl_ms)
 
-    async def refuse_if_locked(self, user_id: str, ip: str) -> None:
-        """Raise LockedOut (429) while a lockout holds; 503 if no store can tell (fail closed)."""
+    async def refuse_if_locked(self, user_id: str, ip: str) -> Reservation | None:
+        """Reserve one password check, or raise LockedOut (429) while a lockout holds or the
+        checks already in flight would reach it; 503 if no store can tell (fail closed).
+
+        Returns the reservation to settle (``record_failure`` or ``release``); None when Redis
+        is down and the windows were read from Postgres (no reservation: degraded mode, the
+        bound then holds only for sequential attempts)."""
         now = now_ms()
+        try:
+            outcome = await self._attempts.reserve(user_id, ip, now)
+        except REDIS_ERRORS as exc:
+            log.warning(
+                "redis unavailable, reading failures from postgres", extra={"err": repr(exc)}
+            )
+        else:
+            if isinstance(outcome, Refused):
+                until = outcome.until_ms or now + IN_FLIGHT_RETRY_MS
+                raise LockedOut(max(1, math.ceil((until - now) / 1000)))
+            return outcome
         try:
             user, by_ip = await self.windows(user_id, ip, now)
         except StoreUnavailable:
@@ -139,6 +153,14 @@ class Lockout:
         )
         if until > now:
             raise LockedOut(max(1, math.ceil((until - now) / 1000)))
+        return None
+
+    async def release(self, reservation: Reservation | None) -> None:
+        """Settle a check that did not fail (a correct password, or no answer given)."""
+        if reservation is not None:
+            # On a Redis error it expires by itself; until then it only errs on the safe side.
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._attempts.settle(reservation, None)
 
     async def windows(self, user_id: str, ip: str, now: int) -> tuple[Window, Window]:
         since = now - self.policy.window_ms
@@ -157,17 +179,15 @@ class Lockout:
         pipe = self._redis.pipeline(transaction=False)
         user_key = names.redis_login_failures_user_key(user_id)
         pipe.zrangebyscore(user_key, f"({since}", "+inf", withscores=True)
-        pipe.hget(names.redis_account_key(user_id), "unlocked_at_ms")
-        ip_key = names.redis_login_failures_ip_key(ip)
-        pipe.zcount(ip_key, f"({since}", "+inf")
-        pipe.zrevrangebyscore(ip_key, "+inf", f"({since}", start=0, num=1, withscores=True)
-        user_hits, unlocked, ip_count, ip_latest = await pipe.execute()
+        pipe.hget(names.redis_account_key(user_id), UNLOCK_FIELD)
+        pipe.zrangebyscore(
+            names.redis_login_failures_ip_key(ip), f"({since}", "+inf", withscores=True
+        )
+        pipe.hget(names.redis_ip_unlock_key(ip), UNLOCK_FIELD)
+        user_hits, unlocked, ip_hits, ip_unlocked = await pipe.execute()
         # Failures up to the unlock time no longer count, whichever region saw them.
-        floor = int(unlocked) if unlocked else 0
-        counted = [int(score) for _, score in user_hits if score > floor]
-        user = Window(len(counted), max(counted, default=0))
-        by_ip = Window(int(ip_count), int(ip_latest[0][1]) if ip_latest else 0) if ip else Window()
-        return user, by_ip
+        by_ip = _counted(ip_hits, ip_unlocked) if ip else Window()
+        return _counted(user_hits, unlocked), by_ip
 
     async def _from_postgres(self, user_id: str, ip: str, since: int) -> tuple[Window, Window]:
         t, acct = tables.login_failures, tables.user_accounts
@@ -178,18 +198,29 @@ class Lockout:
             t.c.failed_at > since_at,
             (unlocked.is_(None)) | (t.c.failed_at > unlocked),
         )
+        a = tables.event_archive
+        ip_unlocked = (
+            select(func.max(a.c.occurred_at))
+            .where(a.c.user_id == ip_subject_id(ip), a.c.type == IpLockoutLifted.TYPE)
+            .scalar_subquery()
+        )
         ip_q = select(func.count(), func.max(t.c.failed_at)).where(
-            t.c.client_ip == ip, t.c.failed_at > since_at
+            t.c.client_ip == ip,
+            t.c.failed_at > since_at,
+            (ip_unlocked.is_(None)) | (t.c.failed_at > ip_unlocked),
         )
         async with self._engine.connect() as conn:
             user_row = (await conn.execute(user_q)).one()
             ip_row = (await conn.execute(ip_q)).one() if ip else (0, None)
         return _window(user_row), _window(ip_row)
 
-    async def record_failure(self, user_id: str, ip: str, request_id: str) -> None:
+    async def record_failure(
+        self, user_id: str, ip: str, request_id: str, reservation: Reservation | None = None
+    ) -> None:
         """Log a login.failed, acknowledged before the caller answers (an unrecorded failure must
         not be answered: a log outage would be a window for unthrottled guessing), then count it
-        here at once. 503 if the broker does not acknowledge."""
+        here at once in place of its reservation. 503 if the broker does not acknowledge (the
+        reservation is then released: the guess got no answer)."""
         envelope = wrap(
             LoginFailed(client_ip=ip),
             user_id=user_id,
@@ -199,7 +230,15 @@ class Lockout:
         try:
             await self._publisher.publish(envelope)
         except PublishFailed:
+            await self.release(reservation)
             raise _unavailable("the event log is unreachable, try again") from None
+        if reservation is not None:
+            try:
+                at = (envelope.occurred_at - _EPOCH) // timedelta(milliseconds=1)
+                await self._attempts.settle(reservation, (envelope.event_id, at))
+                return
+            except REDIS_ERRORS:
+                pass  # the reservation expires; the projector counts the failure
         await self.count_locally(envelope)
 
     async def count_locally(self, envelope: Envelope) -> None:
@@ -217,6 +256,12 @@ class Lockout:
             await pipe.execute()
         except REDIS_ERRORS:
             pass  # the projector writes it anyway; this only closes the projection lag
+
+
+def _counted(hits: list[tuple[Any, float]], unlocked: Any) -> Window:
+    floor = int(unlocked) if unlocked else 0
+    counted = [int(score) for _, score in hits if score > floor]
+    return Window(len(counted), max(counted, default=0))
 
 
 def _window(row: Any) -> Window:

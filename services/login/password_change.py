@@ -36,15 +36,18 @@ async def change_password(
     old, new = require(form, "old_password"), require(form, "new_password")
     if len(new) > MAX_PASSWORD_CHARS:
         raise invalid_request(f"new_password is longer than {MAX_PASSWORD_CHARS} characters")
-    await rt.lockout.refuse_if_locked(user_id, ip)
+    held = await rt.lockout.refuse_if_locked(user_id, ip)
     try:
         account = await rt.accounts.find(user_id)
+        matches, _ = await rt.verifier.verify(account.password_hash if account else None, old)
+        if account is None or account.disabled or not matches:
+            await rt.lockout.record_failure(user_id, ip, request_id, held)
+            held = None
+            raise OAuthError("invalid_grant", WRONG_OLD_PASSWORD)
     except StoreUnavailable:
         raise unavailable("account store unreachable, try again") from None
-    matches, _ = await rt.verifier.verify(account.password_hash if account else None, old)
-    if account is None or account.disabled or not matches:
-        await rt.lockout.record_failure(user_id, ip, request_id)
-        raise OAuthError("invalid_grant", WRONG_OLD_PASSWORD)
+    finally:
+        await rt.lockout.release(held)
     event = PasswordChanged(password_hash=await rt.verifier.hash(new), changed_by="user")
     envelope = wrap(
         event, user_id=user_id, origin_region=rt.settings.region, correlation_id=request_id

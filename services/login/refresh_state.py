@@ -7,6 +7,7 @@ sessions_v1 and refresh_tokens_v1.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,9 @@ class RefreshState:
     """The start, or the latest rotation: when the previous hash was spent."""
     presented_spent_by: str | None
     """The event that spent the presented hash, if this session ever spent it."""
+    presented_live: bool = False
+    """The presented hash was issued to this session (its start, a rotation or a grace-window
+    sibling) and is not spent yet."""
     revocation_seen: str = ""
     """SessionStarted.user_revocation_seen ("" for sessions logged before it existed)."""
 
@@ -57,24 +61,29 @@ async def load_state(
     redis: Redis, engine: AsyncEngine, session_id: str, presented: str
 ) -> RefreshState | None:
     """The session's refresh state, or None if this region has not projected the session yet."""
-    fields = [*_SESSION_FIELDS, names.redis_session_spent_field(presented)]
+    fields = [
+        *_SESSION_FIELDS,
+        names.redis_session_spent_field(presented),
+        names.redis_session_issued_field(presented),
+    ]
     key = names.redis_session_key(session_id)
     try:
         values = await cast(Awaitable[list[Any]], redis.hmget(key, fields))
     except REDIS_ERRORS:
         return await _from_postgres(engine, session_id, presented)
-    return _from_redis([_text(v) for v in values])
+    return _from_redis([_text(v) for v in values], presented)
 
 
 def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _from_redis(values: list[str | None]) -> RefreshState | None:
-    user_id, client_id, started, expires, current, previous, active, seen, spent_by = values
+def _from_redis(values: list[str | None], presented: str) -> RefreshState | None:
+    user_id, client_id, started, expires, current, previous, active, seen, spent_by, issued = values
     if user_id is None or started is None or expires is None or current is None:
         return None  # absent, or only partly projected: not known yet
     started_ms = int(started) * 1000  # whole seconds, like an access token's iat
+    is_current = hmac.compare_digest(presented.encode(), current.encode())
     return RefreshState(
         user_id=user_id,
         client_id=client_id or "",
@@ -85,6 +94,7 @@ def _from_redis(values: list[str | None]) -> RefreshState | None:
         last_active_ms=int(active) if active else started_ms,
         presented_spent_by=spent_by,
         revocation_seen=seen or "",
+        presented_live=spent_by is None and (is_current or issued is not None),
     )
 
 
@@ -130,7 +140,8 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
     unspent = sorted((r for r in rows if r.spent_by_event_id is None), key=lambda r: r.issued_at)
     current = unspent[-1] if unspent else None
     previous = [r for r in rows if current and r.spent_by_event_id == current.issued_by_event_id]
-    spent_by = [r.spent_by_event_id for r in rows if r.refresh_hash == presented]
+    mine = [r for r in rows if r.refresh_hash == presented]
+    spent_by = [r.spent_by_event_id for r in mine]
     return RefreshState(
         user_id=session.user_id,
         client_id=session.client_id,
@@ -141,4 +152,5 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
         last_active_ms=millis(current.issued_at) if current else started_ms,
         presented_spent_by=next((str(e) for e in spent_by if e is not None), None),
         revocation_seen=session.user_revocation_seen or "",
+        presented_live=bool(mine) and all(e is None for e in spent_by),
     )

@@ -4,13 +4,15 @@ The session.revoked event is acknowledged by the broker (acks=all) BEFORE the cl
 token is revoked; with the broker down the answer is 503 and the client retries. Per RFC 7009 an
 unknown, invalid or expired token answers 200 as if revoked, so callers learn nothing about
 which tokens exist. The one exception is a well-formed refresh token whose session this region
-has not projected yet: ownership cannot be proven yet, so 503 asks the client to retry.
+has not projected yet but may still be on its way (its UUIDv7 id is young enough, see
+services.login.refresh.may_be_in_flight): ownership cannot be proven yet, so 503 asks the client
+to retry. Past that bound such a token was never issued: 200.
 """
 
 from __future__ import annotations
 
-import hmac
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +21,7 @@ from schemas.events import SessionRevoked
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError
+from services.login.refresh import may_be_in_flight
 from services.login.refresh_state import RefreshState, load_state
 from services.login.sessions import find_session
 from services.login.tokens import refresh_token_hash
@@ -81,11 +84,12 @@ async def _session_expiry(rt: Runtime, session_id: str) -> datetime:
 async def _revoke_refresh_token(rt: Runtime, token: str, session_id: str, request_id: str) -> str:
     presented = refresh_token_hash(token)
     state = await _known_refresh_state(rt, session_id, presented)
-    # The refresh grant's own view of the session decides: its current token (Redis, or the
-    # unspent row in Postgres; not the session's first token), or any token the session spent,
-    # which proves the caller holds this token family as well.
-    current = hmac.compare_digest(presented.encode(), state.current_hash.encode())
-    if not current and state.presented_spent_by is None:
+    if state is None:
+        return "ignored"  # never issued: nothing to revoke
+    # The refresh grant's own view of the session decides: a token it issued and has not spent
+    # (Redis, or the unspent rows in Postgres), or any token the session spent, which proves the
+    # caller holds this token family as well.
+    if not state.presented_live and state.presented_spent_by is None:
         return "ignored"
     client = f"client:{state.client_id or 'unknown'}"
     expires_at = datetime.fromtimestamp(state.expires_at_ms / 1000, UTC)
@@ -93,12 +97,15 @@ async def _revoke_refresh_token(rt: Runtime, token: str, session_id: str, reques
     return "revoked"
 
 
-async def _known_refresh_state(rt: Runtime, session_id: str, presented: str) -> RefreshState:
+async def _known_refresh_state(rt: Runtime, session_id: str, presented: str) -> RefreshState | None:
     try:
         state = await load_state(rt.redis, rt.engine, session_id, presented)
     except StoreUnavailable:
         raise unavailable("session store unreachable, try again") from None
     if state is None:
+        now_ms = int(time.time() * 1000)
+        if not may_be_in_flight(session_id, now_ms, rt.settings.session_propagation_max_s):
+            return None
         raise unavailable("session not known in this region yet, try again")
     return state
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from schemas.envelope import new_event_id
 from schemas.names import USER_REVOCATION_SEEN_CLAIM
 from services.keys import SigningKey, b64url
 
@@ -73,7 +74,9 @@ def issue_access_token(
 
 
 def new_session_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562): its creation time bounds how long a region that has not seen the
+    session yet keeps answering "not here yet" (services.login.refresh.may_be_in_flight)."""
+    return new_event_id()
 
 
 def new_refresh_token(session_id: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from schemas.events import (
+    IpLockoutLifted,
     LockoutLifted,
     LoginFailed,
     PasswordChanged,
@@ -58,6 +59,7 @@ REDUCERS: dict[str, tuple[Reducer, ...]] = {
     UserEnabled.TYPE: (accounts.reduce_enabled,),
     LockoutLifted.TYPE: (accounts.reduce_unlocked,),
     LoginFailed.TYPE: (login_failures.reduce,),
+    IpLockoutLifted.TYPE: (login_failures.reduce_ip_unlocked,),
     SigningKeyRetired.TYPE: (key_status.reduce_retired,),
     SigningKeyRevoked.TYPE: (key_status.reduce_revoked,),
 }

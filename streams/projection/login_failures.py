@@ -10,9 +10,9 @@ equal) configured window.
 from __future__ import annotations
 
 from schemas import names
-from schemas.events import LoginFailed
+from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.settings import MAX_LOGIN_FAILURE_WINDOW_S
-from streams.operations import Operation, PgInsertIgnore, RedisWindowAdd
+from streams.operations import Operation, PgInsertIgnore, RedisHashSetIfGreater, RedisWindowAdd
 from streams.projection.revocations import millis
 from streams.record import Record
 
@@ -37,4 +37,18 @@ def reduce(record: Record) -> list[Operation]:
     return [
         PgInsertIgnore(names.TABLE_LOGIN_FAILURES, row),
         *(RedisWindowAdd(key, event.event_id, at_ms, WINDOW_MS, MAX_MEMBERS) for key in keys),
+    ]
+
+
+def reduce_ip_unlocked(record: Record) -> list[Operation]:
+    """ip.unlocked -> ``lfail:v1:ipunlock:{ip}`` (the latest unlock wins, in any order). Postgres
+    needs no row of its own: the event archive, keyed by the IP's subject id, answers the
+    endpoint's fallback query."""
+    event = record.envelope
+    payload: IpLockoutLifted = event.payload
+    cached = {"unlocked_at_ms": str(millis(event.occurred_at)), "unlock_event_id": event.event_id}
+    return [
+        RedisHashSetIfGreater(
+            names.redis_ip_unlock_key(payload.client_ip), cached, compare_field="unlock_event_id"
+        )
     ]

@@ -2,8 +2,10 @@
 the session hash's refresh fields, and (on reuse) the session's revocation.
 
 Rotation is decided by log order (see streams.refresh_ops): the first token.refreshed that spends
-a session's refresh token rotates the session (new current hash, last activity); any later one
-spending the same token is reuse and revokes the session exactly like session.revoked would
+a session's refresh token rotates the session (new current hash, last activity); a later one
+within the event's grace window of the first issues a sibling token (``issued:{hash}``) that
+stays valid; any other later one spending the same token is reuse and revokes the session
+exactly like session.revoked would
 (a revocations_v1 row with reason "refresh token reused", and ``rev:v1:sess:{sid}``). A
 refresh_token.reused event (a region saw a spent token presented) revokes the same way.
 """
@@ -14,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from schemas import names
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, event_time_ms
 from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import Operation, PgInsertIgnore, PgUpsertMin, RedisHashKeepEarliest
@@ -54,12 +56,18 @@ def reduce_refreshed(record: Record) -> list[Operation]:
     event = record.envelope
     payload: TokenRefreshed = event.payload
     fallback_until = event.occurred_at + UNKNOWN_EXPIRY_AFFECTS
+    issued = names.redis_session_issued_field(payload.new_refresh_hash)
     rotation = {
         names.SESSION_REFRESH_HASH_FIELD: payload.new_refresh_hash,
         names.SESSION_PREVIOUS_HASH_FIELD: payload.spent_refresh_hash,
         names.SESSION_LAST_ACTIVE_FIELD: str(millis(event.occurred_at)),
         names.redis_session_spent_field(payload.spent_refresh_hash): event.event_id,
+        issued: event.event_id,
     }
+    # Event ids are UUIDv7; an id that is not (tests, hand-made events) falls back to the event's
+    # own time, still a value the event carries, so every region computes the same.
+    event_ms = event_time_ms(event.event_id) or millis(event.occurred_at)
+    grace_ms = max(0, payload.reuse_grace_ms)
     return [
         PgRefreshSpend(
             spent_hash=payload.spent_refresh_hash,
@@ -69,6 +77,8 @@ def reduce_refreshed(record: Record) -> list[Operation]:
             event_id=event.event_id,
             occurred_at=event.occurred_at,
             revocation=_revocation_row(event, payload.session_id, fallback_until),
+            event_ms=event_ms,
+            grace_ms=grace_ms,
         ),
         RedisRefreshSpend(
             session_key=names.redis_session_key(payload.session_id),
@@ -78,6 +88,9 @@ def reduce_refreshed(record: Record) -> list[Operation]:
             rotation=rotation,
             audit=_audit(event),
             fallback_until=expiry_seconds(fallback_until),
+            issued_field=issued,
+            event_ms=event_ms,
+            grace_ms=grace_ms,
         ),
     ]
 

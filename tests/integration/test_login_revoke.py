@@ -21,7 +21,7 @@ from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
 from services.devstack.process import ManagedProcess
-from services.login.tokens import new_refresh_token, refresh_token_hash
+from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
 from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
 
 PASSWORD = "pw-rita"
@@ -142,7 +142,7 @@ async def test_unknown_tokens_answer_200_and_revoke_nothing(login: Login, token:
 
 
 async def test_refresh_token_of_a_session_not_yet_projected_is_503(login: Login) -> None:
-    response = await _revoke(login, new_refresh_token(str(uuid.uuid4())))
+    response = await _revoke(login, new_refresh_token(new_session_id()))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"] == "temporarily_unavailable"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas import names
+from schemas.envelope import event_time_ms
 from schemas.events import RefreshTokenReused, TokenRefreshed
 from streams.record import Record
 from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
@@ -24,10 +25,13 @@ class RefreshMemoryStores(MemoryStores):
         if row is None:
             row = _token_row(op.spent_hash, op)
             rows.append(row)
-        if row.get("spent_by_event_id") in (None, op.event_id):
-            row.update(spent_by_event_id=op.event_id, spent_at=op.occurred_at)
-            if not any(r["refresh_hash"] == op.new_hash for r in rows):
-                rows.append(_token_row(op.new_hash, op) | {"spent_by_event_id": None})
+        spender = row.get("spent_by_event_id")
+        if not any(r["refresh_hash"] == op.new_hash for r in rows):
+            issued = _token_row(op.new_hash, op) | {"spent_by_event_id": None}
+            rows.append(issued | {"spent_at": None})
+        if spender in (None, op.event_id) or _sibling(spender, op.event_ms, op.grace_ms):
+            if spender is None:
+                row.update(spent_by_event_id=op.event_id, spent_at=op.occurred_at)
             return
         revocations = self.rows.setdefault(names.TABLE_REVOCATIONS, [])
         if not any(r["event_id"] == op.event_id for r in revocations):
@@ -41,7 +45,12 @@ class RefreshMemoryStores(MemoryStores):
         spender = session_hash.get(op.spent_field) if session_hash else None
         if spender == op.event_id:
             return
+        if spender is not None and _sibling(spender, op.event_ms, op.grace_ms):
+            if session_hash is not None:
+                session_hash[op.issued_field] = op.event_id
+            return
         if spender is not None and session_hash is not None:
+            session_hash[op.issued_field] = op.event_id
             revoked = self.hashes.setdefault(op.revoked_key, {})
             if "event_id" not in revoked or op.event_id < revoked["event_id"]:
                 revoked.update(op.audit)
@@ -50,6 +59,11 @@ class RefreshMemoryStores(MemoryStores):
             return
         if session_hash is not None:
             session_hash.update(op.rotation)
+
+
+def _sibling(first_spender: str, event_ms: int, grace_ms: int) -> bool:
+    first_ms = event_time_ms(first_spender)
+    return grace_ms > 0 and first_ms is not None and event_ms - first_ms <= grace_ms
 
 
 def _token_row(refresh_hash: str, op: PgRefreshSpend) -> dict[str, Any]:
@@ -70,15 +84,23 @@ class Reference:
 
     current: str
     spent_by: dict[str, str] = field(default_factory=dict)
+    at_ms: dict[str, int] = field(default_factory=dict)
+    siblings: set[str] = field(default_factory=set)
     reused: bool = False
 
     def apply(self, refreshed: Record) -> None:
         payload: TokenRefreshed = refreshed.envelope.payload
+        event_id = refreshed.envelope.event_id
+        self.at_ms[event_id] = int(refreshed.envelope.occurred_at.timestamp() * 1000)
         spender = self.spent_by.get(payload.spent_refresh_hash)
         if spender is None:
-            self.spent_by[payload.spent_refresh_hash] = refreshed.envelope.event_id
+            self.spent_by[payload.spent_refresh_hash] = event_id
             self.current = payload.new_refresh_hash
-        elif spender != refreshed.envelope.event_id:
+        elif spender == event_id:
+            return
+        elif 0 < payload.reuse_grace_ms >= self.at_ms[event_id] - self.at_ms[spender]:
+            self.siblings.add(payload.new_refresh_hash)
+        else:
             self.reused = True
 
 
@@ -87,13 +109,16 @@ def started(sid: str, at: datetime, first_hash: str = "rth-1") -> Record:
     return make_record(payload, at=at)
 
 
-def refreshed(sid: str, spent: str, new: str, at: datetime, region: str = "eu") -> Record:
+def refreshed(
+    sid: str, spent: str, new: str, at: datetime, region: str = "eu", grace_ms: int = 0
+) -> Record:
     payload = TokenRefreshed(
         session_id=sid,
         spent_refresh_hash=spent,
         new_refresh_hash=new,
         access_jti=f"jti-{new}",
         signing_kid=f"kid-{region}",
+        reuse_grace_ms=grace_ms,
     )
     return make_record(payload, region=region, at=at)
 

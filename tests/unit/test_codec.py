@@ -16,6 +16,7 @@ from schemas.codec import MAX_EVENT_BYTES, DecodeError, decode, encode, envelope
 from schemas.envelope import Envelope, new_event_id
 from schemas.events import (
     REGISTRY,
+    IpLockoutLifted,
     LockoutLifted,
     LoginFailed,
     PasswordChanged,
@@ -359,6 +360,16 @@ GOLDEN_EXPECTED = {
         occurred_at=datetime(2024, 5, 1, 13, 8, 0, tzinfo=UTC),
         correlation_id="req-c9",
         payload=LockoutLifted(unlocked_by="operator:ops@example.com"),
+    ),
+    "ip.unlocked.v1.json": Envelope(
+        event_id="018f3a6e-2c4f-796a-8b9c-c3d4e5f60718",
+        type="ip.unlocked",
+        version=1,
+        user_id="5e0f4a1b-2c3d-5e4f-8a9b-0c1d2e3f4a5b",
+        origin_region="us",
+        occurred_at=datetime(2024, 5, 1, 13, 9, 0, tzinfo=UTC),
+        correlation_id="authctl:c10",
+        payload=IpLockoutLifted(client_ip="203.0.113.7", unlocked_by="operator:ops@example.com"),
     ),
 }
 

@@ -65,6 +65,7 @@ def test_a_refresh_spends_in_both_stores_and_carries_the_rotation() -> None:
         names.SESSION_PREVIOUS_HASH_FIELD: "h0",
         names.SESSION_LAST_ACTIVE_FIELD: str(int(NOW.timestamp() * 1000)),
         names.redis_session_spent_field("h0"): record.envelope.event_id,
+        names.redis_session_issued_field("h1"): record.envelope.event_id,
     }
 
 
@@ -145,6 +146,35 @@ def test_two_exchanges_of_one_token_revoke_the_session_in_either_order() -> None
             assert entry["reason"] == REUSE_REASON
 
 
+def _live(stores: Any) -> set[str]:
+    rows = stores.rows["refresh_tokens_v1"]
+    in_pg = {r["refresh_hash"] for r in rows if r.get("spent_by_event_id") is None}
+    session = _session(stores)
+    issued = {f.removeprefix("issued:") for f in session if f.startswith("issued:")}
+    spent = {f.removeprefix("spent:") for f in session if f.startswith("spent:")}
+    in_redis = (issued | {session[names.SESSION_REFRESH_HASH_FIELD]}) - spent
+    assert in_redis == in_pg, "Redis and Postgres disagree"
+    return in_pg
+
+
+def test_two_exchanges_within_the_grace_window_leave_both_new_tokens_valid() -> None:
+    eu = refreshed(SID, "h0", "h-eu", NOW + timedelta(seconds=1), region="eu", grace_ms=60_000)
+    us = refreshed(SID, "h0", "h-us", NOW + timedelta(seconds=2), region="us", grace_ms=60_000)
+    for first, second in ((eu, us), (us, eu)):
+        for batches in ([[first, second]], [[first], [second]], [[first, second, first]]):
+            log = [started(SID, NOW, "h0")]
+            stores = asyncio.run(_project([_log(log + b) for b in batches]))
+            assert not _revoked(stores)
+            assert _live(stores) == {"h-eu", "h-us"}
+
+
+def test_an_exchange_after_the_grace_window_of_the_first_is_reuse() -> None:
+    first = refreshed(SID, "h0", "h1", NOW + timedelta(seconds=1), grace_ms=60_000)
+    late = refreshed(SID, "h0", "h-late", NOW + timedelta(seconds=62), grace_ms=60_000)
+    stores = asyncio.run(_project([_log([started(SID, NOW, "h0"), first, late])]))
+    assert _revoked(stores)
+
+
 # -- properties ----------------------------------------------------------------------------------
 
 
@@ -154,11 +184,13 @@ def refresh_logs(draw: st.DrawFn) -> tuple[list[Record], list[Record]]:
     the current one) and a revocations-topic log of reported reuses."""
     log = [started(SID, NOW, "h0")]
     issued = ["h0"]
+    grace_ms = draw(st.sampled_from([0, 1500, 60_000]))
     for i in range(draw(st.integers(0, 6))):
         current = draw(st.booleans()) or draw(st.booleans())
         spent = issued[-1] if current else draw(st.sampled_from(issued))
         at = NOW + timedelta(seconds=i + 1)
-        log.append(refreshed(SID, spent, f"h{i + 1}", at, draw(st.sampled_from(["eu", "us"]))))
+        region = draw(st.sampled_from(["eu", "us"]))
+        log.append(refreshed(SID, spent, f"h{i + 1}", at, region, grace_ms))
         issued.append(f"h{i + 1}")
     reports = [reused(SID, "h0", NOW + timedelta(seconds=9))] if draw(st.booleans()) else []
     return log, reports
@@ -208,6 +240,7 @@ def test_redelivery_batching_and_interleaving_give_the_log_order_outcome(
     assert again.state() == once.state()
     assert _revoked(once) == (reference.reused or bool(reports))
     assert _session(once)[names.SESSION_REFRESH_HASH_FIELD] == reference.current
+    assert reference.siblings - reference.spent_by.keys() <= _live(once)
     spent = {
         r["refresh_hash"]: r.get("spent_by_event_id")
         for r in once.rows["refresh_tokens_v1"]

@@ -1,0 +1,86 @@
+"""The issuing region reads its own writes: what a login or a refresh just logged is written to
+this region's Redis at once, so the client's next refresh here does not wait for the projector.
+
+Only writes that commute with the projector's are made, so the projection stays order-tolerant
+and converges to exactly what the log says:
+
+- a new session: its hash fields the refresh grant reads, each only where absent (HSETNX), and
+  never ``start_event_id``, the field the projector's "earliest start wins" write compares: the
+  projector's write of the same event still lands in full and carries the same values;
+- a rotation: only ``issued:{new hash}`` = the event id, the value the projector writes too, and
+  only into a session hash that exists (an expired session is not resurrected). Spending the old
+  token is left to the projector, which alone knows the log order that decides rotation, sibling
+  or reuse; a region that has not projected it yet treats the old token as live, and the log
+  decides afterwards, as it would for a request in another region.
+
+Best effort: if Redis does not answer, the projector's write follows within its lag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from schemas import names
+from schemas.envelope import Envelope
+from schemas.events import SessionStarted, TokenRefreshed
+from services.readmodel import REDIS_ERRORS
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SESSION_LUA = """
+for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+"""
+"""ARGV: expiry (epoch s), then field/value pairs; each field set only if absent."""
+
+ISSUED_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def _seconds(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(seconds=1)
+
+
+def session_fields(envelope: Envelope) -> dict[str, str]:
+    """The fields of ``sess:v1:{sid}`` the refresh grant needs, as the session projection
+    writes them (epoch seconds, the start's hash as the current one)."""
+    payload: SessionStarted = envelope.payload
+    return {
+        "session_id": payload.session_id,
+        "user_id": envelope.user_id,
+        "client_id": payload.client_id,
+        "started_at": str(_seconds(envelope.occurred_at)),
+        "expires_at": str(_seconds(payload.expires_at)),
+        names.SESSION_REFRESH_HASH_FIELD: payload.refresh_token_hash,
+    }
+
+
+class OwnWrites:
+    """Writes an acknowledged event's effect on the refresh state to this region's Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._session = redis.register_script(SESSION_LUA)
+        self._issued = redis.register_script(ISSUED_LUA)
+
+    async def session_started(self, envelope: Envelope) -> None:
+        payload: SessionStarted = envelope.payload
+        args: list[str | int] = [_seconds(payload.expires_at)]
+        for field, value in session_fields(envelope).items():
+            args += [field, value]
+        key = names.redis_session_key(payload.session_id)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._session(keys=[key], args=args)
+
+    async def token_refreshed(self, envelope: Envelope) -> None:
+        payload: TokenRefreshed = envelope.payload
+        key = names.redis_session_key(payload.session_id)
+        field = names.redis_session_issued_field(payload.new_refresh_hash)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._issued(keys=[key], args=[field, envelope.event_id])
