@@ -22,6 +22,11 @@ MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
 """Projectors keep login failures this long; a longer counting window would see fewer of them."""
 
 
+def default_issuer(region: str) -> str:
+    """A region's token issuer (``iss``) when AUTHPLANE_ISSUER is not set."""
+    return f"https://{region}.authplane.local"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -98,7 +103,7 @@ class Settings:
 
     @property
     def token_issuer(self) -> str:
-        return self.issuer or f"https://{self.region}.authplane.local"
+        return self.issuer or default_issuer(self.region)
 
     @property
     def hashing_threads(self) -> int:

@@ -32,7 +32,7 @@ from schemas.events import (
     UserEnabled,
 )
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
-from schemas.settings import SIGNING_ALGS, Settings, SettingsError
+from schemas.settings import SIGNING_ALGS, Settings, SettingsError, default_issuer
 from services import keys, topology
 from services.clierror import CliError
 from services.login.account import Account, Accounts
@@ -89,7 +89,8 @@ def keys_rotate(
     new = keys.signing_key(keys.generate_private_key(alg), alg)
     # Published (acknowledged) before the file exists, so no endpoint can sign with a key the
     # log has not got.
-    _run(_produce(topo.kafka_bootstrap, published_event(new, region)))
+    issuer = settings.token_issuer if settings.region == region else default_issuer(region)
+    _run(_produce(topo.kafka_bootstrap, published_event(new, region, issuer)))
     _checked_key(lambda: keys.install(directory, region, new))
     typer.echo(f"{region}: signing key {new.kid} published and installed (replaces {old.kid})")
 
