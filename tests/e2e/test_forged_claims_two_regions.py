@@ -3,6 +3,8 @@ the same way (never active, never 5xx), whichever region introspects."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 import pytest
 
@@ -30,8 +32,12 @@ def eu_key(stack: Stack) -> SigningKey:
     key = keys.load(settings.key_dir, "eu", settings.signing_alg)
     control = sign(key, genuine_claims("eu", settings.token_issuer))
     for region in REGIONS:
-        eventually(lambda r=region: _introspection(stack, r, control).json()["active"])
+        eventually(partial(_active, stack, region, control))
     return key
+
+
+def _active(stack: Stack, region: str, token: str) -> bool:
+    return bool(_introspection(stack, region, token).json()["active"])
 
 
 @pytest.mark.parametrize("case", sorted(FORGERIES))
