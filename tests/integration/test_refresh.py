@@ -203,7 +203,7 @@ async def test_a_disabled_user_cannot_refresh(region: Region) -> None:
     [
         ({"refresh_token": "garbage"}, "invalid_grant"),
         ({"refresh_token": "0b7c2ad2-8f0e-4b5e-9d1e-2f8d5c1a9e33." + "A" * 43}, None),
-        ({}, "invalid_grant"),
+        ({}, "invalid_request"),  # RFC 6749 §5.2: a required parameter is missing
         ({"refresh_token": "x", "scope": "admin"}, "invalid_scope"),
     ],
 )
