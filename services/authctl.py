@@ -28,6 +28,7 @@ from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
 from services import authctl_accounts, revoke, topology
+from services.cliargs import non_utf8_argument, stdin_text
 from services.clierror import CliError
 from services.passwords import hash_password
 from services.readmodel import SessionRow, list_sessions, make_engine
@@ -71,7 +72,7 @@ def _username(raw: str) -> str:
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        password = sys.stdin.read()
+        password = stdin_text("the password")
         # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
         password = password.removesuffix("\n").removesuffix("\r")
     elif sys.stdin.isatty():
@@ -310,6 +311,9 @@ def _login_name() -> str:
 def main() -> None:
     # Libraries (aiokafka) log connection failures on their own; the CLI reports one line itself.
     logging.getLogger().addHandler(logging.NullHandler())
+    not_text = non_utf8_argument(sys.argv[1:])
+    if not_text is not None:
+        _fail(not_text, 2)
     try:
         result = app(standalone_mode=False)
     except CliError as exc:

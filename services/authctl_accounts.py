@@ -34,6 +34,7 @@ from schemas.events import (
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import SIGNING_ALGS, Settings, SettingsError, default_issuer
 from services import keys, topology
+from services.cliargs import stdin_text
 from services.clierror import CliError
 from services.login.account import Account, Accounts
 from services.login.events import topic_of
@@ -264,7 +265,7 @@ def _read_password(from_stdin: bool) -> str:
         password = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
     else:
         # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
-        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        password = stdin_text("the password").removesuffix("\n").removesuffix("\r")
     if not password:
         raise CliError("the password is empty")
     return password

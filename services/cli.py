@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings, SettingsError
+from services.cliargs import non_utf8_argument
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
@@ -44,6 +45,9 @@ BaseDirOption = Annotated[
 
 
 def main() -> None:
+    not_text = non_utf8_argument(sys.argv[1:])
+    if not_text is not None:
+        raise SystemExit(_fail(not_text).exit_code)
     app()
 
 
