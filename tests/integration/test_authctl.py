@@ -224,3 +224,35 @@ def test_authplane_arguments_that_are_not_utf8_are_one_line(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert "--base-dir is not valid UTF-8" in result.stderr
+
+
+async def test_create_wait_names_the_region_that_does_not_confirm(
+    tmp_path: Path, kafka_bootstrap: str, fresh_postgres_dsn: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, 2, 1)
+    stack = _stack(tmp_path, kafka_bootstrap, fresh_postgres_dsn)  # eu's Redis does not answer
+    result = await asyncio.to_thread(
+        _authctl, stack, "user", "create", "quinn", "--password-stdin", "--wait",
+        "--timeout", "0.5", stdin="pw-quinn\n",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "registered quinn" in result.stdout
+    assert result.stderr.startswith("authctl: not known within 0.5s in: eu (redis unreachable")
+    assert result.stderr.count("\n") == 1
+
+
+async def test_user_show_reads_postgres_when_redis_is_down(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    await seed_user_postgres(Settings(), fresh_postgres_dsn, "rita", "pw-rita")
+    await _seed_sessions(fresh_postgres_dsn, user_id_for("rita"), 2)
+    stack = _stack(tmp_path, "127.0.0.1:1", fresh_postgres_dsn)
+    result = await asyncio.to_thread(_authctl, stack, "user", "show", "rita", "--json")
+    assert result.returncode == 0, result.stderr
+    [user] = orjson.loads(result.stdout)
+    assert user["regions"] == [
+        {
+            "region": "eu", "registered": True, "disabled": False, "locked_until": None,
+            "sessions": 2, "active_sessions": 2, "error": "",
+        }
+    ]  # fmt: skip
