@@ -13,16 +13,13 @@ import pytest
 from redis.asyncio import Redis
 
 from schemas import names
-from services.devstack.infra import RegionInfra
-from services.devstack.process import ManagedProcess
 from services.keys import SigningKey
 from services.verifier import Verifier
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
-    login_settings,
-    running_login,
+    login_fixture,
     seed_user_redis,
 )
 from tests.unit.forged_claims import FORGERIES, forged_token, genuine_claims, sign
@@ -31,22 +28,12 @@ BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}"
 CASES = sorted(FORGERIES)
 
 
-@pytest.fixture(scope="module")
-async def login(
-    tmp_path_factory: pytest.TempPathFactory,
-    shared_broker: ManagedProcess,
-    region_stores: dict[str, RegionInfra],
-) -> AsyncIterator[Login]:
-    infra = region_stores["eu"]
-    dsn = infra.fresh_postgres_dsn("forged")
-    settings = login_settings(
-        tmp_path_factory.mktemp("login"), shared_broker.address, infra.fresh_redis_url(), dsn
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "ivan", "pw-ivan")
-        await _project_own_key(running)
-        yield running
-    infra.drop_database(dsn)
+async def _prepare(login: Login) -> None:
+    await seed_user_redis(login.settings, "ivan", "pw-ivan")
+    await _project_own_key(login)
+
+
+login = login_fixture("forged", _prepare)
 
 
 async def _project_own_key(login: Login) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +17,8 @@ from joserfc.jwk import KeySet
 from redis.asyncio import Redis
 
 from schemas import names
-from services.devstack.infra import RegionInfra
-from services.devstack.process import ManagedProcess
 from services.keys import SigningKey, load_or_create
-from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import Login, login_fixture, seed_user_redis
 
 # authlib.jose is deprecated upstream (in favour of joserfc) and says so on import, with a filter
 # of its own that overrides pytest's; clients built on it still exist, so it is tested.
@@ -47,21 +44,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-async def login(
-    tmp_path_factory: pytest.TempPathFactory,
-    shared_broker: ManagedProcess,
-    region_stores: dict[str, RegionInfra],
-) -> AsyncIterator[Login]:
-    infra = region_stores["eu"]
-    dsn = infra.fresh_postgres_dsn("jwks")
-    settings = login_settings(
-        tmp_path_factory.mktemp("login"), shared_broker.address, infra.fresh_redis_url(), dsn
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "judy", "pw-judy")
-        yield running
-    infra.drop_database(dsn)
+async def _prepare(login: Login) -> None:
+    await seed_user_redis(login.settings, "judy", "pw-judy")
+
+
+login = login_fixture("jwks", _prepare)
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,14 @@ errors); only a present but unusable grant is ``invalid_grant``."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import pytest
 
-from services.devstack.infra import RegionInfra
-from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
-    login_settings,
-    running_login,
+    login_fixture,
 )
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -24,20 +20,7 @@ BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}"
 REFRESH = "0b7c2ad2-8f0e-4b5e-9d1e-2f8d5c1a9e33." + "A" * 43
 
 
-@pytest.fixture(scope="module")
-async def login(
-    tmp_path_factory: pytest.TempPathFactory,
-    shared_broker: ManagedProcess,
-    region_stores: dict[str, RegionInfra],
-) -> AsyncIterator[Login]:
-    infra = region_stores["eu"]
-    dsn = infra.fresh_postgres_dsn("params")
-    settings = login_settings(
-        tmp_path_factory.mktemp("login"), shared_broker.address, infra.fresh_redis_url(), dsn
-    )
-    async with running_login(settings) as running:
-        yield running
-    infra.drop_database(dsn)
+login = login_fixture("params")
 
 
 CASES: list[tuple[str, str, bytes, int, str]] = [

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.settings import default_issuer
 from services.keys import SigningKey, load_or_create
+from services.login.jwks import jwks_entries
+from services.readmodel import PublishedKey
 from services.verifier.claims import claims_problem
+from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.signature import verification_key, verify_access_token
 from tests.unit.forged_claims import FORGERIES, forged_token, genuine_claims, sign
 
@@ -65,3 +70,19 @@ _names = st.sampled_from(
 def test_the_claim_rule_answers_for_any_payload(claims: dict[str, Any]) -> None:
     problem = claims_problem(claims, now_s=1_800_000_000.0, leeway_s=10)
     assert problem is None or isinstance(problem, str)
+
+
+async def test_a_verifier_fed_by_jwks_ties_keys_to_the_published_issuer(
+    eu_key: SigningKey,
+) -> None:
+    custom = "https://login.eu.example"
+    published = [PublishedKey(eu_key.kid, "eu", eu_key.alg, dict(eu_key.public_jwk), "", custom)]
+    body = orjson.dumps({"keys": jwks_entries(published, "us", default_issuer("us"))})
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, content=body))
+    async with httpx.AsyncClient(transport=transport) as client:
+        keyring = Keyring(None, jwks_loader(client, "http://eu.test/.well-known/jwks.json"))
+        key = await keyring.get(eu_key.kid)
+    assert key is not None
+    own = {"own_region": "us", "own_issuer": default_issuer("us")}
+    assert verify_access_token(sign(eu_key, genuine_claims("eu", custom)), key, **own)
+    assert not verify_access_token(sign(eu_key, genuine_claims("eu", EU_ISSUER)), key, **own)
