@@ -22,6 +22,10 @@ MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
 """Projectors keep login failures this long; a longer counting window would see fewer of them."""
 
 
+DEFAULT_MAX_EVENT_SKEW_S = 300.0
+"""How far (s) an event's time may lie after its log timestamp before projectors refuse it."""
+
+
 def default_issuer(region: str) -> str:
     """A region's token issuer (``iss``) when AUTHPLANE_ISSUER is not set."""
     return f"https://{region}.authplane.local"
@@ -75,6 +79,7 @@ class Settings:
     broker_session_timeout_s: float = 6.0
     broker_heartbeat_interval_s: float = 1.0
     projector_metrics_port: int = 0
+    max_event_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S
 
     fail_open: bool = False
     log_level: str = "INFO"
@@ -97,6 +102,10 @@ class Settings:
         if self.session_idle_ttl_s < 1 or self.refresh_reuse_grace_s < 0:
             raise SettingsError(
                 f"{PREFIX}SESSION_IDLE_TTL_S must be >= 1 and {PREFIX}REFRESH_REUSE_GRACE_S >= 0"
+            )
+        if not 0 < self.max_event_skew_s <= MAX_LOGIN_FAILURE_WINDOW_S:
+            raise SettingsError(
+                f"{PREFIX}MAX_EVENT_SKEW_S must be 0..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
             )
         if not self.region.isidentifier():
             raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")
