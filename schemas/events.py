@@ -60,6 +60,9 @@ class SigningKeyPublished:
     region: str
     alg: str
     public_jwk: Mapping[str, str]
+    # The region's token issuer: the key verifies only tokens whose ``iss`` is this. Empty in
+    # events written before the field existed (verifiers then use the region's default issuer).
+    issuer: str = ""
 
 
 # -- revocations: on names.TOPIC_REVOCATIONS, keyed by user id ---------------------------------

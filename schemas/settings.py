@@ -32,6 +32,11 @@ DEFAULT_MAX_EVENT_SKEW_S = 300.0
 """How far (s) an event's time may lie after its log timestamp before projectors refuse it."""
 
 
+def default_issuer(region: str) -> str:
+    """A region's token issuer (``iss``) when AUTHPLANE_ISSUER is not set."""
+    return f"https://{region}.authplane.local"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -122,7 +127,7 @@ class Settings:
 
     @property
     def token_issuer(self) -> str:
-        return self.issuer or f"https://{self.region}.authplane.local"
+        return self.issuer or default_issuer(self.region)
 
     @property
     def broker(self) -> BrokerProfile:

@@ -85,6 +85,8 @@ signing_keys = Table(
     Column("public_jwk", JSONB, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=False),
     Column("event_id", UUID(as_uuid=False), nullable=False),
+    # The publishing region's token issuer; NULL for keys published before events carried it.
+    Column("issuer", Text, nullable=True),
 )
 
 revocations = Table(

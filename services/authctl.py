@@ -23,11 +23,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas import names
 from schemas.codec import encode
-from schemas.envelope import wrap
+from schemas.envelope import Envelope, wrap
 from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
-from services import authctl_accounts, revoke, topology
+from services import authctl_accounts, authctl_users, revoke, topology
+from services.cliargs import non_utf8_argument, stdin_text
 from services.clierror import CliError
 from services.passwords import hash_password
 from services.readmodel import SessionRow, list_sessions, make_engine
@@ -42,6 +43,7 @@ app.add_typer(sessions_app, name="sessions")
 revoke_app = typer.Typer(no_args_is_help=True, help="Revoke sessions, tokens or users everywhere.")
 app.add_typer(revoke_app, name="revoke")
 authctl_accounts.register(app, user_app)
+authctl_users.register(user_app)
 
 StackFile = Annotated[
     Path | None, typer.Option("--stack-file", help="Stack file (default: AUTHPLANE_STACK_FILE).")
@@ -71,7 +73,7 @@ def _username(raw: str) -> str:
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        password = sys.stdin.read()
+        password = stdin_text("the password")
         # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
         password = password.removesuffix("\n").removesuffix("\r")
     elif sys.stdin.isatty():
@@ -96,8 +98,17 @@ def user_create(
         str | None, typer.Option(help="Broker bootstrap servers (default: the stack file's).")
     ] = None,
     stack_file: StackFile = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Watch every region until it knows the user.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds --wait allows the regions.")
+    ] = TIMEOUT_S,
 ) -> None:
-    """Register a user: hash the password (argon2id) and log a user.registered event."""
+    """Register a user: hash the password (argon2id) and log a user.registered event.
+
+    With --wait, watch every region until its login endpoint can see the user; a region that
+    does not within --timeout is named and the exit code is non-zero."""
     settings = _settings()
     name = _username(username)
     password = _read_password(password_stdin)
@@ -114,6 +125,21 @@ def user_create(
     )
     asyncio.run(_produce(servers, envelope.partition_key, encode(envelope)))
     typer.echo(f"registered {name} (user id {user_id})")
+    if wait:
+        _wait_registered(cluster, envelope, time.monotonic(), timeout)
+
+
+def _wait_registered(
+    cluster: topology.Topology, envelope: Envelope, written_at: float, timeout_s: float
+) -> None:
+    confirmations = asyncio.run(
+        authctl_users.wait_registered(cluster, envelope, written_at, timeout_s)
+    )
+    authctl_users.print_confirmations(confirmations)
+    failed = [c for c in confirmations if not c.confirmed]
+    if failed:
+        names_ = "; ".join(f"{c.region} ({c.error})" for c in failed)
+        raise CliError(f"not known within {timeout_s:g}s in: {names_}")
 
 
 def _refuse_existing(cluster: topology.Topology, name: str) -> None:
@@ -310,6 +336,9 @@ def _login_name() -> str:
 def main() -> None:
     # Libraries (aiokafka) log connection failures on their own; the CLI reports one line itself.
     logging.getLogger().addHandler(logging.NullHandler())
+    not_text = non_utf8_argument(sys.argv[1:])
+    if not_text is not None:
+        _fail(not_text, 2)
     try:
         result = app(standalone_mode=False)
     except CliError as exc:

@@ -34,8 +34,9 @@ from schemas.events import (
     UserEnabled,
 )
 from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
-from schemas.settings import SIGNING_ALGS, Settings, SettingsError
+from schemas.settings import SIGNING_ALGS, Settings, SettingsError, default_issuer
 from services import keys, topology
+from services.cliargs import stdin_text
 from services.clierror import CliError
 from services.login.account import Account, Accounts
 from services.login.events import topic_of
@@ -93,7 +94,8 @@ def keys_rotate(
     new = keys.signing_key(keys.generate_private_key(alg), alg)
     # Published (acknowledged) before the file exists, so no endpoint can sign with a key the
     # log has not got.
-    _run(_produce(topo.kafka_bootstrap, published_event(new, region)))
+    issuer = settings.token_issuer if settings.region == region else default_issuer(region)
+    _run(_produce(topo.kafka_bootstrap, published_event(new, region, issuer)))
     _checked_key(lambda: keys.install(directory, region, new))
     typer.echo(f"{region}: signing key {new.kid} published and installed (replaces {old.kid})")
 
@@ -280,7 +282,7 @@ def _read_password(from_stdin: bool) -> str:
         password = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
     else:
         # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
-        password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        password = stdin_text("the password").removesuffix("\n").removesuffix("\r")
     if not password:
         raise CliError("the password is empty")
     return password

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings, SettingsError
+from services.cliargs import non_utf8_argument
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
@@ -48,6 +49,9 @@ BaseDirOption = Annotated[
 
 
 def main() -> None:
+    not_text = non_utf8_argument(sys.argv[1:])
+    if not_text is not None:
+        raise SystemExit(_fail(not_text).exit_code)
     app()
 
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ _THUMBPRINT_MEMBERS = {
     "EC": ("crv", "kty", "x", "y"),
     "OKP": ("crv", "kty", "x"),
 }
+# The public key parameters of each key type (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2): for these
+# types exactly the thumbprint members.
+_PUBLIC_MEMBERS = _THUMBPRINT_MEMBERS
 
 
 class KeyFileError(RuntimeError):
@@ -56,13 +60,25 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def public_jwk(private_key: PrivateKey) -> dict[str, str]:
+    """The public key parameters as a JWK (string members only: ``kty`` and the key's own)."""
     if isinstance(private_key, rsa.RSAPrivateKey):
         jwk: Any = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
     elif isinstance(private_key, ec.EllipticCurvePrivateKey):
         jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
     else:
         jwk = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    return {str(k): str(v) for k, v in jwk.items()}
+    return public_members(jwk)
+
+
+def public_members(jwk: Mapping[str, Any]) -> dict[str, str]:
+    """Only the public key parameters of ``jwk``'s key type (RFC 7517 §4, RFC 7518 §6).
+
+    Anything else is dropped: PyJWT's ``to_jwk`` adds ``key_ops`` (an array, RFC 7517 §4.3) that
+    earlier code stored as the string ``"['verify']"``, which strict JWK parsers refuse; such
+    records are still in the logs and stores, so readers of a stored JWK pass it through here.
+    Raises KeyError for an unknown ``kty`` or a missing parameter.
+    """
+    return {name: str(jwk[name]) for name in _PUBLIC_MEMBERS[str(jwk["kty"])]}
 
 
 def generate_private_key(alg: str) -> PrivateKey:

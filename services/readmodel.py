@@ -45,6 +45,7 @@ class PublishedKey:
     alg: str
     public_jwk: dict[str, str]
     published_at: str
+    issuer: str = ""  # the publishing region's token issuer; "" if published by older code
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,21 @@ class ReadModel:
 
     async def _keys_from_postgres(self) -> list[PublishedKey]:
         t = tables.signing_keys
-        query = select(t.c.kid, t.c.region, t.c.alg, t.c.public_jwk, t.c.published_at)
+        query = select(t.c.kid, t.c.region, t.c.alg, t.c.public_jwk, t.c.published_at, t.c.issuer)
         try:
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(query)).all()
         except POSTGRES_ERRORS as exc:
             raise StoreUnavailable("neither redis nor postgres answered") from exc
         return [
-            PublishedKey(r.kid, r.region, r.alg, dict(r.public_jwk), r.published_at.isoformat())
+            PublishedKey(
+                r.kid,
+                r.region,
+                r.alg,
+                dict(r.public_jwk),
+                r.published_at.isoformat(),
+                r.issuer or "",
+            )
             for r in rows
         ]
 
@@ -163,6 +171,7 @@ def _key_from_json(raw: Any) -> PublishedKey | None:
             alg=str(doc["alg"]),
             public_jwk={str(k): str(v) for k, v in doc["public_jwk"].items()},
             published_at=str(doc.get("published_at", "")),
+            issuer=str(doc.get("issuer") or ""),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         log.warning("skipping a malformed signing key record in redis")

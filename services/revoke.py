@@ -143,16 +143,25 @@ def _millis(moment: datetime) -> int:
 
 
 # -- waiting until every region has it in effect ------------------------------------------------
+Rule = Callable[[Redis, Envelope], Callable[[], Awaitable[bool]]]
+
+
 async def confirm_all(
-    topology: Topology, envelope: Envelope, written_at: float, timeout_s: float
+    topology: Topology,
+    envelope: Envelope,
+    written_at: float,
+    timeout_s: float,
+    rule: Rule | None = None,
 ) -> list[Confirmation]:
-    """Poll each region's Redis until the revocation is in effect there, or the timeout passes."""
+    """Poll each region's Redis until ``envelope`` is in effect there (``rule``; by default the
+    revocation check rule, ``in_effect``), or the timeout passes."""
     deadline = written_at + timeout_s
     regions = sorted(topology.regions)
+    check = rule or in_effect
     return list(
         await asyncio.gather(
             *(
-                _confirm(r, topology.region(r).redis_url, envelope, written_at, deadline)
+                _confirm(r, topology.region(r).redis_url, envelope, written_at, deadline, check)
                 for r in regions
             )
         )
@@ -160,10 +169,10 @@ async def confirm_all(
 
 
 async def _confirm(
-    region: str, url: str, envelope: Envelope, written_at: float, deadline: float
+    region: str, url: str, envelope: Envelope, written_at: float, deadline: float, rule: Rule
 ) -> Confirmation:
     redis = make_redis(url)
-    check = in_effect(redis, envelope)
+    check = rule(redis, envelope)
     error = ""
     try:
         while True:
@@ -218,11 +227,16 @@ def report(envelope: Envelope, confirmations: list[Confirmation] | None, as_json
         soft_wrap=True,
     )
     if confirmations is not None:
-        table = Table("region", "confirmed", "ms after the event was written", "detail")
-        for c in confirmations:
-            ms = "-" if c.ms is None else f"{c.ms:.1f}"
-            table.add_row(c.region, "yes" if c.confirmed else "NO", ms, c.error)
-        out.print(table)
+        out.print(confirmation_table(confirmations))
+
+
+def confirmation_table(confirmations: list[Confirmation]) -> Table:
+    """One row per region: confirmed or not, how soon after the write, and why not."""
+    table = Table("region", "confirmed", "ms after the event was written", "detail")
+    for c in confirmations:
+        ms = "-" if c.ms is None else f"{c.ms:.1f}"
+        table.add_row(c.region, "yes" if c.confirmed else "NO", ms, c.error)
+    return table
 
 
 def console() -> Console:

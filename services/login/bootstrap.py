@@ -70,7 +70,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     readmodel = ReadModel(redis, engine)
     # Refreshed every 5 s (two Redis reads): a retired or revoked key leaves the JWKS soon.
     keyring = Keyring(
-        own_published_key(signing_key, settings.region),
+        own_published_key(signing_key, settings.region, settings.token_issuer),
         active_keys_loader(redis, engine),
         ttl_s=KEYRING_TTL_S,
     )
@@ -105,7 +105,9 @@ def _key_watcher(runtime: Runtime) -> KeyWatcher:
     def switch(key: keys.SigningKey) -> None:
         # Tokens are signed with runtime.signing_key from the next request on.
         runtime.signing_key = key
-        runtime.keyring.set_own(own_published_key(key, runtime.settings.region))
+        runtime.keyring.set_own(
+            own_published_key(key, runtime.settings.region, runtime.settings.token_issuer)
+        )
 
     return KeyWatcher(
         runtime.settings,
@@ -143,7 +145,9 @@ async def publish_signing_key(runtime: Runtime) -> None:
     """Every region must learn this key before it can verify our tokens: publish at each start."""
     key = runtime.signing_key
     try:
-        await runtime.publisher.publish(published_event(key, runtime.settings.region))
+        await runtime.publisher.publish(
+            published_event(key, runtime.settings.region, runtime.settings.token_issuer)
+        )
     except PublishFailed:
         raise StartupError(
             f"the broker at {runtime.settings.kafka_bootstrap} did not acknowledge "

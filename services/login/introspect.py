@@ -15,6 +15,7 @@ from services.login.forms import OAuthError
 INACTIVE: dict[str, Any] = {"active": False}
 _ANSWERED_CLAIMS = ("sub", "sid", "jti", "iss", "exp", "iat", "client_id", "region", "scope")
 _REALM = 'Basic realm="authplane", charset="UTF-8"'
+TOKEN_TYPE = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
 
 
 class ClientAuthError(OAuthError):
@@ -75,7 +76,8 @@ async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
         return _inactive(rt, verdict.reason)
     rt.metrics.introspections.labels("active").inc()
     answer = {name: verdict.claims[name] for name in _ANSWERED_CLAIMS if name in verdict.claims}
-    return {"active": True, "token_type": "access_token", **answer}
+    # RFC 7662 §2.2: token_type is an RFC 6749 §7.1 token type; ours are Bearer tokens (RFC 6750).
+    return {"active": True, "token_type": TOKEN_TYPE, **answer}
 
 
 def _inactive(rt: Runtime, reason: str) -> dict[str, Any]:

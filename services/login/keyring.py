@@ -8,5 +8,5 @@ from services.readmodel import PublishedKey
 from services.verifier.keyring import Keyring as Keyring
 
 
-def own_published_key(key: SigningKey, region: str) -> PublishedKey:
-    return PublishedKey(key.kid, region, key.alg, dict(key.public_jwk), published_at="")
+def own_published_key(key: SigningKey, region: str, issuer: str) -> PublishedKey:
+    return PublishedKey(key.kid, region, key.alg, dict(key.public_jwk), "", issuer)

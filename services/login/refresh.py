@@ -30,7 +30,7 @@ from schemas.events import RefreshTokenReused, TokenRefreshed
 from services.login import tokens
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
-from services.login.forms import OAuthError
+from services.login.forms import OAuthError, require
 from services.login.refresh_rule import Verdict, judge
 from services.login.refresh_state import RefreshState, load_state
 from services.readmodel import StoreUnavailable
@@ -76,9 +76,10 @@ async def _refresh(
         # A session does not record its scope, so a narrower one cannot be checked: refreshed
         # access tokens carry none (RFC 6749 §6 allows omitting it).
         raise OAuthError("invalid_scope", "refresh without a scope parameter")
-    token = form.get("refresh_token")
-    session_id = session_of(token) if token else None
-    if token is None or session_id is None:
+    # RFC 6749 §5.2: a missing parameter is invalid_request; a malformed token is invalid_grant.
+    token = require(form, "refresh_token")
+    session_id = session_of(token)
+    if session_id is None:
         raise invalid_grant()
     presented = tokens.refresh_token_hash(token)
     # One instant for the verdict and the event's id, which the projections compare in turn.

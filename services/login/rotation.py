@@ -36,9 +36,10 @@ Publish = Callable[[Envelope], Awaitable[None]]
 States = Callable[[], Awaitable[KeyStates]]
 
 
-def published_event(key: keys.SigningKey, region: str) -> Envelope:
+def published_event(key: keys.SigningKey, region: str, issuer: str) -> Envelope:
+    """The public half of ``key`` for every region, tied to ``region`` and its ``issuer``."""
     event = SigningKeyPublished(
-        kid=key.kid, region=region, alg=key.alg, public_jwk=dict(key.public_jwk)
+        kid=key.kid, region=region, alg=key.alg, public_jwk=dict(key.public_jwk), issuer=issuer
     )
     return wrap(event, user_id=None, origin_region=region, correlation_id=str(uuid.uuid4()))
 
@@ -119,7 +120,7 @@ class KeyWatcher:
         self._version = version
 
     async def activate(self, key: keys.SigningKey) -> None:
-        await self._publish(published_event(key, self._s.region))
+        await self._publish(published_event(key, self._s.region, self._s.token_issuer))
         old, self.current = self.current.kid, key
         self._switch(key)
         log.info("signing key rotated", extra={"old_kid": old, "kid": key.kid})

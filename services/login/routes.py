@@ -20,6 +20,7 @@ from services.login.forms import (
 from services.login.grant import password_grant
 from services.login.health import readiness
 from services.login.introspect import authenticate_client, introspect
+from services.login.jwks import jwks_entries
 from services.login.lockout import client_ip
 from services.login.logs import request_id_var
 from services.login.password_change import change_password
@@ -115,12 +116,8 @@ async def logout_session(request: Request) -> Response:
 
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> Response:
-    published = await runtime_of(request).keyring.published()
-    # "region" (an extra JWK member, RFC 7517 §4) lets in-process verifiers pin the region claim.
-    keys = [
-        {**k.public_jwk, "kid": k.kid, "alg": k.alg, "use": "sig", "region": k.region}
-        for k in published
-    ]
+    rt = runtime_of(request)
+    keys = jwks_entries(await rt.keyring.published(), rt.settings.region, rt.settings.token_issuer)
     return json_response({"keys": keys}, headers={"Cache-Control": "public, max-age=30"})
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from services.keys import public_members
 from services.readmodel import PublishedKey, StoreUnavailable
 from services.verifier.signature import VerificationKey, verification_key
 
@@ -88,7 +89,7 @@ class Keyring:
         for record in published.values():
             try:
                 keys[record.kid] = verification_key(
-                    record.kid, record.region, record.alg, record.public_jwk
+                    record.kid, record.region, record.alg, record.public_jwk, record.issuer
                 )
             except ValueError as exc:
                 log.warning("ignoring an unusable published key", extra={"reason": str(exc)})
@@ -116,5 +117,11 @@ def _jwks_entry(entry: Any) -> PublishedKey | None:
     if not all(isinstance(v, str) and v for v in (kid, region, alg)):
         log.warning("skipping a JWKS entry without kid, region or alg")
         return None
-    jwk = {str(k): str(v) for k, v in entry.items() if k not in ("kid", "alg", "use", "region")}
-    return PublishedKey(str(kid), str(region), str(alg), jwk, published_at="")
+    try:
+        jwk = public_members(entry)
+    except KeyError:
+        log.warning("skipping a JWKS entry without its key parameters")
+        return None
+    issuer = entry.get("iss")
+    issuer = issuer if isinstance(issuer, str) else ""
+    return PublishedKey(str(kid), str(region), str(alg), jwk, published_at="", issuer=issuer)

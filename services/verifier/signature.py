@@ -4,26 +4,39 @@
   chooses its own algorithm, so ``alg: none`` and HS256-signed-with-a-public-key are rejected.
   Only asymmetric algorithms are accepted for key records (a symmetric one would turn a public
   JWK into a secret).
-- ``iss`` is not pinned to one issuer: tokens of every region are valid everywhere. Instead the
-  ``region`` claim must name the region that published the key, and a token signed with the
-  verifying region's key must carry that region's issuer.
-- ``exp``, ``iat``, ``sub``, ``sid``, ``jti``, ``iss`` and ``region`` are required.
+- A key is tied to the region that published it and to that region's issuer: a token verifies
+  only if its ``region`` claim names the key's region and its ``iss`` is the key's issuer, so every
+  region accepts exactly the same tokens of a key. The issuer comes from the key record
+  (``signing_key.published`` carries it); records published before it did fall back to
+  ``default_issuer(region)``, or to the verifying region's own issuer for its own keys.
+- The claims are type- and range-checked by ``services.verifier.claims`` (the one definition),
+  not by PyJWT, whose checks accept ``"exp": "9999999999"`` and overflow on huge numbers.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import orjson
 
-from schemas.settings import CLOCK_SKEW_S, SIGNING_ALGS
+from schemas.settings import CLOCK_SKEW_S, SIGNING_ALGS, default_issuer
+from services.verifier.claims import REQUIRED_CLAIMS as REQUIRED_CLAIMS
+from services.verifier.claims import claims_problem
 
-REQUIRED_CLAIMS = ("exp", "iat", "sub", "sid", "jti", "iss", "region")
-_DECODE_OPTIONS: Any = {"require": list(REQUIRED_CLAIMS), "verify_aud": False}
+# PyJWT checks the signature only; every claim rule is claims_problem's.
+_DECODE_OPTIONS: Any = {
+    "require": [],
+    "verify_aud": False,
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+    "verify_iss": False,
+}
 MAX_TOKEN_CHARS = 8192
 CLOCK_SKEW_LEEWAY_S = CLOCK_SKEW_S
 """Regions' clocks differ a little: without leeway a token minted by a region whose clock runs a
@@ -38,19 +51,21 @@ class VerificationKey:
     region: str
     alg: str
     key: Any  # a cryptography public key object
+    issuer: str = ""  # "" = not recorded (published by older code)
 
 
 def verification_key(
-    kid: str, region: str, alg: str, public_jwk: dict[str, str]
+    kid: str, region: str, alg: str, public_jwk: dict[str, str], issuer: str = ""
 ) -> VerificationKey:
-    """Build from a published public JWK; raises ValueError if the JWK does not fit the alg."""
+    """Build from a published public JWK and the issuer its region published with it ("" if
+    unknown); raises ValueError if the JWK does not fit the alg."""
     if alg not in SIGNING_ALGS:
         raise ValueError(f"key {kid} has unsupported alg {alg!r}")
     try:
         parsed = jwt.PyJWK(dict(public_jwk), algorithm=alg)
     except jwt.PyJWTError as exc:
         raise ValueError(f"unusable public key {kid}: {exc}") from None
-    return VerificationKey(kid=kid, region=region, alg=alg, key=parsed.key)
+    return VerificationKey(kid=kid, region=region, alg=alg, key=parsed.key, issuer=issuer)
 
 
 def unverified_kid(token: str) -> str | None:
@@ -79,18 +94,16 @@ def verify_access_token(
 
     ``algorithms=[key.alg]`` makes PyJWT refuse any header ``alg`` but the key record's.
     """
-    try:
-        decoded = jwt.decode_complete(
-            token,
-            key.key,
-            algorithms=[key.alg],
-            options=_DECODE_OPTIONS,
-            leeway=CLOCK_SKEW_LEEWAY_S,
-        )
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+    if len(token) > MAX_TOKEN_CHARS:
         return None
-    claims: dict[str, Any] = decoded["payload"]
-    if decoded["header"].get("kid") != key.kid:
+    try:
+        decoded = jwt.decode_complete(token, key.key, algorithms=[key.alg], options=_DECODE_OPTIONS)
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
+        return None
+    claims: Any = decoded["payload"]
+    if not isinstance(claims, dict) or decoded["header"].get("kid") != key.kid:
+        return None
+    if claims_problem(claims, time.time(), CLOCK_SKEW_LEEWAY_S) is not None:
         return None
     return claims if claims_fit_key(claims, key, own_region, own_issuer) else None
 
@@ -98,10 +111,13 @@ def verify_access_token(
 def claims_fit_key(
     claims: dict[str, Any], key: VerificationKey, own_region: str, own_issuer: str
 ) -> bool:
-    if claims.get("region") != key.region:
-        return False
-    if not all(isinstance(claims.get(name), str) for name in ("sub", "sid", "jti", "iss")):
-        return False
-    if isinstance(claims.get("iat"), bool) or not isinstance(claims.get("iat"), int | float):
-        return False
-    return key.region != own_region or claims["iss"] == own_issuer
+    """The token names the key's region and the key's issuer (same answer in every region)."""
+    issuer = key_issuer(key, own_region, own_issuer)
+    return bool(claims["region"] == key.region and claims["iss"] == issuer)
+
+
+def key_issuer(key: VerificationKey, own_region: str, own_issuer: str) -> str:
+    """The issuer a key's tokens must carry: the recorded one, else the region's default."""
+    if key.issuer:
+        return key.issuer
+    return own_issuer if key.region == own_region else default_issuer(key.region)

@@ -19,6 +19,7 @@ def reduce(record: Record) -> list[Operation]:
         "public_jwk": public_jwk,
         "published_at": event.occurred_at,
         "event_id": event.event_id,
+        "issuer": payload.issuer or None,
     }
     entry = {
         "kid": payload.kid,
@@ -27,6 +28,7 @@ def reduce(record: Record) -> list[Operation]:
         "public_jwk": public_jwk,
         "published_at": event.occurred_at,
         "event_id": event.event_id,
+        "issuer": payload.issuer,
     }
     # A login endpoint re-publishes its key on every start: the first publication wins, so the
     # entry (and its published_at) is the same whatever order the copies arrive in.

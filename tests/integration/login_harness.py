@@ -7,7 +7,7 @@ not under test here (the e2e suite covers the full path through it).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
@@ -24,6 +25,8 @@ from schemas.envelope import Envelope, new_event_id
 from schemas.identity import normalize_username, user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.devstack.infra import RegionInfra
+from services.devstack.process import ManagedProcess
 from services.login.app import create_app
 from services.login.bootstrap import Runtime, build_runtime, close_runtime
 from services.passwords import hash_password
@@ -66,6 +69,43 @@ async def running_login(settings: Settings) -> AsyncIterator[Login]:
             yield Login(settings, runtime, client)
     finally:
         await close_runtime(runtime)
+
+
+@asynccontextmanager
+async def login_on_fresh_stores(
+    tmp_path: Path, broker: str, infra: RegionInfra, name: str, **kw: Any
+) -> AsyncIterator[Login]:
+    """A login endpoint (region eu unless ``kw`` says otherwise) on a fresh Redis database and a
+    fresh Postgres database called after ``name``, dropped afterwards."""
+    dsn = infra.fresh_postgres_dsn(name)
+    settings = login_settings(tmp_path, broker, infra.fresh_redis_url(), dsn, **kw)
+    try:
+        async with running_login(settings) as running:
+            yield running
+    finally:
+        infra.drop_database(dsn)
+
+
+def login_fixture(
+    name: str, prepare: Callable[[Login], Awaitable[None]] | None = None, **kw: Any
+) -> Any:
+    """A module-scoped pytest fixture ``login``: ``login_on_fresh_stores`` on the shared broker
+    and region eu's stores, after ``prepare(login)`` (seeding) if given. Assign it to a module
+    global: ``login = login_fixture("mytests")``."""
+
+    async def login(
+        tmp_path_factory: pytest.TempPathFactory,
+        shared_broker: ManagedProcess,
+        region_stores: dict[str, RegionInfra],
+    ) -> AsyncIterator[Login]:
+        tmp_path = tmp_path_factory.mktemp("login")
+        infra = region_stores["eu"]
+        async with login_on_fresh_stores(tmp_path, shared_broker.address, infra, name, **kw) as lg:
+            if prepare is not None:
+                await prepare(lg)
+            yield lg
+
+    return pytest.fixture(scope="module", name="login")(login)
 
 
 def user_row(settings: Settings, username: str, password: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from schemas.topics import ensure_topics
 from services import topology
 from services.devstack.process import free_port
 from services.readmodel import make_engine
-from tests.integration.login_harness import events_on_topic
+from tests.integration.login_harness import events_on_topic, seed_user_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -164,3 +164,95 @@ async def test_sessions_list_shows_the_users_sessions(
     assert table.returncode == 0
     assert all(session_id in table.stdout for session_id in ids)
     assert "someone-elses" not in table.stdout
+
+
+NOT_UTF8 = "\udcff"  # how Python holds the byte 0xff of a non-UTF-8 argument (surrogateescape)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("revoke", "user", "nina", "--reason", f"bad{NOT_UTF8}"), "--reason"),
+        (("revoke", "user", "nina", f"--reason=bad{NOT_UTF8}"), "--reason"),
+        (("revoke", "user", "nina", "--operator", f"ops{NOT_UTF8}"), "--operator"),
+        (("revoke", "user", f"ni{NOT_UTF8}na"), "argument 3"),
+        (("sessions", "list", "nina", "--region", f"e{NOT_UTF8}"), "--region"),
+        (("user", "create", f"n{NOT_UTF8}", "--password-stdin"), "argument 3"),
+    ],
+)
+async def test_arguments_that_are_not_utf8_are_one_line(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    fresh_postgres_dsn: str,
+    args: tuple[str, ...],
+    fragment: str,
+) -> None:
+    await ensure_topics(kafka_bootstrap, 2, 1)
+    await seed_user_postgres(Settings(), fresh_postgres_dsn, "nina", "pw-nina")
+    stack = _stack(tmp_path, kafka_bootstrap, fresh_postgres_dsn)
+    result = await asyncio.to_thread(_authctl, stack, *args, stdin="pw\n")
+    _one_line_error(result, fragment)
+    assert "not valid UTF-8" in result.stderr
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    stack = _stack(tmp_path, f"127.0.0.1:{free_port()}", "postgresql://x@127.0.0.1:1/authplane")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.authctl", "user", "create", "olga", "--password-stdin"],
+        input=b"pass\xffword\n",
+        capture_output=True,
+        cwd=REPO,
+        env=Settings(stack_file=stack).to_env() | {"PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    text = result.stderr.decode()
+    assert result.returncode == 1, text
+    assert text == "authctl: the password on stdin is not valid UTF-8\n"
+
+
+def test_authplane_arguments_that_are_not_utf8_are_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "status", "--base-dir", f"{tmp_path}/{NOT_UTF8}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "--base-dir is not valid UTF-8" in result.stderr
+
+
+async def test_create_wait_names_the_region_that_does_not_confirm(
+    tmp_path: Path, kafka_bootstrap: str, fresh_postgres_dsn: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, 2, 1)
+    stack = _stack(tmp_path, kafka_bootstrap, fresh_postgres_dsn)  # eu's Redis does not answer
+    result = await asyncio.to_thread(
+        _authctl, stack, "user", "create", "quinn", "--password-stdin", "--wait",
+        "--timeout", "0.5", stdin="pw-quinn\n",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "registered quinn" in result.stdout
+    assert result.stderr.startswith("authctl: not known within 0.5s in: eu (redis unreachable")
+    assert result.stderr.count("\n") == 1
+
+
+async def test_user_show_reads_postgres_when_redis_is_down(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    await seed_user_postgres(Settings(), fresh_postgres_dsn, "rita", "pw-rita")
+    await _seed_sessions(fresh_postgres_dsn, user_id_for("rita"), 2)
+    stack = _stack(tmp_path, "127.0.0.1:1", fresh_postgres_dsn)
+    result = await asyncio.to_thread(_authctl, stack, "user", "show", "rita", "--json")
+    assert result.returncode == 0, result.stderr
+    [user] = orjson.loads(result.stdout)
+    assert user["regions"] == [
+        {
+            "region": "eu", "registered": True, "disabled": False, "locked_until": None,
+            "sessions": 2, "active_sessions": 2, "error": "",
+        }
+    ]  # fmt: skip

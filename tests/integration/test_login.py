@@ -80,6 +80,11 @@ async def test_startup_publishes_the_public_signing_key(login: Login) -> None:
     assert events[0].user_id == names.SYSTEM_PARTITION_KEY
     assert published.kid == login.runtime.signing_key.kid
     assert "d" not in published.public_jwk
+    # Tied to this region's issuer: every region then accepts only that iss from this key.
+    assert published.region == login.settings.region
+    assert published.issuer == login.settings.token_issuer
+    # RFC 7517: only string-valued key parameters (no key_ops stringified into "['verify']").
+    assert set(published.public_jwk) <= {"kty", "n", "e", "crv", "x", "y"}
 
 
 async def test_wrong_password_unknown_user_and_bad_username_look_the_same(login: Login) -> None:

@@ -102,7 +102,7 @@ async def test_own_token_is_active_with_its_claims(login: Login) -> None:
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["active"] is True
-    assert body["token_type"] == "access_token"
+    assert body["token_type"] == "Bearer"  # RFC 7662 §2.2: an RFC 6749 §7.1 token type
     assert body["iss"] == login.settings.token_issuer
     assert {"sub", "sid", "jti", "exp", "iat", "client_id"} <= body.keys()
 

@@ -312,7 +312,7 @@ async def test_a_disabled_user_cannot_refresh(region: Region) -> None:
     [
         ({"refresh_token": "garbage"}, "invalid_grant"),
         ({"refresh_token": new_session_id() + "." + "A" * 43}, None),
-        ({}, "invalid_grant"),
+        ({}, "invalid_request"),  # RFC 6749 §5.2: a required parameter is missing
         ({"refresh_token": "x", "scope": "admin"}, "invalid_scope"),
     ],
 )

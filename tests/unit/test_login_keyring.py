@@ -23,7 +23,7 @@ def _published(tmp_path: Path, region: str) -> PublishedKey:
 
 
 async def test_unknown_kid_refreshes_at_most_once_per_interval(tmp_path: Path) -> None:
-    own = own_published_key(load_or_create(tmp_path, "eu", "EdDSA"), "eu")
+    own = own_published_key(load_or_create(tmp_path, "eu", "EdDSA"), "eu", "https://eu.test")
     us = _published(tmp_path, "us")
     projected: list[PublishedKey] = []
     loads = 0
@@ -48,7 +48,7 @@ async def test_unknown_kid_refreshes_at_most_once_per_interval(tmp_path: Path) -
 
 
 async def test_store_outage_keeps_the_cached_keys(tmp_path: Path) -> None:
-    own = own_published_key(load_or_create(tmp_path, "eu", "RS256"), "eu")
+    own = own_published_key(load_or_create(tmp_path, "eu", "RS256"), "eu", "https://eu.test")
     us = _published(tmp_path, "us")
     healthy = True
 
@@ -67,7 +67,7 @@ async def test_store_outage_keeps_the_cached_keys(tmp_path: Path) -> None:
 
 
 async def test_unusable_published_keys_are_skipped(tmp_path: Path) -> None:
-    own = own_published_key(load_or_create(tmp_path, "eu", "RS256"), "eu")
+    own = own_published_key(load_or_create(tmp_path, "eu", "RS256"), "eu", "https://eu.test")
     us = _published(tmp_path, "us")
     symmetric = PublishedKey("hs", "us", "HS256", {"kty": "oct", "k": "c2VjcmV0"}, "")
     mismatched = PublishedKey("bad", "us", "RS256", dict(us.public_jwk), "")

@@ -69,7 +69,9 @@ def session(sid: str = "s-1", expires_at: datetime = T0 + timedelta(days=30)) ->
 
 
 def key_published(kid: str = "kid-eu") -> SigningKeyPublished:
-    return SigningKeyPublished(kid=kid, region="eu", alg="EdDSA", public_jwk=JWK)
+    return SigningKeyPublished(
+        kid=kid, region="eu", alg="EdDSA", public_jwk=JWK, issuer="https://eu.authplane.test"
+    )
 
 
 def _archive_row(envelope: Envelope, body: bytes) -> dict[str, Any]:
@@ -209,6 +211,7 @@ def test_a_published_key_lands_in_the_table_and_the_jwks_hash_first_publication_
             "public_jwk": JWK,
             "published_at": T0,
             "event_id": event_id,
+            "issuer": "https://eu.authplane.test",
         },
         key="kid",
         compare="event_id",
@@ -223,6 +226,7 @@ def test_a_published_key_lands_in_the_table_and_the_jwks_hash_first_publication_
             "public_jwk": JWK,
             "published_at": T0,
             "event_id": event_id,
+            "issuer": "https://eu.authplane.test",
         },
         compare="event_id",
     )

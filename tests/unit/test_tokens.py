@@ -44,8 +44,8 @@ def signing_key(
     return load_or_create(tmp_path_factory.mktemp("keys"), "eu", request.param)
 
 
-def _vkey(key: SigningKey, region: str = "eu") -> VerificationKey:
-    return verification_key(key.kid, region, key.alg, key.public_jwk)
+def _vkey(key: SigningKey, region: str = "eu", issuer: str = "") -> VerificationKey:
+    return verification_key(key.kid, region, key.alg, key.public_jwk, issuer)
 
 
 def _verify(token: str, key: VerificationKey) -> dict[str, Any] | None:
@@ -152,7 +152,7 @@ def test_key_record_alg_wins_over_token_header(tmp_path: Path) -> None:
 
 def test_other_regions_tokens_verify_with_their_own_issuer(signing_key: SigningKey) -> None:
     token = issue_access_token(signing_key, _ctx("us", "https://us.example"), ttl_s=300).token
-    assert _verify(token, _vkey(signing_key, region="us")) is not None
+    assert _verify(token, _vkey(signing_key, "us", "https://us.example")) is not None
 
 
 @pytest.mark.parametrize(
