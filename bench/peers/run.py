@@ -1,0 +1,410 @@
+"""`python -m bench peers`: authplane and Keycloak in the same run, driven by wrk.
+
+Order: fetch/build Keycloak (cached), start a one-region authplane stack, create a ``keycloak``
+database on that region's Postgres, start Keycloak at authplane's argon2id parameters, then
+measure both sides figure by figure with the login processes on core 0 and everything else
+(data plane, Postgres, wrk) on core 1; then the whole box; then restart Keycloak at its own
+argon2 defaults for one more password-grant figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.login import create_user, wait_user_everywhere
+from bench.peers import admin, drive, keycloak, pin
+from bench.peers.compare import Row, render, save
+from bench.peers.memory import (
+    database_bytes,
+    jvm_heap_used,
+    recent_session_ids,
+    redis_used_memory,
+    session_key_bytes,
+    session_rows,
+)
+from bench.peers.profile import report, start_sampling
+from bench.peers.side import Side, time_until_inactive
+from bench.peers.systems import (
+    REGION,
+    USERNAME,
+    authplane_side,
+    data_plane_pids,
+    database_of,
+    keycloak_side,
+    login_pid,
+)
+from bench.peers.wrk import wrk_binary
+from services.devstack import postgres
+from services.devstack.stack import Stack
+
+RESULTS = Path("docs/benchmarks-peers.json")
+CAVEAT = (
+    "measured on a shared 2-core machine with other jobs running; absolute figures are noisy, "
+    "ratios less so. Re-run on a quiet machine for the README."
+)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench peers")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
+    parser.add_argument("--logouts", type=int, default=30, help="logout-then-introspect samples")
+    parser.add_argument("--version", default=keycloak.VERSION, help="Keycloak version")
+    parser.add_argument("--no-defaults", action="store_true", help="skip Keycloak's defaults")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of authplane into DIR")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
+    parser.add_argument("--note", default=CAVEAT, help="caveat stored with the results")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    wrk_binary()  # fail before the minutes of set-up, with the install command
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print("== fetching the peer")
+    kc_home = keycloak.fetch(args.version)
+    keycloak.build(kc_home)
+    with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
+        stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
+        try:
+            rows, extra = _with_stack(stack, kc_home, Path(tmp), args)
+        finally:
+            stack.stop()
+    print()
+    print(render(rows))
+    for line in extra:
+        print(line)
+    context = {
+        "keycloak": args.version,
+        "jdk": str(keycloak.java_home() or "java on PATH"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "note": args.note,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save(rows, context, args.out)
+    print(f"\nwrote {args.out}; `python -m bench --plot` draws it")
+
+
+def _with_stack(
+    stack: Stack, kc_home: Path, tmp: Path, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    create_user(stack, USERNAME)
+    asyncio.run(wait_user_everywhere(stack, USERNAME))
+    settings = stack.settings[REGION]
+    pg_port = int(stack.regions[REGION].postgres.details["port"])
+    admin_dsn = postgres.dsn(pg_port, postgres.SUPERUSER)
+    asyncio.run(postgres.create_database(admin_dsn, "keycloak"))
+    jdbc = f"jdbc:postgresql://127.0.0.1:{pg_port}/keycloak"
+    equal = keycloak.Argon2(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
+    print(
+        f"== starting Keycloak {args.version} (argon2 m={equal.memory_kib} KiB, "
+        f"t={equal.iterations}, p={equal.parallelism}: authplane's parameters)"
+    )
+    kc = keycloak.start(kc_home, jdbc, tmp, equal)
+    try:
+        admin.create_realm(kc, equal, {USERNAME: authplane_side(stack).password_form["password"]})
+        rows, extra = _compare(stack, kc, admin_dsn, args)
+    finally:
+        kc.stop()
+    if not args.no_defaults:
+        rows.append(_defaults_row(stack, kc_home, jdbc, tmp, args))
+    return rows, extra
+
+
+def _place(stack: Stack, kc: keycloak.Keycloak, isolated: bool) -> None:
+    logins = [
+        pid for p in stack.apps if p.details.get("service") == "login" for pid in pin.spread(p.pid)
+    ]
+    servers = [*logins, *pin.spread(kc.process.pid)]
+    if isolated and pin.two_cores():
+        pin.pin(servers, pin.SERVER_CORES)
+        pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
+    else:
+        pin.pin([*servers, *data_plane_pids(stack)], pin.all_cores())
+
+
+def _compare(
+    stack: Stack, kc: keycloak.Keycloak, admin_dsn: str, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    ours, theirs = authplane_side(stack), keycloak_side(kc)
+    seconds = args.seconds
+    _place(stack, kc, isolated=True)
+    print("== password grants, isolated (login process on core 0, the rest on core 1)")
+    memory = _MemoryProbe(stack, kc, admin_dsn)
+    memory.before()
+    pw = {side.name: drive.password_grants(side, seconds) for side in (ours, theirs)}
+    memory.after()
+    ceiling = drive.argon2_ceiling(stack.settings[REGION], pin.SERVER_CORES, seconds)
+    print("== introspection")
+    intro = {side.name: drive.introspections(side, seconds) for side in (ours, theirs)}
+    print("== refresh grants")
+    refresh = {side.name: drive.refresh_grants(side, seconds) for side in (ours, theirs)}
+    print("== logout, then introspect until inactive")
+    logout = {side.name: time_until_inactive(side, args.logouts) for side in (ours, theirs)}
+    print("== password grants, whole box")
+    _place(stack, kc, isolated=False)
+    box = {side.name: drive.password_grants(side, seconds) for side in (ours, theirs)}
+    box_ceiling = drive.argon2_ceiling(stack.settings[REGION], pin.all_cores(), seconds)
+    extra = _details(pw, intro, refresh, box, ceiling, box_ceiling)
+    if args.profile is not None:
+        _place(stack, kc, isolated=True)
+        extra += _profiles(stack, ours, args.profile, seconds)
+    rows = [
+        *_throughput_rows(pw, intro, refresh, box),
+        *_latency_rows(logout),
+        *memory.rows(),
+    ]
+    return rows, extra
+
+
+def _throughput_rows(
+    pw: dict[str, drive.Run],
+    intro: dict[str, drive.Run],
+    refresh: dict[str, drive.Run],
+    box: dict[str, drive.Run],
+) -> list[Row]:
+    a, k = "authplane", "Keycloak"
+    wrk_note = "wrk pinned to core 1 with the data plane; login process alone on core 0"
+    return [
+        Row(
+            "password grant, equal argon2id, isolated",
+            "logins/s",
+            pw[a].wrk.rate,
+            pw[k].wrk.rate,
+            f"wrk, 8 connections, one user; {wrk_note}",
+            aim=1.0,
+        ),
+        Row(
+            "password grant, equal argon2id, whole box",
+            "logins/s",
+            box[a].wrk.rate,
+            box[k].wrk.rate,
+            "as above, every process allowed on both cores",
+        ),
+        Row(
+            "introspection",
+            "requests/s",
+            intro[a].wrk.rate,
+            intro[k].wrk.rate,
+            f"wrk, 32 connections, one live access token, RFC 7662; {wrk_note}",
+        ),
+        Row(
+            "introspection per login core",
+            "requests/s/core",
+            intro[a].per_core,
+            intro[k].per_core,
+            "requests/s divided by the login process's CPU cores "
+            "(authplane's uvicorn process, Keycloak's JVM) from /proc",
+            aim=3.0,
+        ),
+        Row(
+            "refresh grant",
+            "grants/s",
+            refresh[a].wrk.rate,
+            refresh[k].wrk.rate,
+            f"wrk, 8 threads x 1 connection, each rotating 8 sessions round-robin; {wrk_note}",
+        ),
+        Row(
+            "refresh grant per login core",
+            "grants/s/core",
+            refresh[a].per_core,
+            refresh[k].per_core,
+            "grants/s divided by the login process's CPU cores",
+            aim=5.0,
+        ),
+    ]
+
+
+def _latency_rows(logout: dict[str, list[float]]) -> list[Row]:
+    a, k = logout["authplane"], logout["Keycloak"]
+    method = (
+        f"{len(a)} sessions one at a time: logout (authplane POST /v1/logout, Keycloak "
+        "OIDC logout with the refresh token), then introspect until inactive; ms from "
+        "sending the logout (Python client, same region)"
+    )
+    return [
+        Row(
+            "logout -> inactive, p50",
+            "ms",
+            statistics.median(a),
+            statistics.median(k),
+            method,
+            higher_is_better=False,
+        ),
+        Row("logout -> inactive, max", "ms", max(a), max(k), method, higher_is_better=False),
+    ]
+
+
+def _details(
+    pw: dict[str, drive.Run],
+    intro: dict[str, drive.Run],
+    refresh: dict[str, drive.Run],
+    box: dict[str, drive.Run],
+    ceiling: float,
+    box_ceiling: float,
+) -> list[str]:
+    lines = ["", "load generator and login-process CPU (cores busy) per run:"]
+    for label, runs in (
+        ("password isolated", pw),
+        ("introspection", intro),
+        ("refresh", refresh),
+        ("password whole box", box),
+    ):
+        for name, run in runs.items():
+            lines.append(
+                f"   {label:<20} {name:<10} wrk {run.wrk.cpu_cores:4.2f} cores, login "
+                f"{run.login_cores:4.2f} cores, p50 {run.wrk.p50_ms:7.1f} ms, p99 "
+                f"{run.wrk.p99_ms:7.1f} ms, 503 retries {run.wrk.retry}"
+            )
+    lines += [
+        "",
+        "authplane password logins against the argon2id-only ceiling (same parameters, the "
+        "login endpoint's thread count, a process pinned the same way):",
+        f"   isolated (core {pin.SERVER_CORES}): {pw['authplane'].wrk.rate:.1f} / "
+        f"{ceiling:.1f} = {pw['authplane'].wrk.rate / ceiling:.3f}   (aim >= 0.9)",
+        f"   whole box: {box['authplane'].wrk.rate:.1f} / {box_ceiling:.1f} = "
+        f"{box['authplane'].wrk.rate / box_ceiling:.3f}",
+    ]
+    return lines
+
+
+class _MemoryProbe:
+    """Bytes per session, from the sessions the isolated password-grant run creates."""
+
+    def __init__(self, stack: Stack, kc: keycloak.Keycloak, admin_dsn: str) -> None:
+        self.settings = stack.settings[REGION]
+        self.kc = kc
+        self.admin_dsn = admin_dsn
+        jdk = keycloak.java_home()
+        self.jcmd = (jdk / "bin" / "jcmd") if jdk else Path("jcmd")
+        self.start: dict[str, float] = {}
+        self.end: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, float]:
+        db = database_of(self.settings.postgres_dsn)
+        return {
+            "heap": jvm_heap_used(self.jcmd, self.kc.jvm_pid),
+            "kc_db": asyncio.run(database_bytes(self.admin_dsn, "keycloak")),
+            "kc_sessions": admin.active_sessions(self.kc),
+            "redis": asyncio.run(redis_used_memory(self.settings.redis_url)),
+            "pg": asyncio.run(database_bytes(self.admin_dsn, db)),
+            "sessions": asyncio.run(session_rows(self.settings.postgres_dsn)),
+        }
+
+    def before(self) -> None:
+        self.start = self._sample()
+
+    def after(self) -> None:
+        time.sleep(2.0)  # let the projector apply the last session.started events
+        self.end = self._sample()
+        self.key_bytes = asyncio.run(self._key_bytes())
+
+    async def _key_bytes(self) -> float:
+        ids = await recent_session_ids(self.settings.postgres_dsn, 200)
+        return await session_key_bytes(self.settings.redis_url, ids)
+
+    def _per(self, key: str, count_key: str) -> float:
+        count = self.end[count_key] - self.start[count_key]
+        return (self.end[key] - self.start[key]) / count if count > 0 else 0.0
+
+    def rows(self) -> list[Row]:
+        hot_a, hot_k = self._per("redis", "sessions"), self._per("heap", "kc_sessions")
+        db_a, db_k = self._per("pg", "sessions"), self._per("kc_db", "kc_sessions")
+        made = (
+            f"{self.end['sessions'] - self.start['sessions']:.0f} authplane and "
+            f"{self.end['kc_sessions'] - self.start['kc_sessions']:.0f} Keycloak sessions "
+            "made by the isolated password-grant run"
+        )
+        return [
+            Row(
+                "memory per session (hot store)",
+                "bytes",
+                hot_a,
+                hot_k,
+                f"{made}; authplane: Redis used_memory delta / sessions (MEMORY USAGE of one "
+                f"session hash: {self.key_bytes:.0f} B); Keycloak: JVM heap used after a full "
+                "GC (jcmd GC.run, GC.heap_info) delta / sessions",
+                higher_is_better=False,
+                aim=0.2,
+            ),
+            Row(
+                "Postgres bytes per session",
+                "bytes",
+                db_a,
+                db_k,
+                f"{made}; pg_database_size delta / sessions (authplane's region database, "
+                "Keycloak's database; both on the same server)",
+                higher_is_better=False,
+            ),
+            Row(
+                "memory per session (hot + Postgres)",
+                "bytes",
+                hot_a + db_a,
+                hot_k + db_k,
+                "sum of the two rows above",
+                higher_is_better=False,
+            ),
+        ]
+
+
+def _defaults_row(
+    stack: Stack, kc_home: Path, jdbc: str, tmp: Path, args: argparse.Namespace
+) -> Row:
+    print("== restarting Keycloak at its own argon2 defaults")
+    defaults = keycloak.Argon2()
+    kc = keycloak.start(kc_home, jdbc, tmp, defaults)
+    try:
+        ours = authplane_side(stack)
+        admin.create_realm(kc, defaults, {USERNAME: ours.password_form["password"]})
+        _place(stack, kc, isolated=True)
+        theirs = keycloak_side(kc)
+        runs = {side.name: drive.password_grants(side, args.seconds) for side in (ours, theirs)}
+    finally:
+        kc.stop()
+    return Row(
+        "password grant, Keycloak at its defaults, isolated",
+        "logins/s",
+        runs["authplane"].wrk.rate,
+        runs["Keycloak"].wrk.rate,
+        "as the isolated row; Keycloak's realm policy hashAlgorithm(argon2) with the "
+        "provider's own memory, iterations and parallelism; authplane at its own settings",
+    )
+
+
+def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    login = login_pid(stack)
+    projector = next(p.pid for p in stack.apps if p.details.get("service") == "worker")
+    lines = ["", "profiles (authplane, a separate pass so sampling does not touch the figures):"]
+    spy = start_sampling(login, seconds, out / "introspection-login.txt")
+    drive.introspections(ours, seconds)
+    _wait(spy)
+    lines += report("introspection, login process", out / "introspection-login.txt")
+    spies = [
+        start_sampling(login, seconds, out / "refresh-login.txt"),
+        start_sampling(projector, seconds, out / "refresh-projector.txt"),
+    ]
+    drive.refresh_grants(ours, seconds)
+    for spy in spies:
+        _wait(spy)
+    lines += report("refresh, login process", out / "refresh-login.txt")
+    lines += report("refresh, projector (applying token.refreshed)", out / "refresh-projector.txt")
+    return lines
+
+
+def _wait(spy: object) -> None:
+    import subprocess
+
+    if isinstance(spy, subprocess.Popen):
+        spy.wait(60)
