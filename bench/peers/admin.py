@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from bench.peers.keycloak import ADMIN, CLIENT_ID, REALM, Argon2, Keycloak
+from bench.peers.keycloak import ADMIN, CLIENT_ID, REALM, Keycloak
 
 ACCESS_TOKEN_TTL_S = 900
 
@@ -31,22 +31,24 @@ def admin_client(keycloak: Keycloak) -> httpx.Client:
     )
 
 
-def create_realm(keycloak: Keycloak, argon2: Argon2, users: dict[str, str]) -> None:
-    """The realm (argon2 password policy, 15 min access tokens, brute-force detection off as
-    in authplane's benchmark user), a confidential client allowed direct grants (which can
-    also introspect), and ``users`` ({username: password}). HTTPStatusError on refusal."""
+def create_realm(
+    keycloak: Keycloak, password_policy: str, users: dict[str, str], realm: str = REALM
+) -> None:
+    """(Re)create ``realm`` with ``password_policy`` (e.g. ``hashAlgorithm(argon2)``), 15 min
+    access tokens and brute-force detection off, a confidential client allowed direct grants
+    (which can also introspect), and ``users`` ({username: password}). RuntimeError with
+    Keycloak's answer on refusal."""
     with admin_client(keycloak) as api:
-        existing = api.get(f"/{REALM}")
-        if existing.status_code == 200:
-            api.delete(f"/{REALM}").raise_for_status()
-        realm = {
-            "realm": REALM,
+        if api.get(f"/{realm}").status_code == 200:
+            api.delete(f"/{realm}").raise_for_status()
+        representation = {
+            "realm": realm,
             "enabled": True,
-            "passwordPolicy": argon2.password_policy(),
+            "passwordPolicy": password_policy,
             "accessTokenLifespan": ACCESS_TOKEN_TTL_S,
             "bruteForceProtected": False,
         }
-        _check(api.post("", json=realm))
+        _check(api.post("", json=representation))
         client = {
             "clientId": CLIENT_ID,
             "enabled": True,
@@ -57,9 +59,9 @@ def create_realm(keycloak: Keycloak, argon2: Argon2, users: dict[str, str]) -> N
             "directAccessGrantsEnabled": True,
             "standardFlowEnabled": False,
         }
-        _check(api.post(f"/{REALM}/clients", json=client))
+        _check(api.post(f"/{realm}/clients", json=client))
         for username, password in users.items():
-            _check(api.post(f"/{REALM}/users", json=_user(username, password)))
+            _check(api.post(f"/{realm}/users", json=_user(username, password)))
 
 
 def _check(answer: httpx.Response) -> None:
@@ -81,9 +83,9 @@ def _user(username: str, password: str) -> dict[str, object]:
     }
 
 
-def active_sessions(keycloak: Keycloak) -> int:
-    """Active user sessions of the benchmark client (admin API client-session-stats)."""
+def active_sessions(keycloak: Keycloak, realm: str = REALM) -> int:
+    """Active user sessions of ``realm``'s clients (admin API client-session-stats)."""
     with admin_client(keycloak) as api:
-        stats = api.get(f"/{REALM}/client-session-stats")
+        stats = api.get(f"/{realm}/client-session-stats")
         stats.raise_for_status()
         return sum(int(entry.get("active", 0)) for entry in stats.json())

@@ -52,14 +52,18 @@ def _measured(
     return Run(result, busy)
 
 
-def password_grants(side: Side, seconds: float, connections: int = 8) -> Run:
-    """wrk posting the password grant for one user; an answer counts if it has a token."""
+def password_grants(side: Side, seconds: float, connections: int = 4, warmup: float = 0.0) -> Run:
+    """wrk posting the password grant for one user; an answer counts if it has a token.
+    ``warmup`` seconds of the same load first, not counted (the JVM compiles hot paths)."""
     args = [side.token_path, side.password_body(), "", '"access_token"']
+    if warmup:
+        _measured(side, "form.lua", args, warmup, 1, connections)
     return _measured(side, "form.lua", args, seconds, 1, connections)
 
 
-def introspections(side: Side, seconds: float, connections: int = 32) -> Run:
-    """wrk posting RFC 7662 introspection of one live access token; counts ``active: true``."""
+def introspections(side: Side, seconds: float, connections: int = 32, warmup: float = 2.0) -> Run:
+    """wrk posting RFC 7662 introspection of one live access token; counts ``active: true``.
+    ``warmup`` seconds of the same load first, not counted."""
     token = logins(side, 1)[0]["access_token"]
     args = [
         side.introspect_path,
@@ -67,12 +71,23 @@ def introspections(side: Side, seconds: float, connections: int = 32) -> Run:
         basic(side.introspection_auth),
         '"active":true',
     ]
+    if warmup:
+        _measured(side, "form.lua", args, warmup, 1, connections)
     return _measured(side, "form.lua", args, seconds, 1, connections)
 
 
-def refresh_grants(side: Side, seconds: float, threads: int = 8, per_thread: int = 8) -> Run:
+def refresh_grants(
+    side: Side, seconds: float, threads: int = 8, per_thread: int = 8, warmup: float = 2.0
+) -> Run:
     """wrk rotating ``threads * per_thread`` sessions' refresh tokens (one connection per
-    thread, each thread round-robin over its own sessions)."""
+    thread, each thread round-robin over its own sessions). The warm-up rotates other
+    sessions (one per thread): a token spent there and sent again would be reuse."""
+    if warmup:
+        _refresh_once(side, warmup, threads, 1)
+    return _refresh_once(side, seconds, threads, per_thread)
+
+
+def _refresh_once(side: Side, seconds: float, threads: int, per_thread: int) -> Run:
     tokens = [t["refresh_token"] for t in logins(side, threads * per_thread)]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(tokens) + "\n")

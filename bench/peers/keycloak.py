@@ -49,7 +49,7 @@ class Argon2:
             options.append(f"--spi-password-hashing--argon2--parallelism={self.parallelism}")
         return options
 
-    def password_policy(self) -> str:
+    def password_policy(self) -> str:  # realm-level: hashIterations overrides the provider
         """The realm's password policy: argon2, with the iteration count when one is set."""
         policy = "hashAlgorithm(argon2)"
         return (
@@ -140,17 +140,14 @@ class Keycloak:
                 return int(child.pid)
         raise RuntimeError("Keycloak's JVM is not running")
 
-    @property
-    def token_path(self) -> str:
-        return f"/realms/{REALM}/protocol/openid-connect/token"
+    def token_path(self, realm: str = REALM) -> str:
+        return f"/realms/{realm}/protocol/openid-connect/token"
 
-    @property
-    def introspect_path(self) -> str:
-        return f"{self.token_path}/introspect"
+    def introspect_path(self, realm: str = REALM) -> str:
+        return f"{self.token_path(realm)}/introspect"
 
-    @property
-    def logout_path(self) -> str:
-        return f"/realms/{REALM}/protocol/openid-connect/logout"
+    def logout_path(self, realm: str = REALM) -> str:
+        return f"/realms/{realm}/protocol/openid-connect/logout"
 
     def stop(self) -> None:
         self.process.stop(30.0)

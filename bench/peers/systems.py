@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from urllib.parse import urlparse
 
 import httpx
@@ -9,10 +12,14 @@ import httpx
 from bench.login import PASSWORD
 from bench.peers import pin
 from bench.peers.keycloak import CLIENT_ID, Keycloak
+from bench.peers.keycloak import REALM as REALM_KC
 from bench.peers.side import Side
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 USERNAME = "bench-user"
+CHEAP_USERNAME = "bench-cheap"
+CHEAP_REALM = "bench-cheap"
+CHEAP_POLICY = "hashAlgorithm(pbkdf2-sha256) and hashIterations(1)"
 REGION = "eu"
 
 
@@ -32,7 +39,25 @@ def data_plane_pids(stack: Stack) -> list[int]:
     ]
 
 
-def authplane_side(stack: Stack) -> Side:
+def create_cheap_user(stack: Stack, username: str) -> None:
+    """A user whose stored hash is argon2id at the minimum cost (8 KiB, t=1): logins verify
+    with the hash's own parameters, so sessions for the memory figure are quick to make."""
+    env = {
+        **os.environ,
+        "AUTHPLANE_STACK_FILE": str(stack.stack_file),
+        "AUTHPLANE_ARGON2_MEMORY_KIB": "8",
+        "AUTHPLANE_ARGON2_TIME_COST": "1",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "services.authctl", "user", "create", username, "--password-stdin"],
+        input=PASSWORD.encode(),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def authplane_side(stack: Stack, username: str = USERNAME) -> Side:
     settings = stack.settings[REGION]
 
     def logout(client: httpx.Client, tokens: dict[str, str]) -> None:
@@ -47,7 +72,7 @@ def authplane_side(stack: Stack) -> Side:
         url=f"http://{settings.http_host}:{settings.http_port}",
         token_path="/oauth2/token",
         introspect_path="/oauth2/introspect",
-        password_form={"username": USERNAME, "password": PASSWORD},
+        password_form={"username": username, "password": PASSWORD},
         client_form={},
         introspection_auth=(INTROSPECTION_CLIENT_ID, stack.introspection_secret),
         login_pids=lambda: [login_pid(stack)],
@@ -55,13 +80,13 @@ def authplane_side(stack: Stack) -> Side:
     )
 
 
-def keycloak_side(keycloak: Keycloak) -> Side:
+def keycloak_side(keycloak: Keycloak, realm: str = REALM_KC, username: str = USERNAME) -> Side:
     client_form = {"client_id": CLIENT_ID, "client_secret": keycloak.client_secret}
 
     def logout(client: httpx.Client, tokens: dict[str, str]) -> None:
         # OIDC RP-initiated logout by refresh token (Keycloak's back-channel form): 204.
         answer = client.post(
-            f"{keycloak.url}{keycloak.logout_path}",
+            f"{keycloak.url}{keycloak.logout_path(realm)}",
             data={**client_form, "refresh_token": tokens["refresh_token"]},
         )
         answer.raise_for_status()
@@ -69,9 +94,9 @@ def keycloak_side(keycloak: Keycloak) -> Side:
     return Side(
         name="Keycloak",
         url=keycloak.url,
-        token_path=keycloak.token_path,
-        introspect_path=keycloak.introspect_path,
-        password_form={"username": USERNAME, "password": PASSWORD},
+        token_path=keycloak.token_path(realm),
+        introspect_path=keycloak.introspect_path(realm),
+        password_form={"username": username, "password": PASSWORD},
         client_form=client_form,
         introspection_auth=(CLIENT_ID, keycloak.client_secret),
         login_pids=lambda: [keycloak.jvm_pid],

@@ -14,11 +14,12 @@ from bench.peers.memory import parse_heap_used
 from bench.peers.profile import summarise
 from bench.peers.wrk import parse_wrk
 
-WRK_STDOUT = """Running 5s test @ http://127.0.0.1:8080
-  1 threads and 32 connections
-Requests/sec:   1203.33
-AUTHPLANE-WRK {"good": 6000, "bad": 2, "retry": 15, "duration_us": 5000000, "p50_us": 2500, "p99_us": 12000}
-"""
+WRK_STDOUT = (
+    "Running 5s test @ http://127.0.0.1:8080\n  1 threads and 32 connections\n"
+    "Requests/sec:   1203.33\n"
+    'AUTHPLANE-WRK {"good": 6000, "bad": 2, "retry": 15, "duration_us": 5000000, '
+    '"p50_us": 2500, "p99_us": 12000}\n'
+)
 
 
 def test_wrk_result_line_is_read_into_rates_and_milliseconds() -> None:
