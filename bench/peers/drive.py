@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,17 @@ def wrk_cores() -> str:
 
 
 def _measured(
-    side: Side, script: str, args: list[str], seconds: float, threads: int, conns: int
+    side: Side,
+    script: str,
+    args: list[str],
+    seconds: float,
+    threads: int,
+    conns: int,
+    on_start: Callable[[], object] | None = None,
 ) -> Run:
     pids = side.login_pids()
+    if on_start is not None:
+        on_start()
     cpu0, wall0 = pin.cpu_seconds(pids), time.perf_counter()
     result = run_wrk(
         side.url,
@@ -61,9 +70,16 @@ def password_grants(side: Side, seconds: float, connections: int = 4, warmup: fl
     return _measured(side, "form.lua", args, seconds, 1, connections)
 
 
-def introspections(side: Side, seconds: float, connections: int = 32, warmup: float = 2.0) -> Run:
+def introspections(
+    side: Side,
+    seconds: float,
+    connections: int = 32,
+    warmup: float = 2.0,
+    on_start: Callable[[], object] | None = None,
+) -> Run:
     """wrk posting RFC 7662 introspection of one live access token; counts ``active: true``.
-    ``warmup`` seconds of the same load first, not counted."""
+    ``warmup`` seconds of the same load first, not counted; ``on_start`` is called just
+    before the counted run (a profiler starts there)."""
     token = logins(side, 1)[0]["access_token"]
     args = [
         side.introspect_path,
@@ -73,27 +89,38 @@ def introspections(side: Side, seconds: float, connections: int = 32, warmup: fl
     ]
     if warmup:
         _measured(side, "form.lua", args, warmup, 1, connections)
-    return _measured(side, "form.lua", args, seconds, 1, connections)
+    return _measured(side, "form.lua", args, seconds, 1, connections, on_start)
 
 
 def refresh_grants(
-    side: Side, seconds: float, threads: int = 8, per_thread: int = 8, warmup: float = 2.0
+    side: Side,
+    seconds: float,
+    threads: int = 8,
+    per_thread: int = 8,
+    warmup: float = 2.0,
+    on_start: Callable[[], object] | None = None,
 ) -> Run:
     """wrk rotating ``threads * per_thread`` sessions' refresh tokens (one connection per
     thread, each thread round-robin over its own sessions). The warm-up rotates other
     sessions (one per thread): a token spent there and sent again would be reuse."""
     if warmup:
         _refresh_once(side, warmup, threads, 1)
-    return _refresh_once(side, seconds, threads, per_thread)
+    return _refresh_once(side, seconds, threads, per_thread, on_start)
 
 
-def _refresh_once(side: Side, seconds: float, threads: int, per_thread: int) -> Run:
+def _refresh_once(
+    side: Side,
+    seconds: float,
+    threads: int,
+    per_thread: int,
+    on_start: Callable[[], object] | None = None,
+) -> Run:
     tokens = [t["refresh_token"] for t in logins(side, threads * per_thread)]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(tokens) + "\n")
     try:
         args = [side.token_path, side.refresh_prefix(), handle.name, str(per_thread)]
-        return _measured(side, "refresh.lua", args, seconds, threads, threads)
+        return _measured(side, "refresh.lua", args, seconds, threads, threads, on_start)
     finally:
         Path(handle.name).unlink()
 

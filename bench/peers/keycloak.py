@@ -154,12 +154,18 @@ class Keycloak:
 
 
 def start(
-    kc_home: Path, jdbc_url: str, log_dir: Path, argon2: Argon2, timeout_s: float = 240.0
+    kc_home: Path,
+    jdbc_url: str,
+    log_dir: Path,
+    argon2: Argon2,
+    admin_password: str,
+    timeout_s: float = 300.0,
 ) -> Keycloak:
     """Start ``kc.sh start --optimized`` (production mode, plain HTTP on loopback) and wait
-    until it answers; RuntimeError with its log tail if it dies or times out."""
+    until it answers; RuntimeError with its log tail if it dies or times out.
+    ``admin_password`` creates the bootstrap admin on the first start on a database; later
+    starts on the same database must pass the same one (the admin already exists)."""
     port, management = free_port(), free_port()
-    admin_password = secrets.token_urlsafe(18)
     argv = [
         str(kc_home / "bin" / "kc.sh"),
         "start",

@@ -44,9 +44,14 @@ def plot(results: Path, out: Path = PNG) -> Path:
 def _panel(ax: object, row: Row) -> None:
     values = [row.authplane, row.keycloak]
     bars = ax.bar(["authplane", "Keycloak"], values, color=["#2b6cb0", "#a0aec0"])  # type: ignore[attr-defined]
-    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8)  # type: ignore[attr-defined]
+    ax.bar_label(bars, labels=[_label(v) for v in values], fontsize=8)  # type: ignore[attr-defined]
     ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}x"
     better = "higher is better" if row.higher_is_better else "lower is better"
     ax.set_title(f"{row.name}\nratio {ratio} (aim {aim_text(row)}; {better})", fontsize=8)  # type: ignore[attr-defined]
     ax.set_ylabel(row.unit, fontsize=8)  # type: ignore[attr-defined]
     ax.tick_params(labelsize=8)  # type: ignore[attr-defined]
+    ax.ticklabel_format(axis="y", style="plain")  # type: ignore[attr-defined]
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"

@@ -46,8 +46,11 @@ def _venv_tool(name: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def summarise(collapsed: str, top: int = 12) -> list[tuple[str, float, float]]:
-    """(function, inclusive share, self share) for the ``top`` functions by inclusive share,
+def summarise(
+    collapsed: str, top: int = 12, by_self: bool = False
+) -> list[tuple[str, float, float]]:
+    """(function, inclusive share, self share) for the ``top`` functions by inclusive share
+    (``by_self``: by self share),
     from py-spy's raw format (``frame;frame;...;leaf COUNT`` per line). Shares are 0..1 of
     all samples; a function appearing twice in one stack counts once for that stack."""
     inclusive: Counter[str] = Counter()
@@ -65,7 +68,10 @@ def summarise(collapsed: str, top: int = 12) -> list[tuple[str, float, float]]:
         own[frames[-1]] += count
     if not total:
         return []
-    return [(name, n / total, own[name] / total) for name, n in inclusive.most_common(top)]
+    ranked = own if by_self else inclusive
+    return [
+        (name, inclusive[name] / total, own[name] / total) for name, _ in ranked.most_common(top)
+    ]
 
 
 def _short(frame: str) -> str:
@@ -79,7 +85,7 @@ def report(title: str, path: Path, top: int = 12) -> list[str]:
     """Lines describing the profile at ``path`` (empty profile: one line saying so)."""
     if not path.exists():
         return [f"   {title}: no profile"]
-    rows = summarise(path.read_text(), top)
-    lines = [f"   {title} (py-spy, share of samples: inclusive / self)"]
+    rows = summarise(path.read_text(), top, by_self=True)
+    lines = [f"   {title} (py-spy; top functions by own time; share of samples: inclusive / self)"]
     lines += [f"     {inc:6.1%} {own:6.1%}  {name}" for name, inc, own in rows]
     return lines

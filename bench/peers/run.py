@@ -13,10 +13,14 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from bench.login import PASSWORD, create_user, wait_user_everywhere
 from bench.peers import admin, drive, keycloak, pin
@@ -63,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--version", default=keycloak.VERSION, help="Keycloak version")
     parser.add_argument("--no-defaults", action="store_true", help="skip Keycloak's defaults")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of authplane into DIR")
+    parser.add_argument(
+        "--profile-only", action="store_true", help="only the authplane profiles (no Keycloak)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--note", default=CAVEAT, help="caveat stored with the results")
     return parser.parse_args(argv)
@@ -71,6 +78,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     wrk_binary()  # fail before the minutes of set-up, with the install command
+    if args.profile_only:
+        _profile_only(args)
+        return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
@@ -80,11 +90,18 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
         stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
         try:
-            rows, extra = _with_stack(stack, kc_home, Path(tmp), args)
+            _with_stack(stack, kc_home, Path(tmp), args)
         finally:
             stack.stop()
+
+
+def _show(
+    shown: list[Row], extra: list[str], args: argparse.Namespace, rows: list[Row] | None = None
+) -> None:
+    """Print ``shown`` (and ``extra``) and save every row so far, so a later phase that
+    fails loses nothing measured before it."""
     print()
-    print(render(rows))
+    print(render(shown))
     for line in extra:
         print(line)
     context = {
@@ -95,7 +112,7 @@ def main(argv: list[str]) -> None:
         "note": args.note,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save(rows, context, args.out)
+    save(rows if rows is not None else shown, context, args.out)
     print(f"\nwrote {args.out}; `python -m bench --plot` draws it")
 
 
@@ -116,14 +133,21 @@ def _with_stack(
         f"== starting Keycloak {args.version} (argon2 m={equal.memory_kib} KiB, "
         f"t={equal.iterations}, p={equal.parallelism}: authplane's parameters)"
     )
-    kc = keycloak.start(kc_home, jdbc, tmp, equal)
+    admin_password = secrets.token_urlsafe(18)
+    kc = keycloak.start(kc_home, jdbc, tmp, equal, admin_password)
     try:
         admin.create_realm(kc, equal.password_policy(), {USERNAME: PASSWORD})
         rows, extra = _compare(stack, kc, admin_dsn, args)
     finally:
         kc.stop()
+    _show(rows, extra, args)
     if not args.no_defaults:
-        rows.append(_defaults_row(stack, kc_home, jdbc, tmp, args))
+        try:
+            rows.append(_defaults_row(stack, kc_home, jdbc, tmp, admin_password, args))
+        except (RuntimeError, OSError, httpx.HTTPError) as exc:
+            print(f"   Keycloak at its defaults not measured: {exc}")
+        else:
+            _show(rows[-1:], [], args, rows)
     return rows, extra
 
 
@@ -406,11 +430,16 @@ class _MemoryProbe:
 
 
 def _defaults_row(
-    stack: Stack, kc_home: Path, jdbc: str, tmp: Path, args: argparse.Namespace
+    stack: Stack,
+    kc_home: Path,
+    jdbc: str,
+    tmp: Path,
+    admin_password: str,
+    args: argparse.Namespace,
 ) -> Row:
     print("== restarting Keycloak at its own argon2 defaults")
     defaults = keycloak.Argon2()
-    kc = keycloak.start(kc_home, jdbc, tmp, defaults)
+    kc = keycloak.start(kc_home, jdbc, tmp, defaults, admin_password)
     try:
         ours = authplane_side(stack)
         admin.create_realm(kc, defaults.password_policy(), {USERNAME: PASSWORD})
@@ -430,28 +459,42 @@ def _defaults_row(
 
 
 def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
+    """py-spy over exactly the counted wrk run (after the logins that make its tokens)."""
     out.mkdir(parents=True, exist_ok=True)
     login = login_pid(stack)
     projector = next(p.pid for p in stack.apps if p.details.get("service") == "worker")
     lines = ["", "profiles (authplane, a separate pass so sampling does not touch the figures):"]
-    spy = start_sampling(login, seconds, out / "introspection-login.txt")
-    drive.introspections(ours, seconds)
-    _wait(spy)
-    lines += report("introspection, login process", out / "introspection-login.txt")
-    spies = [
-        start_sampling(login, seconds, out / "refresh-login.txt"),
-        start_sampling(projector, seconds, out / "refresh-projector.txt"),
-    ]
-    drive.refresh_grants(ours, seconds)
+    spies: list[subprocess.Popen[bytes] | None] = []
+
+    def sample(*targets: tuple[int, str]) -> None:
+        spies.extend(start_sampling(pid, seconds, out / name) for pid, name in targets)
+
+    drive.introspections(ours, seconds, on_start=lambda: sample((login, "introspection-login.txt")))
+    drive.refresh_grants(
+        ours,
+        seconds,
+        on_start=lambda: sample((login, "refresh-login.txt"), (projector, "refresh-projector.txt")),
+    )
     for spy in spies:
-        _wait(spy)
+        if spy is not None:
+            spy.wait(60)
+    lines += report("introspection, login process", out / "introspection-login.txt")
     lines += report("refresh, login process", out / "refresh-login.txt")
     lines += report("refresh, projector (applying token.refreshed)", out / "refresh-projector.txt")
     return lines
 
 
-def _wait(spy: object) -> None:
-    import subprocess
-
-    if isinstance(spy, subprocess.Popen):
-        spy.wait(60)
+def _profile_only(args: argparse.Namespace) -> None:
+    out = args.profile or Path("profiles")
+    with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
+        stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
+        try:
+            create_user(stack, USERNAME)
+            asyncio.run(wait_user_everywhere(stack, USERNAME))
+            if pin.two_cores():
+                pin.pin(pin.spread(login_pid(stack)), pin.SERVER_CORES)
+                pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
+            for line in _profiles(stack, authplane_side(stack), out, args.seconds):
+                print(line)
+        finally:
+            stack.stop()
