@@ -1,18 +1,11 @@
 -- wrk script: POST one fixed form body over and over (password grant, introspection).
 -- Arguments after `--`: path, form body, Authorization header ("" for none), and a text every
 -- good answer must contain ("" for any 200). Prints one AUTHPLANE-WRK line of JSON at the end.
+dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "common.lua")
 local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
-end
-
--- wrk's own init (which sets Host) is replaced by ours, so Host is set here.
-function host_header()
-  if wrk.port then
-    return wrk.host .. ":" .. wrk.port
-  end
-  return wrk.host
 end
 
 function init(args)
@@ -43,13 +36,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local g, b = 0, 0
-  for _, thread in ipairs(threads) do
-    g = g + thread:get("good")
-    b = b + thread:get("bad")
-  end
-  io.write(string.format(
-    'AUTHPLANE-WRK {"good": %d, "bad": %d, "retry": 0, "duration_us": %d, ' ..
-    '"p50_us": %d, "p99_us": %d}\n',
-    g, b, summary.duration, latency:percentile(50), latency:percentile(99)))
+  report_threads(threads, summary, latency)
 end

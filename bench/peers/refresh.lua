@@ -5,6 +5,7 @@
 -- one refresh token per line, and how many lines each thread takes (thread n takes lines
 -- n*k+1 .. n*k+k). A 503 (authplane: the rotation is not projected in this region yet) keeps
 -- the token and moves on; it is counted as a retry, not a grant.
+dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "common.lua")
 local threads = {}
 local next_id = 0
 
@@ -12,14 +13,6 @@ function setup(thread)
   thread:set("id", next_id)
   next_id = next_id + 1
   table.insert(threads, thread)
-end
-
--- wrk's own init (which sets Host) is replaced by ours, so Host is set here.
-function host_header()
-  if wrk.port then
-    return wrk.host .. ":" .. wrk.port
-  end
-  return wrk.host
 end
 
 function init(args)
@@ -65,14 +58,5 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local g, b, r = 0, 0, 0
-  for _, thread in ipairs(threads) do
-    g = g + thread:get("good")
-    b = b + thread:get("bad")
-    r = r + thread:get("retry")
-  end
-  io.write(string.format(
-    'AUTHPLANE-WRK {"good": %d, "bad": %d, "retry": %d, "duration_us": %d, ' ..
-    '"p50_us": %d, "p99_us": %d}\n',
-    g, b, r, summary.duration, latency:percentile(50), latency:percentile(99)))
+  report_threads(threads, summary, latency)
 end

@@ -229,61 +229,42 @@ def _password(side: Side, seconds: float) -> Run:
 
 
 def _throughput_rows(
-    pw: dict[str, drive.Run],
-    intro: dict[str, drive.Run],
-    refresh: dict[str, drive.Run],
-    box: dict[str, drive.Run],
+    pw: dict[str, Run],
+    intro: dict[str, Run],
+    refresh: dict[str, Run],
+    box: dict[str, Run],
 ) -> list[Row]:
-    a, k = "authplane", "Keycloak"
     wrk_note = "wrk pinned to core 1 with the data plane; login process alone on core 0"
+    per_core = "divided by the login process's CPU cores (uvicorn process / JVM, from /proc)"
     return [
-        Row(
-            "password grant, equal argon2id, isolated",
-            "logins/s",
-            pw[a].wrk.rate,
-            pw[k].wrk.rate,
-            f"wrk, 4 connections, one user, 2x the run length after a warm-up; {wrk_note}",
-            aim=1.0,
-        ),
-        Row(
-            "password grant, equal argon2id, whole box",
-            "logins/s",
-            box[a].wrk.rate,
-            box[k].wrk.rate,
-            "as above, every process allowed on both cores",
-        ),
-        Row(
-            "introspection",
-            "requests/s",
-            intro[a].wrk.rate,
-            intro[k].wrk.rate,
-            f"wrk, 32 connections, one live access token, RFC 7662; {wrk_note}",
-        ),
-        Row(
-            "introspection per login core",
-            "requests/s/core",
-            intro[a].per_core,
-            intro[k].per_core,
-            "requests/s divided by the login process's CPU cores "
-            "(authplane's uvicorn process, Keycloak's JVM) from /proc",
-            aim=3.0,
-        ),
-        Row(
-            "refresh grant",
-            "grants/s",
-            refresh[a].wrk.rate,
-            refresh[k].wrk.rate,
-            f"wrk, 8 threads x 1 connection, each rotating 8 sessions round-robin; {wrk_note}",
-        ),
-        Row(
-            "refresh grant per login core",
-            "grants/s/core",
-            refresh[a].per_core,
-            refresh[k].per_core,
-            "grants/s divided by the login process's CPU cores",
-            aim=5.0,
-        ),
-    ]
+        _rate("password grant, equal argon2id, isolated", "logins/s", pw,
+              "wrk, 4 connections, one user, 2x the run length after a warm-up; " + wrk_note,
+              aim=1.0),
+        _rate("password grant, equal argon2id, whole box", "logins/s", box,
+              "as above, every process allowed on both cores"),
+        _rate("introspection", "requests/s", intro,
+              "wrk, 32 connections, one live access token, RFC 7662; " + wrk_note),
+        _rate("introspection per login core", "requests/s/core", intro,
+              "requests/s " + per_core, aim=3.0, per_core=True),
+        _rate("refresh grant", "grants/s", refresh,
+              "wrk, 8 threads x 1 connection, each rotating 8 sessions round-robin; " + wrk_note),
+        _rate("refresh grant per login core", "grants/s/core", refresh,
+              "grants/s " + per_core, aim=5.0, per_core=True),
+    ]  # fmt: skip
+
+
+def _rate(
+    name: str,
+    unit: str,
+    runs: dict[str, Run],
+    method: str,
+    aim: float | None = None,
+    per_core: bool = False,
+) -> Row:
+    ours, theirs = runs["authplane"], runs["Keycloak"]
+    if per_core:
+        return Row(name, unit, ours.per_core, theirs.per_core, method, aim=aim)
+    return Row(name, unit, ours.wrk.rate, theirs.wrk.rate, method, aim=aim)
 
 
 def _latency_rows(logout: dict[str, list[float]]) -> list[Row]:

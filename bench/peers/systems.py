@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from urllib.parse import urlparse
 
 import httpx
 
-from bench.login import PASSWORD
+from bench.login import PASSWORD, create_user
 from bench.peers import pin
 from bench.peers.keycloak import CLIENT_ID, Keycloak
 from bench.peers.keycloak import REALM as REALM_KC
@@ -42,19 +39,8 @@ def data_plane_pids(stack: Stack) -> list[int]:
 def create_cheap_user(stack: Stack, username: str) -> None:
     """A user whose stored hash is argon2id at the minimum cost (8 KiB, t=1): logins verify
     with the hash's own parameters, so sessions for the memory figure are quick to make."""
-    env = {
-        **os.environ,
-        "AUTHPLANE_STACK_FILE": str(stack.stack_file),
-        "AUTHPLANE_ARGON2_MEMORY_KIB": "8",
-        "AUTHPLANE_ARGON2_TIME_COST": "1",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "services.authctl", "user", "create", username, "--password-stdin"],
-        input=PASSWORD.encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    cheap = {"AUTHPLANE_ARGON2_MEMORY_KIB": "8", "AUTHPLANE_ARGON2_TIME_COST": "1"}
+    create_user(stack, username, cheap)
 
 
 def authplane_side(stack: Stack, username: str = USERNAME) -> Side:
