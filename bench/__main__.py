@@ -22,7 +22,11 @@ from services.devstack.stack import Stack
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        epilog="also: `python -m bench peers --help` (authplane beside Keycloak, driven by wrk) "
+        "and `python -m bench --plot [RESULTS.json]` (draws docs/benchmarks-peers.png)",
+    )
     parser.add_argument("--events", type=int, default=50_000, help="projector events")
     parser.add_argument("--seconds", type=float, default=10.0, help="login benchmark length")
     parser.add_argument("--propagation", type=int, default=300, help="logins timed eu -> us")
