@@ -67,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
     parser.add_argument("--logouts", type=int, default=30, help="logout-then-introspect samples")
     parser.add_argument("--version", default=keycloak.VERSION, help="Keycloak version")
+    parser.add_argument(
+        "--start-timeout", type=float, default=600.0, help="seconds to wait for Keycloak to start"
+    )
     parser.add_argument("--no-defaults", action="store_true", help="skip Keycloak's defaults")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of authplane into DIR")
     parser.add_argument(
@@ -136,7 +139,7 @@ def _with_stack(
         f"t={equal.iterations}, p={equal.parallelism}: authplane's parameters)"
     )
     admin_password = secrets.token_urlsafe(18)
-    kc = keycloak.start(kc_home, jdbc, tmp, equal, admin_password)
+    kc = keycloak.start(kc_home, jdbc, tmp, equal, admin_password, args.start_timeout)
     try:
         admin.create_realm(kc, equal.password_policy(), {USERNAME: PASSWORD})
         rows, extra = _compare(stack, kc, admin_dsn, args)
@@ -432,7 +435,7 @@ def _defaults_row(
     asyncio.run(postgres.create_database(postgres.dsn(port, postgres.SUPERUSER), DEFAULTS_DB))
     jdbc = f"jdbc:postgresql://127.0.0.1:{port}/{DEFAULTS_DB}"
     defaults = keycloak.Argon2()
-    kc = keycloak.start(kc_home, jdbc, tmp, defaults, admin_password)
+    kc = keycloak.start(kc_home, jdbc, tmp, defaults, admin_password, args.start_timeout)
     try:
         ours = authplane_side(stack)
         admin.create_realm(kc, defaults.password_policy(), {USERNAME: PASSWORD})
