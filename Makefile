@@ -12,7 +12,7 @@ REGIONS ?= eu,us
 BROKER  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench clean kafka-tools
+.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench bench-peers bench-tools clean kafka-tools
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,25 @@ kafka-tools: $(STAMP)
 ## Benchmarks: each prints its method, its figures and the ratio to its floor.
 bench: $(STAMP)
 	$(PY) -m bench
+
+## authplane and Keycloak side by side (heavy: fetches Keycloak from Maven Central once, into
+## ~/.cache/authplane; not part of `make test`). BENCH_PEERS_ARGS, e.g. "--seconds 10".
+BENCH_PEERS_ARGS ?=
+bench-peers: $(STAMP) bench-tools
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m bench peers $(BENCH_PEERS_ARGS)
+	$(PY) -m bench --plot
+
+# wrk (the load generator) and Maven + a JDK (to fetch and run Keycloak) from Debian's packages:
+# installed when missing and root, otherwise named so the user can install them.
+bench-tools:
+	@for tool in wrk:wrk mvn:maven jcmd:openjdk-17-jdk-headless; do \
+	  cmd=$${tool%%:*}; pkg=$${tool#*:}; \
+	  command -v $$cmd >/dev/null && continue; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y $$pkg || { apt-get update && apt-get install -y $$pkg; } || exit 1; \
+	  else echo "$$cmd is missing: sudo apt-get install $$pkg" >&2; exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

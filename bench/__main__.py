@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from services.devstack.stack import Stack
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        epilog="also: `python -m bench peers --help` (authplane beside Keycloak, driven by wrk) "
+        "and `python -m bench --plot [RESULTS.json]` (draws docs/benchmarks-peers.png)",
+    )
     parser.add_argument("--events", type=int, default=50_000, help="projector events")
     parser.add_argument("--seconds", type=float, default=10.0, help="login benchmark length")
     parser.add_argument("--propagation", type=int, default=300, help="logins timed eu -> us")
@@ -44,6 +49,18 @@ async def run_stack_benches(stack: Stack, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    # `python -m bench peers ...` and `--plot` are their own commands (bench/peers/).
+    if sys.argv[1:2] == ["peers"]:
+        from bench.peers.run import main as peers
+
+        peers(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["--plot"]:
+        from bench.peers.plot import plot
+        from bench.peers.run import RESULTS
+
+        print(f"wrote {plot(Path(sys.argv[2]) if len(sys.argv) > 2 else RESULTS)}")
+        return
     args = parse_args()
     cores = os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")

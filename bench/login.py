@@ -28,8 +28,9 @@ from services.devstack.stack import Stack
 PASSWORD = "correct horse battery staple"
 
 
-def create_user(stack: Stack, username: str) -> None:
-    env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
+def create_user(stack: Stack, username: str, extra_env: dict[str, str] | None = None) -> None:
+    """Register ``username`` with authctl (``extra_env``: e.g. other argon2 settings)."""
+    env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file), **(extra_env or {})}
     subprocess.run(
         [sys.executable, "-m", "services.authctl", "user", "create", username, "--password-stdin"],
         input=PASSWORD.encode(),

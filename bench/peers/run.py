@@ -1,0 +1,496 @@
+"""`python -m bench peers`: authplane and Keycloak in the same run, driven by wrk.
+
+Order: fetch/build Keycloak (cached), start a one-region authplane stack, create a ``keycloak``
+database on that region's Postgres, start Keycloak at authplane's argon2id parameters, then
+measure both sides figure by figure with the login processes on core 0 and everything else
+(data plane, Postgres, wrk) on core 1; then the whole box; then restart Keycloak at its own
+argon2 defaults for one more password-grant figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.login import PASSWORD, create_user, wait_user_everywhere
+from bench.peers import admin, drive, keycloak, pin
+from bench.peers.compare import Row, render, save
+from bench.peers.drive import Run
+from bench.peers.memory import (
+    database_bytes,
+    jvm_heap_used,
+    recent_session_ids,
+    redis_used_memory,
+    session_key_bytes,
+    session_rows,
+)
+from bench.peers.profile import report, start_sampling
+from bench.peers.side import Side, time_until_inactive
+from bench.peers.systems import (
+    CHEAP_POLICY,
+    CHEAP_REALM,
+    CHEAP_USERNAME,
+    REGION,
+    USERNAME,
+    authplane_side,
+    create_cheap_user,
+    data_plane_pids,
+    database_of,
+    keycloak_side,
+    login_pid,
+)
+from bench.peers.wrk import wrk_binary
+from services.devstack import postgres
+from services.devstack.stack import Stack
+
+RESULTS = Path("docs/benchmarks-peers.json")
+MIN_SESSIONS = 500
+DEFAULTS_DB = "keycloak_defaults"
+CAVEAT = (
+    "measured on a shared 2-core machine with other jobs running; absolute figures are noisy, "
+    "ratios less so. Re-run on a quiet machine for the README."
+)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench peers")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
+    parser.add_argument("--logouts", type=int, default=30, help="logout-then-introspect samples")
+    parser.add_argument("--version", default=keycloak.VERSION, help="Keycloak version")
+    parser.add_argument(
+        "--start-timeout", type=float, default=600.0, help="seconds to wait for Keycloak to start"
+    )
+    parser.add_argument("--no-defaults", action="store_true", help="skip Keycloak's defaults")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of authplane into DIR")
+    parser.add_argument(
+        "--profile-only", action="store_true", help="only the authplane profiles (no Keycloak)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
+    parser.add_argument("--note", default=CAVEAT, help="caveat stored with the results")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    wrk_binary()  # fail before the minutes of set-up, with the install command
+    if args.profile_only:
+        _profile_only(args)
+        return
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print("== fetching the peer")
+    kc_home = keycloak.fetch(args.version)
+    keycloak.build(kc_home)
+    with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
+        stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
+        try:
+            _with_stack(stack, kc_home, Path(tmp), args)
+        finally:
+            stack.stop()
+
+
+def _show(
+    shown: list[Row], extra: list[str], args: argparse.Namespace, rows: list[Row] | None = None
+) -> None:
+    """Print ``shown`` (and ``extra``) and save every row so far, so a later phase that
+    fails loses nothing measured before it."""
+    print()
+    print(render(shown))
+    for line in extra:
+        print(line)
+    context = {
+        "keycloak": args.version,
+        "jdk": str(keycloak.java_home() or "java on PATH"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "note": args.note,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save(rows if rows is not None else shown, context, args.out)
+    print(f"\nwrote {args.out}; `python -m bench --plot` draws it")
+
+
+def _with_stack(
+    stack: Stack, kc_home: Path, tmp: Path, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    create_user(stack, USERNAME)
+    asyncio.run(wait_user_everywhere(stack, USERNAME))
+    settings = stack.settings[REGION]
+    pg_port = int(stack.regions[REGION].postgres.details["port"])
+    admin_dsn = postgres.dsn(pg_port, postgres.SUPERUSER)
+    asyncio.run(postgres.create_database(admin_dsn, "keycloak"))
+    jdbc = f"jdbc:postgresql://127.0.0.1:{pg_port}/keycloak"
+    equal = keycloak.Argon2(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
+    print(
+        f"== starting Keycloak {args.version} (argon2 m={equal.memory_kib} KiB, "
+        f"t={equal.iterations}, p={equal.parallelism}: authplane's parameters)"
+    )
+    admin_password = secrets.token_urlsafe(18)
+    kc = keycloak.start(kc_home, jdbc, tmp, equal, admin_password, args.start_timeout)
+    try:
+        admin.create_realm(kc, equal.password_policy(), {USERNAME: PASSWORD})
+        rows, extra = _compare(stack, kc, admin_dsn, args)
+    finally:
+        kc.stop()
+    _show(rows, extra, args)
+    if not args.no_defaults:
+        try:
+            rows.append(_defaults_row(stack, kc_home, tmp, admin_password, args))
+        except (RuntimeError, OSError, httpx.HTTPError) as exc:
+            print(f"   Keycloak at its defaults not measured: {exc}")
+        else:
+            _show(rows[-1:], [], args, rows)
+    return rows, extra
+
+
+def _place(stack: Stack, kc: keycloak.Keycloak, isolated: bool) -> None:
+    logins = [
+        pid for p in stack.apps if p.details.get("service") == "login" for pid in pin.spread(p.pid)
+    ]
+    servers = [*logins, *pin.spread(kc.process.pid)]
+    if isolated and pin.two_cores():
+        pin.pin(servers, pin.SERVER_CORES)
+        pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
+    else:
+        pin.pin([*servers, *data_plane_pids(stack)], pin.all_cores())
+
+
+def _compare(
+    stack: Stack, kc: keycloak.Keycloak, admin_dsn: str, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    ours, theirs = authplane_side(stack), keycloak_side(kc)
+    seconds = args.seconds
+    _place(stack, kc, isolated=True)
+    print("== password grants, isolated (login process on core 0, the rest on core 1)")
+    pw = {side.name: _password(side, seconds) for side in (ours, theirs)}
+    ceiling = drive.argon2_ceiling(stack.settings[REGION], pin.SERVER_CORES, seconds)
+    print("== introspection")
+    intro = {side.name: drive.introspections(side, seconds) for side in (ours, theirs)}
+    print("== refresh grants")
+    refresh = {side.name: drive.refresh_grants(side, seconds) for side in (ours, theirs)}
+    print("== logout, then introspect until inactive")
+    logout = {side.name: time_until_inactive(side, args.logouts) for side in (ours, theirs)}
+    print("== password grants, whole box")
+    _place(stack, kc, isolated=False)
+    box = {side.name: _password(side, seconds) for side in (ours, theirs)}
+    box_ceiling = drive.argon2_ceiling(stack.settings[REGION], pin.all_cores(), seconds)
+    extra = _details(pw, intro, refresh, box, ceiling, box_ceiling)
+    _place(stack, kc, isolated=True)
+    print("== memory per session")
+    memory = _MemoryProbe(stack, kc, admin_dsn)
+    memory.measure(seconds)
+    extra += _absolute_aims(intro["authplane"], refresh["authplane"], memory)
+    if args.profile is not None:
+        extra += _profiles(stack, ours, args.profile, seconds)
+    rows = [
+        *_throughput_rows(pw, intro, refresh, box),
+        *_latency_rows(logout),
+        *memory.rows(),
+    ]
+    return rows, extra
+
+
+def _absolute_aims(intro: Run, refresh: Run, memory: _MemoryProbe) -> list[str]:
+    per_session = memory.rows()[0].authplane
+    checks = [
+        ("introspection per login core", intro.per_core, ">= 3,000 /s", intro.per_core >= 3000),
+        (
+            "refresh grants per login core",
+            refresh.per_core,
+            ">= 1,000 /s",
+            refresh.per_core >= 1000,
+        ),
+        ("Redis bytes per session (used_memory)", per_session, "<= 1,024 B", per_session <= 1024),
+        (
+            "MEMORY USAGE of a session hash",
+            memory.key_bytes,
+            "<= 1,024 B",
+            memory.key_bytes <= 1024,
+        ),
+    ]
+    lines = ["", "authplane against the issue's absolute aims:"]
+    for name, value, aim, met in checks:
+        lines.append(f"   {name:<40} {value:>10,.0f}   aim {aim:<12} {'met' if met else 'MISSED'}")
+    return lines
+
+
+def _password(side: Side, seconds: float) -> Run:
+    # Twice the length: a login takes ~100s of ms, so a short run counts few of them.
+    return drive.password_grants(side, 2 * seconds, warmup=min(2.0, seconds))
+
+
+def _throughput_rows(
+    pw: dict[str, Run],
+    intro: dict[str, Run],
+    refresh: dict[str, Run],
+    box: dict[str, Run],
+) -> list[Row]:
+    wrk_note = "wrk pinned to core 1 with the data plane; login process alone on core 0"
+    per_core = "divided by the login process's CPU cores (uvicorn process / JVM, from /proc)"
+    return [
+        _rate("password grant, equal argon2id, isolated", "logins/s", pw,
+              "wrk, 4 connections, one user, 2x the run length after a warm-up; " + wrk_note,
+              aim=1.0),
+        _rate("password grant, equal argon2id, whole box", "logins/s", box,
+              "as above, every process allowed on both cores"),
+        _rate("introspection", "requests/s", intro,
+              "wrk, 32 connections, one live access token, RFC 7662; " + wrk_note),
+        _rate("introspection per login core", "requests/s/core", intro,
+              "requests/s " + per_core, aim=3.0, per_core=True),
+        _rate("refresh grant", "grants/s", refresh,
+              "wrk, 8 threads x 1 connection, each rotating 8 sessions round-robin; " + wrk_note),
+        _rate("refresh grant per login core", "grants/s/core", refresh,
+              "grants/s " + per_core, aim=5.0, per_core=True),
+    ]  # fmt: skip
+
+
+def _rate(
+    name: str,
+    unit: str,
+    runs: dict[str, Run],
+    method: str,
+    aim: float | None = None,
+    per_core: bool = False,
+) -> Row:
+    ours, theirs = runs["authplane"], runs["Keycloak"]
+    if per_core:
+        return Row(name, unit, ours.per_core, theirs.per_core, method, aim=aim)
+    return Row(name, unit, ours.wrk.rate, theirs.wrk.rate, method, aim=aim)
+
+
+def _latency_rows(logout: dict[str, list[float]]) -> list[Row]:
+    a, k = logout["authplane"], logout["Keycloak"]
+    method = (
+        f"{len(a)} sessions one at a time: logout (authplane POST /v1/logout, Keycloak "
+        "OIDC logout with the refresh token), then introspect until inactive; ms from "
+        "sending the logout (Python client, same region)"
+    )
+    return [
+        Row(
+            "logout -> inactive, p50",
+            "ms",
+            statistics.median(a),
+            statistics.median(k),
+            method,
+            higher_is_better=False,
+        ),
+        Row("logout -> inactive, max", "ms", max(a), max(k), method, higher_is_better=False),
+    ]
+
+
+def _details(
+    pw: dict[str, drive.Run],
+    intro: dict[str, drive.Run],
+    refresh: dict[str, drive.Run],
+    box: dict[str, drive.Run],
+    ceiling: float,
+    box_ceiling: float,
+) -> list[str]:
+    lines = ["", "load generator and login-process CPU (cores busy) per run:"]
+    for label, runs in (
+        ("password isolated", pw),
+        ("introspection", intro),
+        ("refresh", refresh),
+        ("password whole box", box),
+    ):
+        for name, run in runs.items():
+            lines.append(
+                f"   {label:<20} {name:<10} wrk {run.wrk.cpu_cores:4.2f} cores, login "
+                f"{run.login_cores:4.2f} cores, p50 {run.wrk.p50_ms:7.1f} ms, p99 "
+                f"{run.wrk.p99_ms:7.1f} ms, 503 retries {run.wrk.retry}"
+            )
+    lines += [
+        "",
+        "authplane password logins against the argon2id-only ceiling (same parameters, the "
+        "login endpoint's thread count, a process pinned the same way):",
+        f"   isolated (core {pin.SERVER_CORES}): {pw['authplane'].wrk.rate:.1f} / "
+        f"{ceiling:.1f} = {pw['authplane'].wrk.rate / ceiling:.3f}   (aim >= 0.9)",
+        f"   whole box: {box['authplane'].wrk.rate:.1f} / {box_ceiling:.1f} = "
+        f"{box['authplane'].wrk.rate / box_ceiling:.3f}",
+    ]
+    return lines
+
+
+class _MemoryProbe:
+    """Bytes per session, from sessions made for it: a user whose password check is cheap
+    on each side (authplane: argon2id at its minimum cost, stored in the hash; Keycloak: a
+    realm with one PBKDF2 iteration), so thousands of sessions take seconds, not minutes.
+    What a session costs to hold does not depend on how its password was checked."""
+
+    def __init__(self, stack: Stack, kc: keycloak.Keycloak, admin_dsn: str) -> None:
+        self.stack = stack
+        self.settings = stack.settings[REGION]
+        self.kc = kc
+        self.admin_dsn = admin_dsn
+        jdk = keycloak.java_home()
+        self.jcmd = (jdk / "bin" / "jcmd") if jdk else Path("jcmd")
+        self.start: dict[str, float] = {}
+        self.end: dict[str, float] = {}
+        self.key_bytes = 0.0
+        self.seconds = 0.0
+
+    def measure(self, seconds: float) -> None:
+        self.seconds = 3 * seconds
+        create_cheap_user(self.stack, CHEAP_USERNAME)
+        asyncio.run(wait_user_everywhere(self.stack, CHEAP_USERNAME))
+        admin.create_realm(self.kc, CHEAP_POLICY, {CHEAP_USERNAME: PASSWORD}, realm=CHEAP_REALM)
+        ours = authplane_side(self.stack, CHEAP_USERNAME)
+        theirs = keycloak_side(self.kc, CHEAP_REALM, CHEAP_USERNAME)
+        self.start = self._sample()
+        for side in (ours, theirs):
+            drive.password_grants(side, 3 * seconds, connections=8)
+        time.sleep(2.0)  # let the projector apply the last session.started events
+        self.end = self._sample()
+        self.key_bytes = asyncio.run(self._key_bytes())
+
+    def _sample(self) -> dict[str, float]:
+        db = database_of(self.settings.postgres_dsn)
+        return {
+            "heap": jvm_heap_used(self.jcmd, self.kc.jvm_pid),
+            "kc_db": asyncio.run(database_bytes(self.admin_dsn, "keycloak")),
+            "kc_sessions": admin.active_sessions(self.kc, CHEAP_REALM),
+            "redis": asyncio.run(redis_used_memory(self.settings.redis_url)),
+            "pg": asyncio.run(database_bytes(self.admin_dsn, db)),
+            "sessions": asyncio.run(session_rows(self.settings.postgres_dsn)),
+        }
+
+    async def _key_bytes(self) -> float:
+        ids = await recent_session_ids(self.settings.postgres_dsn, 200)
+        return await session_key_bytes(self.settings.redis_url, ids)
+
+    def _per(self, key: str, count_key: str) -> float:
+        count = self.end[count_key] - self.start[count_key]
+        return (self.end[key] - self.start[key]) / count if count > 0 else 0.0
+
+    def rows(self) -> list[Row]:
+        hot_a, hot_k = self._per("redis", "sessions"), self._per("heap", "kc_sessions")
+        db_a, db_k = self._per("pg", "sessions"), self._per("kc_db", "kc_sessions")
+        few = min(
+            self.end["sessions"] - self.start["sessions"],
+            self.end["kc_sessions"] - self.start["kc_sessions"],
+        )
+        # A full GC leaves a few MB of heap noise; under ~500 sessions it swamps the figure.
+        warning = "TOO FEW SESSIONS FOR A STEADY FIGURE; " if few < MIN_SESSIONS else ""
+        made = warning + (
+            f"{self.end['sessions'] - self.start['sessions']:.0f} authplane and "
+            f"{self.end['kc_sessions'] - self.start['kc_sessions']:.0f} Keycloak sessions "
+            f"made by {self.seconds:.0f} s of wrk password grants with a cheap password check"
+        )
+        return [
+            Row(
+                "memory per session (hot store)",
+                "bytes",
+                hot_a,
+                hot_k,
+                f"{made}; authplane: Redis used_memory delta / sessions (MEMORY USAGE of one "
+                f"session hash: {self.key_bytes:.0f} B); Keycloak: JVM heap used after a full "
+                "GC (jcmd GC.run, GC.heap_info) delta / sessions",
+                higher_is_better=False,
+                aim=0.2,
+            ),
+            Row(
+                "Postgres bytes per session",
+                "bytes",
+                db_a,
+                db_k,
+                f"{made}; pg_database_size delta / sessions (authplane's region database, "
+                "Keycloak's database; both on the same server)",
+                higher_is_better=False,
+            ),
+            Row(
+                "memory per session (hot + Postgres)",
+                "bytes",
+                hot_a + db_a,
+                hot_k + db_k,
+                "sum of the two rows above",
+                higher_is_better=False,
+            ),
+        ]
+
+
+def _defaults_row(
+    stack: Stack,
+    kc_home: Path,
+    tmp: Path,
+    admin_password: str,
+    args: argparse.Namespace,
+) -> Row:
+    print("== starting Keycloak again, at its own argon2 defaults, on a fresh database")
+    # A fresh database: Keycloak creates its bootstrap admin only on an empty one, and on a
+    # restart over the first database its admin API answered 401 to that admin's token.
+    port = int(stack.regions[REGION].postgres.details["port"])
+    asyncio.run(postgres.create_database(postgres.dsn(port, postgres.SUPERUSER), DEFAULTS_DB))
+    jdbc = f"jdbc:postgresql://127.0.0.1:{port}/{DEFAULTS_DB}"
+    defaults = keycloak.Argon2()
+    kc = keycloak.start(kc_home, jdbc, tmp, defaults, admin_password, args.start_timeout)
+    try:
+        ours = authplane_side(stack)
+        admin.create_realm(kc, defaults.password_policy(), {USERNAME: PASSWORD})
+        _place(stack, kc, isolated=True)
+        theirs = keycloak_side(kc)
+        runs = {side.name: _password(side, args.seconds) for side in (ours, theirs)}
+    finally:
+        kc.stop()
+    return Row(
+        "password grant, Keycloak at its defaults, isolated",
+        "logins/s",
+        runs["authplane"].wrk.rate,
+        runs["Keycloak"].wrk.rate,
+        "as the isolated row; Keycloak's realm policy hashAlgorithm(argon2) with the "
+        "provider's own memory, iterations and parallelism; authplane at its own settings",
+    )
+
+
+def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
+    """py-spy over exactly the counted wrk run (after the logins that make its tokens)."""
+    out.mkdir(parents=True, exist_ok=True)
+    login = login_pid(stack)
+    projector = next(p.pid for p in stack.apps if p.details.get("service") == "worker")
+    lines = ["", "profiles (authplane, a separate pass so sampling does not touch the figures):"]
+    spies: list[subprocess.Popen[bytes] | None] = []
+
+    def sample(*targets: tuple[int, str]) -> None:
+        spies.extend(start_sampling(pid, seconds, out / name) for pid, name in targets)
+
+    drive.introspections(ours, seconds, on_start=lambda: sample((login, "introspection-login.txt")))
+    drive.refresh_grants(
+        ours,
+        seconds,
+        on_start=lambda: sample((login, "refresh-login.txt"), (projector, "refresh-projector.txt")),
+    )
+    for spy in spies:
+        if spy is not None:
+            spy.wait(60)
+    lines += report("introspection, login process", out / "introspection-login.txt")
+    lines += report("refresh, login process", out / "refresh-login.txt")
+    lines += report("refresh, projector (applying token.refreshed)", out / "refresh-projector.txt")
+    return lines
+
+
+def _profile_only(args: argparse.Namespace) -> None:
+    out = args.profile or Path("profiles")
+    with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
+        stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
+        try:
+            create_user(stack, USERNAME)
+            asyncio.run(wait_user_everywhere(stack, USERNAME))
+            if pin.two_cores():
+                pin.pin(pin.spread(login_pid(stack)), pin.SERVER_CORES)
+                pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
+            for line in _profiles(stack, authplane_side(stack), out, args.seconds):
+                print(line)
+        finally:
+            stack.stop()
