@@ -10,9 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 FACTORY = REPO / "schemas" / "redis_client.py"
 
 
-def _builds_a_redis_client(node: ast.AST) -> bool:
-    if not isinstance(node, ast.Call):
-        return False
+def _builds_a_redis_client(node: ast.Call) -> bool:
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     owner = func.value if isinstance(func, ast.Attribute) else None
@@ -31,6 +29,6 @@ def test_no_process_builds_a_redis_client_outside_the_factory() -> None:
             offenders += [
                 f"{path.relative_to(REPO)}:{node.lineno}"
                 for node in ast.walk(tree)
-                if _builds_a_redis_client(node)
+                if isinstance(node, ast.Call) and _builds_a_redis_client(node)
             ]
     assert offenders == []
