@@ -45,6 +45,10 @@ class Settings:
     session_idle_ttl_s: int = 7 * 24 * 3600
     refresh_reuse_grace_s: float = 0.0
     max_body_bytes: int = 8192
+    # Request line + headers of one request, and one header field (name + value), in bytes, on
+    # every HTTP surface (login endpoint, projector metrics); larger heads are refused unread.
+    max_request_head_bytes: int = 16384
+    max_header_bytes: int = 8192
     produce_timeout_s: float = 5.0
     introspection_clients: Mapping[str, str] = field(default_factory=dict)
 
@@ -92,6 +96,10 @@ class Settings:
         if self.session_idle_ttl_s < 1 or self.refresh_reuse_grace_s < 0:
             raise SettingsError(
                 f"{PREFIX}SESSION_IDLE_TTL_S must be >= 1 and {PREFIX}REFRESH_REUSE_GRACE_S >= 0"
+            )
+        if not 0 < self.max_header_bytes <= self.max_request_head_bytes:
+            raise SettingsError(
+                f"{PREFIX}MAX_HEADER_BYTES must be 1..{PREFIX}MAX_REQUEST_HEAD_BYTES bytes"
             )
         if not self.region.isidentifier():
             raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")

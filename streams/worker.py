@@ -13,7 +13,6 @@ from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
 import faust
-from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
 from schemas import names
@@ -21,6 +20,7 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
+from streams.metrics_server import start_metrics_server
 from streams.record import LogPosition, RawEvent
 from streams.wiring import ProjectorRuntime, start_projector
 
@@ -161,7 +161,12 @@ def main() -> None:
         )
     )
     if settings.projector_metrics_port > 0:
-        start_http_server(settings.projector_metrics_port, addr=settings.http_host)
+        start_metrics_server(
+            settings.projector_metrics_port,
+            settings.http_host,
+            max_header_bytes=settings.max_header_bytes,
+            max_request_head_bytes=settings.max_request_head_bytes,
+        )
     host = ProjectorHost(settings)
     app = create_app(settings, host)
     worker = faust.Worker(
