@@ -27,6 +27,9 @@ class Account:
     username: str
     password_hash: str
     disabled: bool
+    # The event (registration or password change) that set the current password: a re-hash of
+    # this password names it, so it cannot outlive a later change (see user.password_rehashed).
+    password_event_id: str = ""
 
     def record(self) -> UserRecord:
         return UserRecord(self.user_id, self.username, self.password_hash)
@@ -64,18 +67,20 @@ class Accounts:
 
     async def _from_redis(self, user_id: str) -> Account | None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(names.redis_user_key(user_id), ["username", "password_hash"])
-        pipe.hmget(names.redis_account_key(user_id), ["password_hash", "disabled"])
-        (username, registered_hash), (changed_hash, disabled) = await pipe.execute()
-        if registered_hash is None:
+        pipe.hmget(names.redis_user_key(user_id), [*_USER_FIELDS])
+        pipe.hmget(names.redis_account_key(user_id), [*_ACCOUNT_FIELDS])
+        (username, *registered), (*changed, disabled) = await pipe.execute()
+        if registered[0] is None:
             return None
-        latest = changed_hash if changed_hash is not None else registered_hash
-        return Account(user_id, _text(username), _text(latest), disabled in (b"1", "1"))
+        password_hash, event_id = _current_password(*map(_text, registered), *map(_text, changed))
+        return Account(user_id, _text(username), password_hash, disabled in (b"1", "1"), event_id)
 
     async def _from_postgres(self, user_id: str) -> Account | None:
         users, acct = tables.users, tables.user_accounts
         query = (
-            select(users.c.username, users.c.password_hash, acct.c.password_hash, acct.c.disabled)
+            select(users.c.username, users.c.password_hash, users.c.registration_event_id)
+            .add_columns(acct.c.password_hash, acct.c.password_event_id)
+            .add_columns(acct.c.rehash_of_event_id, acct.c.rehashed_password_hash, acct.c.disabled)
             .select_from(users.outerjoin(acct, acct.c.user_id == users.c.user_id))
             .where(users.c.user_id == user_id)
         )
@@ -83,8 +88,36 @@ class Accounts:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        username, registered_hash, changed_hash, disabled = row
-        return Account(user_id, username, changed_hash or registered_hash, bool(disabled))
+        username, *password_columns, disabled = row
+        password_hash, event_id = _current_password(*(str(v or "") for v in password_columns))
+        return Account(user_id, username, password_hash, bool(disabled), event_id)
+
+
+_USER_FIELDS = ("username", "password_hash", "registration_event_id")
+_ACCOUNT_FIELDS = (
+    "password_hash",
+    "password_event_id",
+    "rehash_of_event_id",
+    "rehashed_password_hash",
+    "disabled",
+)
+
+
+def _current_password(
+    registered_hash: str,
+    registration_event_id: str,
+    changed_hash: str,
+    password_event_id: str,
+    rehash_of: str,
+    rehashed_hash: str,
+) -> tuple[str, str]:
+    """(hash, id of the event that set the password): the latest change, else the registration;
+    its re-hash instead while the re-hash names that very event."""
+    current = (changed_hash, password_event_id) if changed_hash else None
+    password_hash, event_id = current or (registered_hash, registration_event_id)
+    if rehashed_hash and rehash_of == event_id:
+        return rehashed_hash, event_id
+    return password_hash, event_id
 
 
 def _text(value: bytes | str | None) -> str:

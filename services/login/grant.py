@@ -20,6 +20,7 @@ from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, invalid_request, require
 from services.login.lockout import attempted_user_id
+from services.login.rehash import refuse_unpreparable, rehash_password
 from services.readmodel import StoreUnavailable, UserRecord
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -36,20 +37,24 @@ async def password_grant(
 ) -> dict[str, Any]:
     username = require(form, "username")
     password = require(form, "password")
+    refuse_unpreparable(password)
     client_id = _client_id(form.get("client_id"))
     scope = _scope(form.get("scope"))
     attempted = attempted_user_id(username)
     await _refuse_if_locked(rt, attempted, client_ip)
     user = await _find_user(rt, username)
-    matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
-    rt.metrics.argon2_seconds.observe(seconds)
+    checked = await rt.verifier.check(user.password_hash if user else None, password)
+    rt.metrics.argon2_seconds.observe(checked.seconds)
     # A disabled user gets exactly what a wrong password gets (and it counts as a failure), so
     # the public endpoint tells nobody which accounts exist or are disabled.
-    if user is None or not matches or user.disabled:
+    if user is None or not checked.matches or user.disabled:
         rt.metrics.logins.labels("invalid_grant").inc()
         await rt.lockout.record_failure(attempted, client_ip, request_id)
         raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-    return await _start_session(rt, user.record(), client_id, scope, request_id)
+    answer = await _start_session(rt, user.record(), client_id, scope, request_id)
+    if checked.rehash:
+        await rehash_password(rt, user, password, request_id)
+    return answer
 
 
 async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> None:
