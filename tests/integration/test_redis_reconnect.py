@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -17,20 +17,11 @@ from redis.asyncio import Redis
 from schemas import names
 from schemas.redis_client import make_redis
 from services.devstack.process import ManagedProcess
-from services.devstack.redis import start_redis
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier import Verifier
 from tests.integration.login_harness import Login, login_settings, running_login, set_heartbeat
 from tests.integration.test_login_introspect import BASIC
 from tests.integration.test_projector_support import as_log, projector_on, registration
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A Redis of this test alone: CLIENT KILL must not reach other tests' clients."""
-    process = start_redis(tmp_path / "redis", die_with_parent=True)
-    yield process
-    process.stop(timeout=2.0)
 
 
 @pytest.fixture

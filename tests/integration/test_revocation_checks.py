@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,6 @@ from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.mirror import RevocationMirror
 from tests.integration.login_harness import Login, login_settings, running_login
 from tests.integration.test_login_introspect import BASIC
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A Redis of this test alone, so the test can kill it."""
-    process = start_redis(tmp_path / "redis", die_with_parent=True)
-    yield process
-    process.stop(timeout=2.0)
 
 
 @pytest.fixture

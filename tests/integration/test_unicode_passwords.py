@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,15 +18,12 @@ from schemas.events import LoginFailed, PasswordChanged, PasswordRehashed, UserR
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
-from services.devstack.process import ManagedProcess
 from services.login.account import Accounts
 from services.passwords import make_hasher
 from services.readmodel import make_engine, make_redis
 from tests.integration.login_harness import (
     Login,
     events_on_topic,
-    login_settings,
-    running_login,
     seed_user_postgres,
     seed_user_redis,
 )
@@ -37,15 +33,6 @@ from tests.integration.test_projector_support import as_log, projector_on
 
 NFC = "Mañana-Contraseña-2026"
 NFD = unicodedata.normalize("NFD", NFC)
-
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
 
 
 async def _token(login: Login, username: str, password: str) -> httpx.Response:
