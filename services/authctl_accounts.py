@@ -276,7 +276,7 @@ def read_password(from_stdin: bool, prompt: str = "New password") -> str:
     try:
         prepare_password(password)
     except PasswordRejected as exc:
-        raise CliError(f"{exc} (RFC 8265): choose another password") from None
+        raise CliError(f"{exc}: choose another password") from None
     return password
 
 

@@ -19,6 +19,7 @@ unknown user costs the same number of argon2 runs), and a match asks the caller 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,10 @@ from precis_i18n import get_profile
 from schemas.settings import Settings
 
 _OPAQUE_STRING = get_profile("OpaqueString")
+MAX_PASSWORD_CHARS = 1024
+"""Longer passwords are refused before preparation: precis-i18n costs ~12 µs per non-ASCII
+character, so the cap bounds one preparation to ~12 ms (run off the event loop)."""
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _WHY = {
     "empty": "is empty",
     "controls": "contains a control character",
@@ -52,12 +57,20 @@ class PasswordRejected(ValueError):
 def prepare_password(password: str) -> str:
     """The password as RFC 8265 §4.2 (OpaqueString) enforces it: NFC, non-ASCII spaces mapped to
     U+0020, nothing else mapped. Raises ``PasswordRejected`` for disallowed code points
-    (RFC 8264 §9: controls, default-ignorables, unassigned, ...) or an empty password."""
+    (RFC 8264 §9: controls, default-ignorables, unassigned, ...), an empty password, or one
+    longer than ``MAX_PASSWORD_CHARS`` characters."""
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise PasswordRejected(f"the password is longer than {MAX_PASSWORD_CHARS} characters")
+    if _PRINTABLE_ASCII.fullmatch(password):
+        # Printable ASCII is PVALID (RFC 8264 §9.11) and no OpaqueString rule changes it: the
+        # common case skips the library's per-character work.
+        return password
     try:
         prepared: str = _OPAQUE_STRING.enforce(password)
     except UnicodeError as exc:
         rule = str(getattr(exc, "reason", "")).rpartition("/")[2]
-        raise PasswordRejected(f"the password {_WHY.get(rule, _WHY['other'])}") from None
+        why = _WHY.get(rule, _WHY["other"])
+        raise PasswordRejected(f"the password {why} (RFC 8265 OpaqueString)") from None
     return prepared
 
 
@@ -106,22 +119,29 @@ class PasswordVerifier:
 
     async def check(self, password_hash: str | None, password: str) -> Verification:
         """Like ``verify``, and says whether a match should be re-hashed (see ``Verification``)."""
-        prepared = prepare_password(password)
         loop = asyncio.get_running_loop()
-        forms = (prepared,) if prepared == password else (prepared, password)
-        return await loop.run_in_executor(self._pool, self._check_forms, password_hash, forms)
+        return await loop.run_in_executor(self._pool, self._check_forms, password_hash, password)
+
+    async def prepare(self, password: str) -> str:
+        """``prepare_password`` in the pool (off the event loop); raises ``PasswordRejected``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, prepare_password, password)
 
     async def hash(self, password: str) -> str:
         """A new argon2id hash of the prepared password, computed in the same pool (off the event
         loop). Raises ``PasswordRejected``."""
-        prepared = prepare_password(password)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._hasher.hash, prepared)
+        return await loop.run_in_executor(self._pool, self._hash_prepared, password)
 
-    def _check_forms(self, password_hash: str | None, forms: tuple[str, ...]) -> Verification:
+    def _hash_prepared(self, password: str) -> str:
+        return self._hasher.hash(prepare_password(password))
+
+    def _check_forms(self, password_hash: str | None, password: str) -> Verification:
         # The prepared form first; the form as sent only for hashes made before preparation. An
         # unknown user runs the dummy hash as often, so the count of argon2 runs depends on the
         # text sent, never on whether the account exists.
+        prepared = prepare_password(password)
+        forms = (prepared,) if prepared == password else (prepared, password)
         started = time.perf_counter()
         for index, form in enumerate(forms):
             if self._check(password_hash, form):

@@ -37,7 +37,7 @@ async def password_grant(
 ) -> dict[str, Any]:
     username = require(form, "username")
     password = require(form, "password")
-    refuse_unpreparable(password)
+    await refuse_unpreparable(rt, password)
     client_id = _client_id(form.get("client_id"))
     scope = _scope(form.get("scope"))
     attempted = attempted_user_id(username)

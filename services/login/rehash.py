@@ -16,18 +16,18 @@ from services.login.account import Account
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import invalid_request
-from services.passwords import PasswordRejected, prepare_password
+from services.passwords import PasswordRejected
 
 log = logging.getLogger(__name__)
 
 
-def refuse_unpreparable(password: str, field: str = "password") -> None:
+async def refuse_unpreparable(rt: Runtime, password: str, field: str = "password") -> None:
     """Raises ``OAuthError`` 400 ``invalid_request`` naming ``field`` and why (never the text)
-    when the password has code points RFC 8265 §4.2 disallows."""
+    when the password cannot be prepared per RFC 8265 §4.2 (checked off the event loop)."""
     try:
-        prepare_password(password)
+        await rt.verifier.prepare(password)
     except PasswordRejected as exc:
-        raise invalid_request(f"{field}: {exc} (RFC 8265)") from None
+        raise invalid_request(f"{field}: {exc}") from None
 
 
 async def rehash_password(rt: Runtime, account: Account, password: str, request_id: str) -> None:

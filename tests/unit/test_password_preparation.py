@@ -6,9 +6,13 @@ import unicodedata
 
 import pytest
 from argon2 import PasswordHasher, Type
+from hypothesis import given
+from hypothesis import strategies as st
+from precis_i18n import get_profile
 
 from schemas.settings import Settings
 from services.passwords import (
+    MAX_PASSWORD_CHARS,
     PasswordRejected,
     PasswordVerifier,
     hash_password,
@@ -60,6 +64,17 @@ def test_disallowed_code_points_are_refused_without_echoing_them(sent: str, why:
     message = str(caught.value)
     assert "zq" not in message
     assert not any(unicodedata.category(ch).startswith("C") for ch in message)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1))
+def test_the_printable_ascii_shortcut_agrees_with_the_library(password: str) -> None:
+    assert prepare_password(password) == get_profile("OpaqueString").enforce(password)
+
+
+def test_overlong_passwords_are_refused_before_any_unicode_work() -> None:
+    assert prepare_password("ñ" * MAX_PASSWORD_CHARS) == "ñ" * MAX_PASSWORD_CHARS
+    with pytest.raises(PasswordRejected, match=f"longer than {MAX_PASSWORD_CHARS}"):
+        prepare_password("ñ" * (MAX_PASSWORD_CHARS + 1))
 
 
 def test_hashing_prepares_first() -> None:
