@@ -3,18 +3,34 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# Exact versions (with hashes) of every dependency, dev extras included; pyproject.toml keeps the
+# ranges. `make lock` refreshes it; CI installs from it through `make test`.
+LOCK   := requirements.lock
+UV_VERSION ?= 0.13.9
+LOCK_ARGS ?=
 REGIONS ?= eu,us
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install check lint typecheck test unit integration e2e bench clean
+.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+		echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve $(LOCK) from pyproject.toml (keeps current pins where they still fit;
+## `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed versions).
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+		--python-version 3.11 --quiet $(LOCK_ARGS) -o $(LOCK)
 
 ## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
 dev: $(STAMP)

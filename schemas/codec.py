@@ -26,6 +26,11 @@ ENVELOPE_FIELDS = (
     "payload",
 )
 MAX_EVENT_BYTES = 64 * 1024
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Every integer in an event fits a signed 64-bit column (Postgres BIGINT, a Redis integer)."""
+FORBIDDEN_CHAR = "\x00"
+"""No string in an event may hold U+0000: Postgres text cannot store it, and many consumers
+(C strings, log lines) cut the string there. Other control characters are stored faithfully."""
 
 
 class DecodeError(ValueError):
@@ -66,7 +71,29 @@ def decode(data: bytes) -> Envelope:
         raise DecodeError(f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise DecodeError("event is not a JSON object")
+    refuse_unstorable(raw, "event")
     return envelope_from_dict(raw)
+
+
+def refuse_unstorable(value: Any, where: str) -> None:
+    """Raise DecodeError if any string (key or value) anywhere in ``value`` holds U+0000 or any
+    integer falls outside signed 64 bits: the contract forbids both in every field, so one event
+    carrying them is refused at decoding instead of by a store, whatever its type."""
+    if isinstance(value, str):
+        if FORBIDDEN_CHAR in value:
+            raise DecodeError(f"{where} holds U+0000, which no event may contain")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise DecodeError(f"{where} is an integer outside signed 64 bits")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_unstorable(key, f"a member name in {where}")
+            refuse_unstorable(item, f"{where}.{key}" if FORBIDDEN_CHAR not in key else where)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_unstorable(item, f"an item of {where}")
 
 
 def envelope_from_dict(raw: dict[str, Any]) -> Envelope:

@@ -22,6 +22,10 @@ MAX_LOGIN_FAILURE_WINDOW_S = 24 * 3600
 """Projectors keep login failures this long; a longer counting window would see fewer of them."""
 
 
+DEFAULT_MAX_EVENT_SKEW_S = 300.0
+"""How far (s) an event's time may lie after its log timestamp before projectors refuse it."""
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -74,6 +78,7 @@ class Settings:
     broker_session_timeout_s: float = 6.0
     broker_heartbeat_interval_s: float = 1.0
     projector_metrics_port: int = 0
+    max_event_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S
 
     fail_open: bool = False
     log_level: str = "INFO"
@@ -96,6 +101,10 @@ class Settings:
         if self.session_idle_ttl_s < 1 or self.refresh_reuse_grace_s < 0:
             raise SettingsError(
                 f"{PREFIX}SESSION_IDLE_TTL_S must be >= 1 and {PREFIX}REFRESH_REUSE_GRACE_S >= 0"
+            )
+        if not 0 < self.max_event_skew_s <= MAX_LOGIN_FAILURE_WINDOW_S:
+            raise SettingsError(
+                f"{PREFIX}MAX_EVENT_SKEW_S must be 0..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
             )
         if not 0 < self.max_header_bytes <= self.max_request_head_bytes:
             raise SettingsError(

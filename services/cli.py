@@ -1,7 +1,7 @@
 """``authplane``: the dev launcher (up / down / status) and database migrations.
 
-authplane up [--regions eu,us] [--detach] [--base-port N] [--base-dir DIR]
-authplane status | down
+authplane up [--regions eu,us] [--detach] [--no-wait] [--port-offset N | --free-ports]
+authplane status | down | env [--region R]
 authplane db upgrade [--dsn DSN]
 authplane replay --region R [--target all|redis|postgres] [--since T] [--pause-live] [--restart]
 authplane checksum --region R [--json] | verify --region R | reseed --from-region eu[,us] [--force]
@@ -22,10 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings, SettingsError
+from services.devstack import env as shell_env
+from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
 from services.devstack.process import InfraError
+from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack
 from services.topology import TopologyError
 from services.topology import load as load_topology
@@ -63,18 +66,35 @@ def _base_dir(option: Path | None) -> Path:
 def up(
     regions: Annotated[str, typer.Option(help="Comma-separated region names.")] = "eu,us",
     detach: Annotated[bool, typer.Option(help="Leave the stack running and return.")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Return only once every region is ready (--no-wait: at once).")
+    ] = True,
+    port_offset: Annotated[
+        int,
+        typer.Option(
+            envvar="AUTHPLANE_DEV_PORT_OFFSET",
+            help="Shift every stable port (README: Ports) by N.",
+        ),
+    ] = 0,
+    free_ports: Annotated[
+        bool,
+        typer.Option(envvar="AUTHPLANE_DEV_FREE_PORTS", help="Any free ports, not stable ones."),
+    ] = False,
     base_port: Annotated[
         int | None, typer.Option(min=1024, max=65000, help="Consecutive ports from N.")
     ] = None,
     base_dir: BaseDirOption = None,
     infra_only: Annotated[bool, typer.Option(help="Broker and stores only.")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for /healthz.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for /healthz, then as long for readiness.")
+    ] = 60.0,
 ) -> None:
     """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector."""
     names = [r.strip() for r in regions.split(",") if r.strip()]
     try:
         base = Settings.from_env()
         directory = _base_dir(base_dir)
+        plan = None if free_ports or base_port else dev_ports.stable_plan(names, port_offset)
         with console.status("starting the stack..."):
             stack = Stack.start(
                 names,
@@ -83,19 +103,51 @@ def up(
                 inherited_env=os.environ,
                 detach=detach,
                 base_port=base_port,
+                port_plan=plan,
                 with_apps=not infra_only,
                 ready_timeout=timeout,
             )
+        if wait and not infra_only:
+            _wait_ready(stack, timeout)
     except (InfraError, SettingsError, TopologyError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted during start-up; everything started was stopped") from None
     _print_processes(stackfile.records_of(stack), stack.stack_file)
+    if not infra_only:
+        _print_next_commands(stack.stack_file, ready=wait)
     if detach:
         stack.release()
         console.print("detached: stop it with [bold]authplane down[/bold]")
         return
     raise typer.Exit(_run_foreground(stack))
+
+
+def _wait_ready(stack: Stack, timeout: float) -> None:
+    """Block until every region is ready; on failure stop the stack and raise."""
+    with console.status("waiting for every region to be ready...") as spinner:
+        try:
+            wait_until_ready(
+                load_topology(stack.stack_file),
+                timeout,
+                dead=lambda: [f"{p.name} (log: {p.log_path})" for p in stack.dead()],
+                on_pending=lambda pending: spinner.update(f"waiting for: {describe(pending)}"),
+            )
+        except BaseException:
+            stack.stop()
+            raise
+    console.print("[green]ready[/green]: every region answers /readyz and its projector is live")
+
+
+def _print_next_commands(stack_file: Path, *, ready: bool) -> None:
+    default_dir = Settings().stack_file.parent.resolve()
+    custom = stack_file.parent if stack_file.parent.resolve() != default_dir else None
+    lines = shell_env.next_commands(load_topology(stack_file), custom)
+    if not ready:
+        console.print("not waiting for readiness (--no-wait): `authplane status` shows it")
+    console.print("next, in another terminal in this directory:", highlight=False)
+    for line in lines:
+        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _run_foreground(stack: Stack) -> int:
@@ -141,6 +193,22 @@ def down(base_dir: BaseDirOption = None) -> None:
     except TopologyError as exc:
         raise _fail(str(exc)) from None
     console.print(f"stopped {len(stopped)} process(es); removed {path}")
+
+
+@app.command("env")
+def env_exports(
+    region: Annotated[
+        str | None, typer.Option(help="Only this region (adds AUTHPLANE_URL).")
+    ] = None,
+    base_dir: BaseDirOption = None,
+) -> None:
+    """Print shell exports for the running stack: eval "$(authplane env)"."""
+    path = _base_dir(base_dir) / "stack.json"
+    try:
+        pairs = shell_env.exports(load_topology(path), path, region)
+    except TopologyError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(shell_env.render(pairs), nl=False)
 
 
 @db_app.command("upgrade")

@@ -20,3 +20,8 @@ class StoreRejected(Exception):
         super().__init__(f"{store} rejected the batch: {detail}")
         self.store = store
         self.detail = detail
+
+
+class StoreDown(StoreUnavailable):
+    """Proof of an outage, not of a bad event: no connection, out of memory or disk, read-only,
+    shutting down. Waited out without asking for further evidence."""

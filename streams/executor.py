@@ -18,11 +18,19 @@ from streams.redis_ops import RedisExecutor
 class Executor(Protocol):
     async def apply(self, operations: Sequence[Operation]) -> None: ...
 
+    async def healthy(self) -> bool:
+        """Whether every store answers other work right now: the evidence that tells a store
+        refusing one event apart from a store that is down. Never raises."""
+        ...
+
 
 class StoreExecutor:
     def __init__(self, postgres: PostgresExecutor, redis: RedisExecutor) -> None:
         self._postgres = postgres
         self._redis = redis
+
+    async def healthy(self) -> bool:
+        return await self._postgres.healthy() and await self._redis.healthy()
 
     async def apply(self, operations: Sequence[Operation]) -> None:
         pg: list[PgOperation] = []

@@ -13,6 +13,7 @@ from typing import Any
 
 # Order-dependent by design (refresh rotation): defined and documented with their SQL and Lua.
 from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
+from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ class RedisWindowAdd:
     max_members: int
 
 
-PgOperation = PgInsertIgnore | PgUpsertMin | PgUpsertMax | PgRefreshSpend
+PgOperation = PgInsertIgnore | PgUpsertMin | PgUpsertMax | PgRefreshSpend | PgFailuresDropBefore
 RedisOperation = (
     RedisHashSet
     | RedisHashSetIfLower
@@ -156,5 +157,6 @@ RedisOperation = (
     | RedisHashSetIfGreater
     | RedisWindowAdd
     | RedisRefreshSpend
+    | RedisWindowReset
 )
 Operation = PgOperation | RedisOperation

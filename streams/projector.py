@@ -2,8 +2,17 @@
 
 Independent of faust: the worker feeds it batches from its stream, the replay tool feeds it
 batches read straight from the log. ``apply`` returns only when every event of the batch is
-either projected or dead-lettered; store outages are retried (capped exponential backoff) until
-they pass, so the caller may acknowledge the whole batch afterwards.
+either projected or dead-lettered, so the caller may acknowledge the whole batch afterwards.
+
+No single event can hold up a partition. Whether a failure is the stores' (an outage: wait,
+retry, lose nothing) or the event's (a refusal: dead-letter it, move on) is decided by evidence,
+not by exception class alone: when a batch fails while every store answers a health probe, its
+events are applied one at a time, and an event is dead-lettered only when the store refuses it
+outright (a data error such as a NUL in text or an oversized index row) or when it failed alone
+``CONVICTIONS`` times with the stores healthy after each failure. A failure with a store not
+answering is an outage, retried with capped exponential backoff however long it lasts. Events
+whose times are implausible (``streams.plausibility``) are dead-lettered before any store sees
+them.
 """
 
 from __future__ import annotations
@@ -16,15 +25,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from schemas.codec import DecodeError, decode
+from schemas.settings import DEFAULT_MAX_EVENT_SKEW_S
 from streams import metrics
 from streams.deadletter import DeadLetter, DeadLetterPublisher
-from streams.errors import StoreRejected, StoreUnavailable
+from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.executor import Executor
 from streams.operations import Operation
+from streams.plausibility import implausibility
 from streams.projection import reduce
 from streams.record import RawEvent, Record
 
 log = logging.getLogger("authplane.projector")
+
+CONVICTIONS = 3
+"""Failures alone, with healthy stores after each, before an event is taken to be refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +61,25 @@ class _Reduced:
 
 
 class Projector:
+    """Applies batches of raw log events to one region's stores.
+
+    ``max_skew_s`` (s): how far an event's time may lie after its log time before the event is
+    implausible; ``clock`` returns epoch seconds (tests pass a fixed one).
+    """
+
     def __init__(
         self,
         executor: Executor,
         deadletters: DeadLetterPublisher,
         backoff: Backoff | None = None,
+        max_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._executor = executor
         self._deadletters = deadletters
         self._backoff = backoff or Backoff()
+        self._max_skew_s = max_skew_s
+        self._clock = clock
         self.failing_since: float | None = None
         """Monotonic time of the first failed attempt of the current outage, else None."""
 
@@ -63,10 +87,7 @@ class Projector:
         started = time.perf_counter()
         reduced, letters = self._reduce_all(batch)
         operations = [op for item in reduced for op in item.operations]
-        try:
-            await self._retrying(lambda: self._executor.apply(operations))
-        except StoreRejected as exc:
-            log.warning("batch rejected, applying event by event", extra={"detail": exc.detail})
+        if not await self._apply_batch(operations):
             reduced = await self._apply_one_by_one(reduced, letters)
         if letters:
             await self._record_deadletters(letters)
@@ -82,29 +103,82 @@ class Projector:
             except DecodeError as exc:
                 letters.append(DeadLetter(event, "decode", exc.reason))
                 continue
+            why = implausibility(record, event.log_time_ms, self._clock(), self._max_skew_s)
+            if why is not None:
+                letters.append(DeadLetter(event, "implausible", why))
+                continue
             try:
                 reduced.append(_Reduced(event, record, reduce(record)))
             except Exception as exc:  # a reducer bug must not wedge the partition
                 letters.append(DeadLetter(event, "reduce", f"{type(exc).__name__}: {exc}"))
         return reduced, letters
 
+    async def _apply_batch(self, operations: list[Operation]) -> bool:
+        """True once the batch is applied; False when the stores are up but refuse it."""
+        delay = self._backoff.first_s
+        while True:
+            try:
+                await self._executor.apply(operations)
+            except StoreRejected as exc:
+                log.warning("batch rejected, applying event by event", extra={"detail": exc.detail})
+                return False
+            except StoreDown as exc:
+                self._note_failure(exc.store, exc)
+            except Exception as exc:
+                if await self._executor.healthy():
+                    log.warning(
+                        "batch failed with the stores up, applying event by event",
+                        extra={"error": _describe(exc)},
+                    )
+                    return False
+                self._note_failure(_store(exc), exc)
+            else:
+                self.failing_since = None
+                return True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff.max_s)
+
     async def _apply_one_by_one(
         self, reduced: list[_Reduced], letters: list[DeadLetter]
     ) -> list[_Reduced]:
         applied: list[_Reduced] = []
         for item in reduced:
-            try:
-                await self._retrying(lambda item=item: self._executor.apply(item.operations))  # type: ignore[misc]
+            refusal = await self._apply_alone(item.operations)
+            if refusal is None:
                 applied.append(item)
-            except StoreRejected as exc:
-                letters.append(DeadLetter(item.event, "rejected", exc.detail))
+            else:
+                letters.append(DeadLetter(item.event, "rejected", refusal))
         return applied
+
+    async def _apply_alone(self, operations: list[Operation]) -> str | None:
+        """None once applied; why the stores refuse it once that is proven."""
+        delay, refusals = self._backoff.first_s, 0
+        while True:
+            try:
+                await self._executor.apply(operations)
+            except StoreRejected as exc:
+                return _describe(exc)
+            except StoreDown as exc:
+                self._note_failure(exc.store, exc)
+            except Exception as exc:
+                if not await self._executor.healthy():
+                    self._note_failure(_store(exc), exc)
+                else:
+                    refusals += 1
+                    if refusals >= CONVICTIONS:
+                        return _describe(exc)
+            else:
+                self.failing_since = None
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff.max_s)
 
     async def _record_deadletters(self, letters: list[DeadLetter]) -> None:
         rows = [letter.row_operation() for letter in letters]
         # A dead-letter row holds only text (NUL-free), integers and bytes and conflicts are
-        # ignored, so Postgres has nothing to refuse in it: a refusal is treated as an outage.
-        await self._retrying(lambda: self._executor.apply(rows), rejected_is_outage=True)
+        # ignored, so Postgres has nothing to refuse in it: any failure is treated as an outage,
+        # which also means nothing is acknowledged while Postgres refuses every write.
+        await self._retrying(lambda: self._executor.apply(rows))
         await self._retrying(lambda: self._deadletters.publish(letters))
         for letter in letters:
             metrics.DEADLETTERED.labels(letter.reason_class).inc()
@@ -119,22 +193,13 @@ class Projector:
                 },
             )
 
-    async def _retrying(
-        self, attempt: Callable[[], Awaitable[None]], rejected_is_outage: bool = False
-    ) -> None:
+    async def _retrying(self, attempt: Callable[[], Awaitable[None]]) -> None:
         delay = self._backoff.first_s
         while True:
             try:
                 await attempt()
-            except StoreRejected as exc:
-                if not rejected_is_outage:
-                    raise
-                self._note_failure("postgres", exc)
-            except StoreUnavailable as exc:
-                self._note_failure(exc.store, exc)
-            except Exception as exc:  # unknown failure: retry rather than ack unapplied events
-                log.exception("unexpected error applying a batch")
-                self._note_failure("unknown", exc)
+            except Exception as exc:  # unknown failure: retry rather than ack unrecorded events
+                self._note_failure(_store(exc), exc)
             else:
                 self.failing_since = None
                 return
@@ -156,3 +221,13 @@ class Projector:
             last = max(item.record.envelope.occurred_at.timestamp() for item in reduced)
             metrics.LAST_APPLIED_AT.set(last)
             metrics.LAG_SECONDS.set(max(0.0, time.time() - last))
+
+
+def _store(exc: Exception) -> str:
+    return exc.store if isinstance(exc, StoreUnavailable | StoreRejected) else "unknown"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, StoreUnavailable | StoreRejected):
+        return f"{exc.store}: {exc.detail}"
+    return f"{type(exc).__name__}: {exc}"

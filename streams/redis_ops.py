@@ -11,7 +11,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from streams import refresh_ops
-from streams.errors import StoreRejected, StoreUnavailable
+from streams.errors import StoreDown, StoreRejected, StoreUnavailable
 from streams.lua import HSET_JSON
 from streams.operations import (
     RedisHashKeepEarliest,
@@ -24,6 +24,7 @@ from streams.operations import (
     RedisWindowAdd,
 )
 from streams.refresh_ops import RedisRefreshSpend
+from streams.unlock_ops import RedisWindowReset
 
 # Compare and write in one script so two projectors (or a replay) racing on one key cannot both
 # see "mine is smaller" and leave the larger value.
@@ -135,6 +136,17 @@ return 1
 )
 
 
+_REFUSALS = ("WRONGTYPE",)
+# Error replies that speak of the server, not the data (also when a script's call hit them).
+_OUTAGES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "NOREPLICAS", "MISCONF", "TRYAGAIN")
+PROBE_KEY = "authplane:projector:probe"
+PROBE_WRITE = """
+redis.call('SET', KEYS[1], '1')
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
 class RedisExecutor:
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
@@ -147,6 +159,15 @@ class RedisExecutor:
         self._set_if_greater = redis.register_script(HSET_IF_GREATER)
         self._window_add = redis.register_script(WINDOW_ADD)
         self._refresh_spend = redis.register_script(refresh_ops.SPEND_LUA)
+        self._probe = redis.register_script(PROBE_WRITE)
+
+    async def healthy(self) -> bool:
+        """True when Redis runs a write within one script (refused when out of memory or on a
+        read-only replica); the key is deleted in the same atomic step, so no reader sees it."""
+        try:
+            return bool(await self._probe(keys=[PROBE_KEY]))
+        except (RedisError, OSError):
+            return False
 
     async def apply(self, operations: Sequence[RedisOperation]) -> None:
         if not operations:
@@ -161,11 +182,17 @@ class RedisExecutor:
         try:
             await pipe.execute()
         except ResponseError as exc:
-            if str(exc).startswith("WRONGTYPE"):
-                raise StoreRejected("redis", str(exc)) from exc
-            raise StoreUnavailable("redis", str(exc)) from exc
+            # An error reply proves Redis answered; whether the data or the server is at fault
+            # (a script tripping over a bad value vs. OOM, a replica, BUSY) the projector
+            # decides by evidence: a health probe and the event applied alone.
+            message = str(exc)
+            if message.startswith(_REFUSALS):
+                raise StoreRejected("redis", message) from exc
+            if any(marker in message for marker in _OUTAGES):
+                raise StoreDown("redis", message) from exc
+            raise StoreUnavailable("redis", message) from exc
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable("redis", f"{type(exc).__name__}: {exc}") from exc
+            raise StoreDown("redis", f"{type(exc).__name__}: {exc}") from exc
 
     async def _queue(self, pipe: Pipeline, op: RedisOperation, now: float) -> int:
         if isinstance(op, RedisHashSet):
@@ -191,6 +218,8 @@ class RedisExecutor:
             return await self._queue_latest(pipe, op, now)
         elif isinstance(op, RedisRefreshSpend):
             await refresh_ops.queue_redis(self._refresh_spend, pipe, op)
+        elif isinstance(op, RedisWindowReset):
+            pipe.delete(op.key)
         else:
             if op.expire_at <= now:
                 return 0

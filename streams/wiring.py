@@ -60,5 +60,6 @@ async def start_projector(settings: Settings) -> ProjectorRuntime:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
-    projector = Projector(executor, KafkaDeadLetterPublisher(producer, settings.region))
+    publisher = KafkaDeadLetterPublisher(producer, settings.region)
+    projector = Projector(executor, publisher, max_skew_s=settings.max_event_skew_s)
     return ProjectorRuntime(projector, engine, redis, producer)

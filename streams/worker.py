@@ -21,7 +21,7 @@ from schemas.topics import ensure_topics
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
 from streams.metrics_server import start_metrics_server
-from streams.record import LogPosition, RawEvent
+from streams.record import LogPosition, RawEvent, log_time
 from streams.wiring import ProjectorRuntime, start_projector
 
 log = logging.getLogger("authplane.worker")
@@ -109,7 +109,9 @@ class ProjectorHost:
 
 def _raw_event(message: Any) -> RawEvent:
     position = LogPosition(message.topic, message.partition, message.offset)
-    return RawEvent(position, message.key, message.value)
+    # faust gives the record timestamp in seconds.
+    stamp = message.timestamp
+    return RawEvent(position, message.key, message.value, log_time(stamp * 1000 if stamp else None))
 
 
 def broker_urls(bootstrap: str) -> list[str]:

@@ -19,6 +19,7 @@ from schemas.settings import Settings
 from services.devstack import apps, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra, start_region_infra
+from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
 
 INTROSPECTION_CLIENT_ID = "rs-dev"
@@ -53,17 +54,28 @@ class Stack:
         detach: bool = False,
         durable: bool = True,
         base_port: int | None = None,
+        port_plan: PortPlan | None = None,
         with_apps: bool = True,
         ready_timeout: float = 60.0,
     ) -> Stack:
-        """Start everything and write the stack file; on any failure stop what started."""
+        """Start everything and write the stack file; on any failure stop what started.
+
+        Ports: those of ``port_plan`` (services/devstack/ports.py; InfraError naming any that is
+        taken, before anything starts), or consecutive ones from ``base_port``, or any free ones.
+        """
         base_dir = base_dir.resolve()
         _check_regions(regions)
         if with_apps:
             _check_apps()
         stackfile.refuse_if_running(base_dir / "stack.json")
         shutil.rmtree(base_dir / "data", ignore_errors=True)
-        ports = iter(range(base_port, base_port + 1 + 4 * len(regions))) if base_port else None
+        fixed: Sequence[int] | None = None
+        if port_plan is not None:
+            check_free(port_plan)
+            fixed = port_plan.start_order()
+        elif base_port:
+            fixed = range(base_port, base_port + 1 + 4 * len(regions))
+        ports = iter(fixed) if fixed is not None else None
         broker = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
         stack = cls(base_dir, broker, detached=detach)
         try:

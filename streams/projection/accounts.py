@@ -18,6 +18,7 @@ from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import Operation, PgUpsertMax, RedisHashSetIfGreater
 from streams.projection.revocations import Audit, millis, user_not_before
 from streams.record import Record
+from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 
 REASON_PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an audit reason)
 REASON_DISABLED = "user_disabled"
@@ -80,7 +81,13 @@ def reduce_unlocked(record: Record) -> list[Operation]:
         "unlock_event_id": event.event_id,
     }
     cached = {"unlocked_at_ms": str(millis(event.occurred_at)), "unlock_event_id": event.event_id}
-    return _latest(row, cached, "unlock_event_id")
+    # Every earlier failure in the log stops counting, whatever its date (streams.unlock_ops).
+    at = record.position
+    drops: list[Operation] = [
+        PgFailuresDropBefore(event.user_id, at.topic, at.partition, at.offset),
+        RedisWindowReset(names.redis_login_failures_user_key(event.user_id)),
+    ]
+    return [*_latest(row, cached, "unlock_event_id"), *drops]
 
 
 def _status(event: Envelope, *, disabled: bool, reason: str) -> list[Operation]:

@@ -71,6 +71,7 @@ async def run(args: argparse.Namespace, endpoints: Endpoints) -> int:
             pause_live=args.pause_live,
             restart=args.restart,
             plain_progress=args.plain,
+            max_event_skew_s=Settings.from_env().max_event_skew_s,
         )
         summary = await replay(endpoints, options)
         print(render(summary))

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas import names
-from streams.record import LogPosition, RawEvent
+from streams.record import LogPosition, RawEvent, log_time
 from streams.replay.endpoints import ReplayError
 
 POLL_MS = 200
@@ -125,7 +125,7 @@ class LogReader:
 
 def _raw(record: ConsumerRecord) -> RawEvent:
     position = LogPosition(record.topic, record.partition, record.offset)
-    return RawEvent(position, record.key, record.value)
+    return RawEvent(position, record.key, record.value, log_time(record.timestamp))
 
 
 async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from schemas.settings import DEFAULT_MAX_EVENT_SKEW_S
 from streams.deadletter import DeadLetter
 from streams.executor import StoreExecutor
 from streams.postgres import PostgresExecutor
@@ -34,6 +35,8 @@ class ReplayOptions:
     pause_live: bool = False
     restart: bool = False
     plain_progress: bool = False
+    max_event_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S
+    """The same bound on implausible times as the live projectors (AUTHPLANE_MAX_EVENT_SKEW_S)."""
 
 
 @dataclass
@@ -85,7 +88,7 @@ async def _replay(
     letters = CollectedDeadLetters()
     inner = StoreExecutor(PostgresExecutor(opened.engine), RedisExecutor(opened.redis))
     executor = TargetExecutor(inner, opened.engine, options.target)
-    projector = Projector(executor, letters)
+    projector = Projector(executor, letters, max_skew_s=options.max_event_skew_s)
     reader = LogReader(bootstrap, options.batch_size, options.since_ms)
     await reader.open(start)
     progress = reporter(f"replay {stores.name}", options.plain_progress)

@@ -42,6 +42,9 @@ class TargetExecutor:
     def counts_duplicates(self) -> bool:
         return self._target != "redis"
 
+    async def healthy(self) -> bool:
+        return await self._inner.healthy()
+
     async def apply(self, operations: Sequence[Operation]) -> None:
         kept = [op for op in operations if self._wanted(op)]
         duplicates = await self._already_archived(kept) if self.counts_duplicates else 0

@@ -246,7 +246,9 @@ def test_cli_up_detach_status_down(tmp_path: Path) -> None:
 
     runner = CliRunner()
     args = ["--base-dir", str(tmp_path)]
-    up = runner.invoke(app, ["up", "--regions", "eu", "--infra-only", "--detach", *args])
+    up = runner.invoke(
+        app, ["up", "--regions", "eu", "--infra-only", "--detach", "--free-ports", *args]
+    )
     assert up.exit_code == 0, up.output
     pids = list(topology.load(tmp_path / "stack.json").region("eu").pids.values())
     status = runner.invoke(app, ["status", *args])

@@ -35,6 +35,7 @@ from streams.operations import (
 from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
+from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
@@ -50,6 +51,9 @@ class MemoryStores:
         self.hashes: dict[str, dict[str, str]] = {}
         self.zsets: dict[str, dict[str, int]] = {}
         self.expiry: dict[str, int] = {}
+
+    async def healthy(self) -> bool:
+        return True
 
     async def apply(self, operations: Sequence[Operation]) -> None:
         for op in operations:
@@ -91,6 +95,19 @@ class MemoryStores:
         document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
         if current is None or op.document[op.compare] < orjson.loads(current)[op.compare]:
             fields[op.field] = document
+
+    def _PgFailuresDropBefore(self, op: PgFailuresDropBefore) -> None:
+        earlier = {
+            r["event_id"]
+            for r in self.rows.get(names.TABLE_EVENT_ARCHIVE, [])
+            if (r["topic"], r["log_partition"]) == (op.topic, op.partition)
+            and r["log_offset"] < op.offset
+        }
+        rows = self.rows.get(names.TABLE_LOGIN_FAILURES, [])
+        rows[:] = [r for r in rows if r["user_id"] != op.user_id or r["event_id"] not in earlier]
+
+    def _RedisWindowReset(self, op: RedisWindowReset) -> None:
+        self.zsets.pop(op.key, None)
 
     def _RedisSortedSetAdd(self, op: RedisSortedSetAdd) -> None:
         if op.expire_at <= self.now:

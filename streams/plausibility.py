@@ -1,0 +1,64 @@
+"""Times an event cannot honestly carry: refused before any reducer sees them.
+
+A login.failed dated next year would count toward a lockout until next year; a user.revoked
+whose not-before lies in the future would revoke every session the user starts until then; a
+session "expiring" in year 9999 would never leave Redis. Such events are dead-lettered (not
+clamped): a clamped time would be a time nobody wrote, and it would differ between a live region
+and a replay months later. The reference is the record's log timestamp, which every region reads
+the same, capped by this process's clock (a record can claim a future log time too); with no log
+timestamp, the clock alone. Past times are let through: replays and reseeds legitimately carry
+old events, and a time in the past only makes an event count for less.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from schemas.settings import MAX_SESSION_TTL_S
+from streams.record import Record
+
+MOMENT_FIELDS = frozenset({"not_before"})
+"""Payload times that claim something has already happened (bounded like ``occurred_at``); every
+other payload time is a deadline (an expiry), bounded by ``occurred_at`` + the longest session."""
+
+
+def implausibility(
+    record: Record, log_time_ms: int | None, now_s: float, max_skew_s: float
+) -> str | None:
+    """Why ``record``'s times are implausible, or None if they are not.
+
+    ``log_time_ms`` (epoch ms) is the record's log timestamp, ``now_s`` (epoch s) this process's
+    clock, ``max_skew_s`` (s) the clock error tolerated between the writer and the log.
+    """
+    now_ms = int(now_s * 1000)
+    reference_ms = now_ms if log_time_ms is None else min(log_time_ms, now_ms)
+    latest = datetime.fromtimestamp(reference_ms / 1000, UTC) + timedelta(seconds=max_skew_s)
+    envelope = record.envelope
+    if envelope.occurred_at > latest:
+        return _too_late("occurred_at", envelope.occurred_at, latest)
+    deadline = _add(envelope.occurred_at, MAX_SESSION_TTL_S + max_skew_s)
+    for name, value in _payload_times(envelope.payload):
+        bound = latest if name in MOMENT_FIELDS else deadline
+        if value > bound:
+            return _too_late(name, value, bound)
+    return None
+
+
+def _payload_times(payload: object) -> list[tuple[str, datetime]]:
+    values = ((f.name, getattr(payload, f.name)) for f in dataclasses.fields(payload))  # type: ignore[arg-type]
+    return [(name, value) for name, value in values if isinstance(value, datetime)]
+
+
+def _add(moment: datetime, seconds: float) -> datetime:
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _too_late(name: str, value: datetime, bound: datetime) -> str:
+    return (
+        f"{name} {value.isoformat(timespec='seconds')} is later than the plausible "
+        f"{bound.isoformat(timespec='seconds')}"
+    )

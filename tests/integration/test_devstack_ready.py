@@ -1,0 +1,100 @@
+"""``authplane up --detach`` on stable ports returns only once a newcomer's first login works."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from schemas import names
+from schemas.identity import user_id_for
+from services import topology
+from services.devstack import ports
+from tests.launcher import free_offset, run_module
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def detached(tmp_path: Path) -> Iterator[tuple[topology.Topology, dict[str, str], int]]:
+    offset = free_offset(["eu", "us"])
+    env = {
+        **os.environ,
+        "AUTHPLANE_DEV_PORT_OFFSET": str(offset),
+        "AUTHPLANE_STACK_FILE": str(tmp_path / "stack.json"),
+    }
+    up = run_module("services.cli", "up", "--detach", env=env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield topology.load(tmp_path / "stack.json"), env, offset
+    finally:
+        if (tmp_path / "stack.json").exists():
+            run_module("services.cli", "down", env=env)
+
+
+def test_up_returns_with_every_region_ready_on_the_documented_ports(
+    detached: tuple[topology.Topology, dict[str, str], int],
+) -> None:
+    topo, _, offset = detached
+    plan = ports.stable_plan(["eu", "us"], offset)
+    for name, region in topo.regions.items():
+        assert region.login_url == f"http://127.0.0.1:{plan.regions[name].login}"
+        assert region.projector_metrics_url == f"http://127.0.0.1:{plan.regions[name].metrics}"
+        # One request each, no retry: "ready" must already be true when `up` returns.
+        readyz = httpx.get(region.login_url + "/readyz", timeout=5)
+        assert readyz.status_code == 200, readyz.text
+    assert topo.kafka_bootstrap == f"127.0.0.1:{plan.broker}"
+
+
+def test_a_login_right_after_up_and_user_create_succeeds_first_time(
+    detached: tuple[topology.Topology, dict[str, str], int],
+) -> None:
+    topo, env, _ = detached
+    created = run_module(
+        "services.authctl", "user", "create", "alice", "--password-stdin", env=env, stdin=PASSWORD
+    )
+    assert created.returncode == 0, created.stderr
+    _wait_until_every_region_knows(topo, user_id_for("alice"))
+    for region in topo.regions.values():
+        login = httpx.post(
+            region.login_url + "/oauth2/token",
+            data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+
+
+def _wait_until_every_region_knows(topo: topology.Topology, user_id: str) -> None:
+    # What `authctl user create --wait` does for a user: watch each region's projection (here
+    # its Redis, which the login reads) instead of trying logins that would count as failures.
+    deadline = time.monotonic() + 30
+    for region in topo.regions.values():
+        client = redis.Redis.from_url(region.redis_url)
+        try:
+            while not client.exists(names.redis_user_key(user_id)):
+                assert time.monotonic() < deadline, f"{region.name} never projected the user"
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+
+def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> None:
+    offset = free_offset(["eu", "us"])
+    env = {**os.environ, "AUTHPLANE_DEV_PORT_OFFSET": str(offset)}
+    busy = ports.stable_plan(["eu", "us"], offset).regions["eu"].redis
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", busy))
+        holder.listen()
+        up = run_module("services.cli", "up", "--detach", "--base-dir", str(tmp_path), env=env)
+    assert up.returncode == 1
+    assert f"{busy} (eu redis)" in up.stderr
+    assert "Traceback" not in up.stderr
+    assert not (tmp_path / "stack.json").exists()
+    assert not (tmp_path / "logs").exists()  # nothing was started
