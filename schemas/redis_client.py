@@ -19,10 +19,14 @@ the processes and the region's Redis.
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry as SyncRetry
 
 RETRIES = 1
 """Transparent retries of a command whose connection turned out closed."""
@@ -35,8 +39,21 @@ HEALTH_CHECK_INTERVAL_S = 30
 def retry_policy() -> Retry:
     """One retry after a short jittered pause (at most ``RETRY_BACKOFF_CAP_S`` seconds), on
     ``redis.exceptions.ConnectionError`` only (closed or reset connections)."""
-    backoff = ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE_S, cap=RETRY_BACKOFF_CAP_S)
-    return Retry(backoff, RETRIES, supported_errors=(RedisConnectionError,))
+    return Retry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE_S, cap=RETRY_BACKOFF_CAP_S)
+
+
+def _options(timeout_s: float) -> dict[str, Any]:
+    return {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+        "retry_on_error": [RedisConnectionError],
+    }
 
 
 def make_redis(url: str, timeout_s: float = 1.0) -> Redis:
@@ -48,12 +65,11 @@ def make_redis(url: str, timeout_s: float = 1.0) -> Redis:
     Pub/sub objects made from the client (``client.pubsub()``) reconnect and re-subscribe the same
     way. The caller closes the client with ``await client.aclose()``.
     """
-    return Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        socket_keepalive=True,
-        health_check_interval=HEALTH_CHECK_INTERVAL_S,
-        retry=retry_policy(),
-        retry_on_error=[RedisConnectionError],
-    )
+    return Redis.from_url(url, retry=retry_policy(), **_options(timeout_s))
+
+
+def make_sync_redis(url: str, timeout_s: float = 1.0) -> redis.Redis:
+    """The blocking client with the same policy, for tools without an event loop (the dev
+    launcher's readiness probe); the caller closes it with ``client.close()``."""
+    retry = SyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
+    return redis.Redis.from_url(url, retry=retry, **_options(timeout_s))

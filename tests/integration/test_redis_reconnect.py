@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from schemas import names
-from schemas.redis_client import make_redis
+from schemas.redis_client import make_redis, make_sync_redis
 from services.devstack.process import ManagedProcess
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier import Verifier
@@ -159,3 +159,16 @@ async def test_a_client_from_the_factory_retries_once_on_a_closed_connection(
         assert await client.get("k") == b"v"
     finally:
         await client.aclose()
+
+
+async def test_the_blocking_client_retries_once_on_a_closed_connection_too(
+    own_redis: ManagedProcess,
+) -> None:
+    """The dev launcher's readiness probe, which has no event loop."""
+    client = make_sync_redis(own_redis.address)
+    try:
+        assert client.set("k", "v")
+        assert await kill_normal_clients(own_redis.address) == 1
+        assert client.get("k") == b"v"
+    finally:
+        client.close()
