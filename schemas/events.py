@@ -194,6 +194,21 @@ class PasswordChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordRehashed:
+    """The same password, hashed again: after a login verified a hash made before passwords were
+    prepared per RFC 8265 (or with other argon2 parameters). Revokes nothing. It applies only
+    while the password it re-encodes is current: ``replaces_event_id`` names the event (a
+    registration or a password change) that set that password, so a re-hash can never bring back
+    a password that was changed meanwhile, in whatever order the two arrive."""
+
+    TYPE: ClassVar[str] = "user.password_rehashed"
+    VERSION: ClassVar[int] = 1
+
+    password_hash: str  # argon2id PHC string of the prepared password; never logged
+    replaces_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserDisabled:
     """The user cannot log in or refresh anywhere; the latest of disabled/enabled wins."""
 
@@ -263,6 +278,7 @@ EVENT_CLASSES: tuple[type[Payload], ...] = (
     LoginFailed,
     LockoutLifted,
     IpLockoutLifted,
+    PasswordRehashed,
 )
 REVOCATION_TYPES = frozenset(
     c.TYPE

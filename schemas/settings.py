@@ -62,6 +62,10 @@ class Settings:
     refresh_reuse_grace_s: float = 60.0
     session_propagation_max_s: float = 600.0
     max_body_bytes: int = 8192
+    # Request line + headers of one request, and one header field (name + value), in bytes, on
+    # every HTTP surface (login endpoint, projector metrics); larger heads are refused unread.
+    max_request_head_bytes: int = 16384
+    max_header_bytes: int = 8192
     produce_timeout_s: float = 5.0
     introspection_clients: Mapping[str, str] = field(default_factory=dict)
 
@@ -121,6 +125,10 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}BROKER_KIND must be one of {', '.join(BROKER_KINDS)}, "
                 f"not {self.broker_kind!r}"
+            )
+        if not 0 < self.max_header_bytes <= self.max_request_head_bytes:
+            raise SettingsError(
+                f"{PREFIX}MAX_HEADER_BYTES must be 1..{PREFIX}MAX_REQUEST_HEAD_BYTES bytes"
             )
         if not self.region.isidentifier():
             raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")

@@ -148,6 +148,11 @@ user_accounts = Table(
     Column("status_reason", Text, nullable=True),
     Column("unlocked_at", DateTime(timezone=True), nullable=True),
     Column("unlock_event_id", UUID(as_uuid=False), nullable=True),
+    # The latest user.password_rehashed: a new hash of the password that the event named by
+    # rehash_of_event_id set; readers use it only while that event's password is current.
+    Column("rehash_event_id", UUID(as_uuid=False), nullable=True),
+    Column("rehash_of_event_id", Text, nullable=True),
+    Column("rehashed_password_hash", Text, nullable=True),
 )
 
 signing_key_status = Table(

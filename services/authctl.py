@@ -71,20 +71,6 @@ def _username(raw: str) -> str:
         raise CliError(f"invalid username: {exc}") from None
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        password = stdin_text("the password")
-        # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
-        password = password.removesuffix("\n").removesuffix("\r")
-    elif sys.stdin.isatty():
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        raise CliError("stdin is not a terminal: pass --password-stdin to read the password")
-    if not password:
-        raise CliError("the password is empty")
-    return password
-
-
 @user_app.command("create")
 def user_create(
     username: str,
@@ -111,7 +97,7 @@ def user_create(
     does not within --timeout is named and the exit code is non-zero."""
     settings = _settings()
     name = _username(username)
-    password = _read_password(password_stdin)
+    password = authctl_accounts.read_password(password_stdin, prompt="Password")
     cluster = _topology(settings, stack_file)
     _refuse_existing(cluster, name)
     servers = bootstrap or cluster.kafka_bootstrap

@@ -41,7 +41,7 @@ from services.clierror import CliError
 from services.login.account import Account, Accounts
 from services.login.events import topic_of
 from services.login.rotation import published_event
-from services.passwords import hash_password
+from services.passwords import PasswordRejected, hash_password, prepare_password
 from services.readmodel import StoreUnavailable, make_engine, make_redis
 from services.verifier.keystatus import KeyStatus, key_statuses
 
@@ -196,7 +196,7 @@ def user_set_password(
     every region."""
     settings, topo = _context(stack_file)
     name, user_id = _existing_user(settings, topo, username, region)
-    password = _read_password(password_stdin)
+    password = read_password(password_stdin)
     event = PasswordChanged(
         password_hash=hash_password(settings, password), changed_by=_operator(operator)
     )
@@ -275,16 +275,23 @@ def _existing_user(
     return name, user_id
 
 
-def _read_password(from_stdin: bool) -> str:
+def read_password(from_stdin: bool, prompt: str = "New password") -> str:
+    """The password from stdin (``--password-stdin``; only a trailing line ending is stripped)
+    or a hidden prompt, checked to be preparable per RFC 8265 §4.2 (OpaqueString). Raises
+    CliError with one line (never the password) when it is empty, not UTF-8 or disallowed."""
     if not from_stdin:
         if not sys.stdin.isatty():
             raise CliError("stdin is not a terminal: pass --password-stdin to read the password")
-        password = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+        password = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
     else:
         # Strip only the line ending a pipe or heredoc adds; other whitespace is the password's.
         password = stdin_text("the password").removesuffix("\n").removesuffix("\r")
     if not password:
         raise CliError("the password is empty")
+    try:
+        prepare_password(password)
+    except PasswordRejected as exc:
+        raise CliError(f"{exc}: choose another password") from None
     return password
 
 

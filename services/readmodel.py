@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schemas import names, tables
 from schemas.settings import CLOCK_SKEW_S
+from schemas.redis_client import make_redis as make_redis
 
 log = logging.getLogger(__name__)
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
@@ -84,10 +85,6 @@ def make_engine(dsn: str, timeout_s: float = 3.0) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"timeout": timeout_s, "command_timeout": timeout_s},
     )
-
-
-def make_redis(url: str, timeout_s: float = 1.0) -> Redis:
-    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 async def hgetall(redis: Redis, key: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from schemas.redis_client import make_redis
 from schemas.settings import Settings
 from streams.deadletter import KafkaDeadLetterPublisher
 from streams.executor import StoreExecutor
@@ -30,8 +31,12 @@ def create_engine(dsn: str) -> AsyncEngine:
     return create_async_engine(async_postgres_url(dsn), pool_size=2, pool_pre_ping=True)
 
 
+PROJECTOR_REDIS_TIMEOUT_S = 5.0
+"""Longer than the services' 1 s: a projector batch pipeline carries up to 1,000 events."""
+
+
 def create_redis(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=False, socket_timeout=5, socket_connect_timeout=5)
+    return make_redis(url, timeout_s=PROJECTOR_REDIS_TIMEOUT_S)
 
 
 @dataclass

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
 import faust
-from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
 from schemas import names
@@ -21,6 +20,7 @@ from schemas.settings import Settings
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
 from streams.metrics import LAG_OFFSETS
+from streams.metrics_server import start_metrics_server
 from streams.record import LogPosition, RawEvent, log_time
 from streams.startup import wait_for_topics
 from streams.wiring import ProjectorRuntime, start_projector
@@ -175,7 +175,12 @@ def main() -> None:
     # Before faust starts: an unknown topic would be auto-created with the broker's default count.
     loop.run_until_complete(wait_for_topics(settings))
     if settings.projector_metrics_port > 0:
-        start_http_server(settings.projector_metrics_port, addr=settings.http_host)
+        start_metrics_server(
+            settings.projector_metrics_port,
+            settings.http_host,
+            max_header_bytes=settings.max_header_bytes,
+            max_request_head_bytes=settings.max_request_head_bytes,
+        )
     host = ProjectorHost(settings)
     app = create_app(settings, host)
     worker = faust.Worker(

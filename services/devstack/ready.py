@@ -22,6 +22,7 @@ import redis
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from schemas import names
+from schemas.redis_client import make_sync_redis
 from services.devstack.process import InfraError
 from services.topology import RegionEndpoints, Topology
 
@@ -125,9 +126,7 @@ def _metrics(client: httpx.Client, endpoints: RegionEndpoints) -> str:
 
 def _projected_key_regions(redis_url: str) -> set[str]:
     """Regions whose signing key this region's Redis holds (what its projector has applied)."""
-    client = redis.Redis.from_url(
-        redis_url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S
-    )
+    client = make_sync_redis(redis_url, timeout_s=PROBE_TIMEOUT_S)
     try:
         values = client.hvals(names.redis_signing_keys_key())
     except (redis.RedisError, OSError):

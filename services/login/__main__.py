@@ -14,6 +14,7 @@ import uvloop
 from schemas.settings import Settings, SettingsError
 from services.login.app import create_app
 from services.login.bootstrap import StartupError, build_runtime, close_runtime
+from services.login.headers import server_options
 from services.login.logs import configure_logging
 
 
@@ -45,7 +46,7 @@ async def serve(settings: Settings) -> int:
         create_app(settings, runtime),
         host=settings.http_host,
         port=settings.http_port,
-        http="httptools",
+        **server_options(settings),
         log_config=None,
         access_log=False,
         server_header=False,

@@ -28,6 +28,9 @@ class Account:
     username: str
     password_hash: str
     disabled: bool
+    # The event (registration or password change) that set the current password: a re-hash of
+    # this password names it, so it cannot outlive a later change (see user.password_rehashed).
+    password_event_id: str = ""
     revocation_seen: str = NO_USER_REVOCATION
     """The greatest user-wide revocation id this region has applied for the user (the nil UUID
     if none): recorded by sessions started now (services.verifier.rule)."""
@@ -68,20 +71,19 @@ class Accounts:
 
     async def _from_redis(self, user_id: str) -> Account | None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(names.redis_user_key(user_id), ["username", "password_hash"])
-        pipe.hmget(
-            names.redis_account_key(user_id), ["password_hash", "disabled", "password_event_id"]
-        )
+        pipe.hmget(names.redis_user_key(user_id), [*_USER_FIELDS])
+        pipe.hmget(names.redis_account_key(user_id), [*_ACCOUNT_FIELDS])
         pipe.hget(names.redis_user_not_before_key(user_id), names.USER_REVOCATION_LATEST_FIELD)
-        (username, registered_hash), account, revoked = await pipe.execute()
-        changed_hash, disabled, password_event = account
-        if registered_hash is None:
+        (username, *registered), (*changed, disabled), revoked = await pipe.execute()
+        if registered[0] is None:
             return None
-        latest = changed_hash if changed_hash is not None else registered_hash
+        password_hash, event_id = _current_password(*map(_text, registered), *map(_text, changed))
         # The password change read here is itself a revocation this login has seen, even if the
         # projector's write of the revocation entry (same batch, later command) is not visible yet.
-        seen = _greatest(_text(revoked), _text(password_event))
-        return Account(user_id, _text(username), _text(latest), disabled in (b"1", "1"), seen)
+        seen = _greatest(_text(revoked), _text(changed[1]))
+        return Account(
+            user_id, _text(username), password_hash, disabled in (b"1", "1"), event_id, seen
+        )
 
     async def _from_postgres(self, user_id: str) -> Account | None:
         users, acct, rev = tables.users, tables.user_accounts, tables.revocations
@@ -91,7 +93,9 @@ class Accounts:
             .scalar_subquery()
         )
         query = (
-            select(users.c.username, users.c.password_hash, acct.c.password_hash, acct.c.disabled)
+            select(users.c.username, users.c.password_hash, users.c.registration_event_id)
+            .add_columns(acct.c.password_hash, acct.c.password_event_id)
+            .add_columns(acct.c.rehash_of_event_id, acct.c.rehashed_password_hash, acct.c.disabled)
             .add_columns(revoked)
             .select_from(users.outerjoin(acct, acct.c.user_id == users.c.user_id))
             .where(users.c.user_id == user_id)
@@ -100,15 +104,40 @@ class Accounts:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        username, registered_hash, changed_hash, disabled, seen = row
+        username, *password_columns, disabled, revoked_seen = row
+        password_hash, event_id = _current_password(*(str(v or "") for v in password_columns))
         # One transaction per projector batch: the account and its revocation row come together.
-        return Account(
-            user_id, username, changed_hash or registered_hash, bool(disabled), _greatest(seen)
-        )
+        seen = _greatest(revoked_seen, str(password_columns[3] or ""))
+        return Account(user_id, username, password_hash, bool(disabled), event_id, seen)
 
 
 def _greatest(*ids: str | None) -> str:
     return max((i for i in ids if i), default=NO_USER_REVOCATION)
+_USER_FIELDS = ("username", "password_hash", "registration_event_id")
+_ACCOUNT_FIELDS = (
+    "password_hash",
+    "password_event_id",
+    "rehash_of_event_id",
+    "rehashed_password_hash",
+    "disabled",
+)
+
+
+def _current_password(
+    registered_hash: str,
+    registration_event_id: str,
+    changed_hash: str,
+    password_event_id: str,
+    rehash_of: str,
+    rehashed_hash: str,
+) -> tuple[str, str]:
+    """(hash, id of the event that set the password): the latest change, else the registration;
+    its re-hash instead while the re-hash names that very event."""
+    current = (changed_hash, password_event_id) if changed_hash else None
+    password_hash, event_id = current or (registered_hash, registration_event_id)
+    if rehashed_hash and rehash_of == event_id:
+        return rehashed_hash, event_id
+    return password_hash, event_id
 
 
 def _text(value: bytes | str | None) -> str:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from schemas.settings import Settings
 from services.login.bootstrap import Runtime, build_runtime, close_runtime
 from services.login.forms import OAuthError
+from services.login.headers import HeaderLimit
 from services.login.logs import request_id_var
 from services.login.metrics import Metrics
 from services.login.routes import json_response, router
@@ -48,6 +49,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(router)
     app.add_exception_handler(OAuthError, _oauth_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(HeaderLimit, max_field_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContext)
     return app
 

@@ -22,6 +22,7 @@ from services.login.clock import epoch_ms
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, invalid_request, require
 from services.login.lockout import attempted_user_id
+from services.login.rehash import refuse_unpreparable, rehash_password
 from services.readmodel import StoreUnavailable
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -38,6 +39,7 @@ async def password_grant(
 ) -> dict[str, Any]:
     username = require(form, "username")
     password = require(form, "password")
+    await refuse_unpreparable(rt, password)
     client_id = _client_id(form.get("client_id"))
     scope = _scope(form.get("scope"))
     attempted = attempted_user_id(username)
@@ -46,18 +48,21 @@ async def password_grant(
     held = await _refuse_if_locked(rt, attempted, client_ip)
     try:
         user = await _find_user(rt, username)
-        matches, seconds = await rt.verifier.verify(user.password_hash if user else None, password)
-        rt.metrics.argon2_seconds.observe(seconds)
+        checked = await rt.verifier.check(user.password_hash if user else None, password)
+        rt.metrics.argon2_seconds.observe(checked.seconds)
         # A disabled user gets exactly what a wrong password gets (and it counts as a failure),
         # so the public endpoint tells nobody which accounts exist or are disabled.
-        if user is None or not matches or user.disabled:
+        if user is None or not checked.matches or user.disabled:
             rt.metrics.logins.labels("invalid_grant").inc()
             await rt.lockout.record_failure(attempted, client_ip, request_id, held)
             held = None
             raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-        return await _start_session(rt, user, client_id, scope, request_id)
+        answer = await _start_session(rt, user, client_id, scope, request_id)
     finally:
         await rt.lockout.release(held)
+    if checked.rehash:
+        await rehash_password(rt, user, password, request_id)
+    return answer
 
 
 async def _refuse_if_locked(rt: Runtime, user_id: str, client_ip: str) -> Reservation | None:

@@ -15,11 +15,10 @@ from schemas.envelope import Envelope, wrap
 from schemas.events import PasswordChanged
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
-from services.login.forms import OAuthError, invalid_request, require
+from services.login.forms import OAuthError, require
+from services.login.rehash import refuse_unpreparable
 from services.login.revoke import InvalidBearer
 from services.readmodel import StoreUnavailable
-
-MAX_PASSWORD_CHARS = 1024
 
 
 def unavailable(description: str) -> OAuthError:
@@ -34,8 +33,8 @@ async def change_password(
 ) -> None:
     user_id = await _bearer_subject(rt, authorization)
     old, new = require(form, "old_password"), require(form, "new_password")
-    if len(new) > MAX_PASSWORD_CHARS:
-        raise invalid_request(f"new_password is longer than {MAX_PASSWORD_CHARS} characters")
+    await refuse_unpreparable(rt, old, "old_password")
+    await refuse_unpreparable(rt, new, "new_password")
     held = await rt.lockout.refuse_if_locked(user_id, ip)
     try:
         account = await rt.accounts.find(user_id)

@@ -1,10 +1,10 @@
-"""user.password_changed, user.disabled, user.enabled, user.unlocked -> user_accounts_v1 and
-``acct:v1:{uid}``.
+"""user.password_changed, user.password_rehashed, user.disabled, user.enabled, user.unlocked ->
+user_accounts_v1 and ``acct:v1:{uid}``.
 
-Each kind of change owns a group of columns (password; disabled status; unlock time) and the
-latest event of that kind (greatest time-ordered event id) wins its group, whatever the delivery
-order, however often. A password change and a disable also revoke every session and token of the
-user issued before them, through the same not-before rule as ``user.revoked``.
+Each kind of change owns a group of columns (password; re-hash; disabled status; unlock time)
+and the latest event of that kind (greatest time-ordered event id) wins its group, whatever the
+delivery order, however often. A password change and a disable also revoke every session and
+token of the user issued before them, through the same not-before rule as ``user.revoked``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from schemas import names
 from schemas.envelope import Envelope
-from schemas.events import PasswordChanged, UserDisabled
+from schemas.events import PasswordChanged, PasswordRehashed, UserDisabled
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import Operation, PgUpsertMax, RedisHashSetIfGreater
 from streams.projection.revocations import Audit, millis, user_not_before
@@ -42,6 +42,21 @@ def reduce_password(record: Record) -> list[Operation]:
         *_latest(row, cached, "password_event_id"),
         *_revoke_earlier(event, REASON_PASSWORD_CHANGED, payload.changed_by),
     ]
+
+
+def reduce_rehashed(record: Record) -> list[Operation]:
+    """Its own group (the latest re-hash wins), kept apart from the password group: readers use
+    it only while ``rehash_of_event_id`` names the event that set the current password, so the
+    result is the same in every delivery order and a re-hash never undoes a change. No
+    revocation: the password is the same."""
+    event = record.envelope
+    payload: PasswordRehashed = event.payload
+    fields = {
+        "rehash_event_id": event.event_id,
+        "rehash_of_event_id": payload.replaces_event_id,
+        "rehashed_password_hash": payload.password_hash,
+    }
+    return _latest({"user_id": event.user_id, **fields}, fields, "rehash_event_id")
 
 
 def reduce_disabled(record: Record) -> list[Operation]:

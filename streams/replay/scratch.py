@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from schemas.redis_client import make_redis
 from streams.replay.endpoints import RegionStores, ReplayError
 
 CLAIM_KEY = "replay:v1:scratch"
@@ -56,7 +56,7 @@ async def _execute(dsn: str, sql: str) -> None:
 
 
 async def _claim_empty_redis_db(url: str) -> str:
-    main = Redis.from_url(url)
+    main = make_redis(url)
     try:
         configured: dict[Any, Any] = await main.config_get("databases")
         count = int(configured.get(b"databases") or DEFAULT_DATABASES)
@@ -66,7 +66,7 @@ async def _claim_empty_redis_db(url: str) -> str:
         await main.aclose()
     for index in range(count - 1, 0, -1):  # from the top: the region itself uses db 0
         candidate = _redis_db(url, index)
-        client = Redis.from_url(candidate)
+        client = make_redis(candidate)
         try:
             if await client.dbsize() == 0 and await client.set(CLAIM_KEY, "1", nx=True):
                 return candidate
@@ -76,7 +76,7 @@ async def _claim_empty_redis_db(url: str) -> str:
 
 
 async def _flush(url: str) -> None:
-    client = Redis.from_url(url)
+    client = make_redis(url)
     try:
         await client.flushdb()
     finally:

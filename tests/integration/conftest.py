@@ -1,15 +1,18 @@
-"""Brokers for the integration tests that need one of their own (the session's `kafka_bootstrap`
-is shared by everything else)."""
+"""Brokers and Redis servers for the integration tests that need one of their own (the session's
+`kafka_bootstrap` and `region_stores` are shared by everything else), and a login endpoint on a
+broker of the test's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
+from services.devstack.redis import start_redis
+from tests.integration.login_harness import Login, login_settings, running_login
 
 
 @pytest.fixture
@@ -26,3 +29,22 @@ def shared_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedP
     process = start_broker(tmp_path_factory.mktemp("broker"), die_with_parent=True)
     yield process
     process.stop(timeout=0.2)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
+    """A Redis of this test alone, so the test can kill it or its clients."""
+    process = start_redis(tmp_path / "redis", die_with_parent=True)
+    yield process
+    process.stop(timeout=2.0)
+
+
+@pytest.fixture
+async def login(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> AsyncIterator[Login]:
+    """A login endpoint (in-process ASGI) on fresh stores and a broker of its own; modules that
+    need another setup define their own ``login``."""
+    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
+    async with running_login(settings) as running:
+        yield running

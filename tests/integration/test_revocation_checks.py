@@ -36,14 +36,6 @@ from tests.integration.test_login_introspect import BASIC
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A Redis of this test alone, so the test can kill it."""
-    process = start_redis(tmp_path / "redis", die_with_parent=True)
-    yield process
-    process.stop(timeout=2.0)
-
-
-@pytest.fixture
 async def login(
     tmp_path: Path, shared_broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
 ) -> AsyncIterator[Login]:

@@ -20,6 +20,7 @@ from schemas.events import (
     LockoutLifted,
     LoginFailed,
     PasswordChanged,
+    PasswordRehashed,
     RefreshTokenReused,
     SessionRevoked,
     SessionStarted,
@@ -319,6 +320,19 @@ GOLDEN_EXPECTED = {
         payload=PasswordChanged(
             password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$not-a-real-hash-2",
             changed_by="user",
+        ),
+    ),
+    "user.password_rehashed.v1.json": Envelope(
+        event_id="018f3a6e-2c4f-7a10-8b21-3c4d5e6f7081",
+        type="user.password_rehashed",
+        version=1,
+        user_id="1d6d2b5c-9a3e-5f01-8e4b-2a1c3d4e5f60",
+        origin_region="us",
+        occurred_at=datetime(2024, 5, 1, 13, 6, 0, tzinfo=UTC),
+        correlation_id="req-c9",
+        payload=PasswordRehashed(
+            password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$not-a-real-hash-3",
+            replaces_event_id="018f3a6e-2c4a-7465-b697-485960a1b2cd",
         ),
     ),
     "user.disabled.v1.json": Envelope(
