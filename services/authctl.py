@@ -28,7 +28,7 @@ from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
 from services import authctl_accounts, authctl_users, revoke, topology
-from services.cliargs import non_utf8_argument, stdin_text
+from services.cliargs import non_utf8_argument
 from services.clierror import CliError
 from services.passwords import hash_password
 from services.readmodel import SessionRow, list_sessions, make_engine

@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schemas import names, tables
-from schemas.settings import CLOCK_SKEW_S
 from schemas.redis_client import make_redis as make_redis
+from schemas.settings import CLOCK_SKEW_S
 
 log = logging.getLogger(__name__)
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)

@@ -113,6 +113,8 @@ class Accounts:
 
 def _greatest(*ids: str | None) -> str:
     return max((i for i in ids if i), default=NO_USER_REVOCATION)
+
+
 _USER_FIELDS = ("username", "password_hash", "registration_event_id")
 _ACCOUNT_FIELDS = (
     "password_hash",
