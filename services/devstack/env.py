@@ -62,10 +62,10 @@ def next_commands(
     where = f" --base-dir {shlex.quote(str(stack_dir))}" if stack_dir else ""
     return [
         f'eval "$({bin_dir}authplane env{where})"',
-        # Add --wait once `authctl user create` has it; typed by hand, the next command comes
-        # long after the region projections (~20 ms) anyway.
+        # --wait: the login that follows must not race the regions' projection (a failed login
+        # counts toward the lockout).
         f"printf %s {shlex.quote(DEMO_PASSWORD)} | {bin_dir}authctl user create {DEMO_USER} "
-        "--password-stdin",
+        "--password-stdin --wait",
         f"curl -s {first.login_url}/oauth2/token -d grant_type=password -d username={DEMO_USER} "
         f"--data-urlencode {shlex.quote('password=' + DEMO_PASSWORD)}",
         f"curl -s -u {client} {last.login_url}/oauth2/introspect -d token=ACCESS_TOKEN",

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
-from schemas import names
-from schemas.identity import user_id_for
 from services import topology
 from services.devstack import ports
 from tests.launcher import free_offset, run_module
@@ -58,10 +54,13 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
 ) -> None:
     topo, env, _ = detached
     created = run_module(
-        "services.authctl", "user", "create", "alice", "--password-stdin", env=env, stdin=PASSWORD
+        "services.authctl",
+        *("user", "create", "alice", "--password-stdin", "--wait"),
+        env=env,
+        stdin=PASSWORD,
     )
+    # --wait returned 0: every region confirmed the user, so no login below may race it.
     assert created.returncode == 0, created.stderr
-    _wait_until_every_region_knows(topo, user_id_for("alice"))
     for region in topo.regions.values():
         login = httpx.post(
             region.login_url + "/oauth2/token",
@@ -69,20 +68,6 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
             timeout=10,
         )
         assert login.status_code == 200, login.text
-
-
-def _wait_until_every_region_knows(topo: topology.Topology, user_id: str) -> None:
-    # What `authctl user create --wait` does for a user: watch each region's projection (here
-    # its Redis, which the login reads) instead of trying logins that would count as failures.
-    deadline = time.monotonic() + 30
-    for region in topo.regions.values():
-        client = redis.Redis.from_url(region.redis_url)
-        try:
-            while not client.exists(names.redis_user_key(user_id)):
-                assert time.monotonic() < deadline, f"{region.name} never projected the user"
-                time.sleep(0.02)
-        finally:
-            client.close()
 
 
 def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def test_next_commands_carry_the_real_addresses() -> None:
     lines = next_commands(_topology())
     assert lines[0] == 'eval "$(.venv/bin/authplane env)"'
     assert "user create alice" in lines[1]
+    assert lines[1].endswith("--password-stdin --wait")
     assert "curl -s http://127.0.0.1:8080/oauth2/token" in lines[2]
     assert "http://127.0.0.1:8081/oauth2/introspect" in lines[3]
     assert "--base-dir /tmp/x" in next_commands(_topology(), Path("/tmp/x"))[0]
