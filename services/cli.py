@@ -10,6 +10,7 @@ authplane checksum --region R [--json] | verify --region R | reseed --from-regio
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -133,7 +134,7 @@ def up(
         _print_next_commands(stack.stack_file, ready=wait)
     if detach:
         stack.release()
-        console.print("detached: stop it with [bold]authplane down[/bold]")
+        console.print(f"detached: stop it with [bold]{_down_command(stack.stack_file)}[/bold]")
         return
     raise typer.Exit(_run_foreground(stack))
 
@@ -154,9 +155,19 @@ def _wait_ready(stack: Stack, timeout: float) -> None:
     console.print("[green]ready[/green]: every region answers /readyz and its projector is live")
 
 
-def _print_next_commands(stack_file: Path, *, ready: bool) -> None:
+def _custom_dir(stack_file: Path) -> Path | None:
+    """The stack's directory when it is not the default one (commands then need --base-dir)."""
     default_dir = Settings().stack_file.parent.resolve()
-    custom = stack_file.parent if stack_file.parent.resolve() != default_dir else None
+    return stack_file.parent if stack_file.parent.resolve() != default_dir else None
+
+
+def _down_command(stack_file: Path) -> str:
+    custom = _custom_dir(stack_file)
+    return "authplane down" + (f" --base-dir {shlex.quote(str(custom))}" if custom else "")
+
+
+def _print_next_commands(stack_file: Path, *, ready: bool) -> None:
+    custom = _custom_dir(stack_file)
     lines = shell_env.next_commands(load_topology(stack_file), custom)
     if not ready:
         console.print("not waiting for readiness (--no-wait): `authplane status` shows it")
@@ -202,8 +213,12 @@ def status(base_dir: BaseDirOption = None) -> None:
 
 @app.command()
 def down(base_dir: BaseDirOption = None) -> None:
-    """Stop the processes recorded in the stack file (and only those)."""
+    """Stop the processes recorded in the stack file (and only those). With no stack running it
+    says so and succeeds, so clean-up scripts may call it unconditionally."""
     path = _base_dir(base_dir) / "stack.json"
+    if not path.exists():
+        console.print(f"no stack running (no stack file at {path}): nothing to stop")
+        return
     try:
         stopped = stackfile.down(path)
     except TopologyError as exc:

@@ -49,7 +49,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(router)
     app.add_exception_handler(OAuthError, _oauth_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_middleware(HeaderLimit, max_field_bytes=settings.max_header_bytes)
+    app.add_middleware(
+        HeaderLimit,
+        max_field_bytes=settings.max_header_bytes,
+        max_head_bytes=settings.max_request_head_bytes,
+    )
     app.add_middleware(RequestContext)
     return app
 

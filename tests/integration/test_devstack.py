@@ -250,6 +250,8 @@ def test_cli_up_detach_status_down(tmp_path: Path) -> None:
         app, ["up", "--regions", "eu", "--infra-only", "--detach", "--free-ports", *args]
     )
     assert up.exit_code == 0, up.output
+    # The hint must stop THIS stack, not the default one.
+    assert f"authplanedown--base-dir{tmp_path}" in "".join(up.output.split())
     pids = list(topology.load(tmp_path / "stack.json").region("eu").pids.values())
     status = runner.invoke(app, ["status", *args])
     assert status.exit_code == 0, status.output
@@ -260,6 +262,9 @@ def test_cli_up_detach_status_down(tmp_path: Path) -> None:
     after = runner.invoke(app, ["status", *args])
     assert after.exit_code == 1
     assert "no stack file" in after.output
+    again = runner.invoke(app, ["down", *args])  # clean-up scripts call down unconditionally
+    assert again.exit_code == 0, again.output
+    assert "nothing to stop" in again.output
 
 
 def test_cli_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
