@@ -39,6 +39,8 @@ FAST = Backoff(first_s=0.001, max_s=0.002)
 def _sample_value(hint: Any) -> Any:
     if hint is str:
         return "x"
+    if hint is int:
+        return 0
     if hint is datetime:
         return NOW + timedelta(minutes=5)
     if typing.get_origin(hint) is Mapping:
