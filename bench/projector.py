@@ -359,8 +359,8 @@ async def bench_projector(infra: RegionInfra, count: int) -> None:
         "HSET+EXPIREAT+ZADD+EXPIREAT commands; its rate = events / (Postgres s + Redis s), the "
         "projector writing the stores one after the other; per store CPU s = events / CPU s the "
         "Redis and Postgres server processes spent on it (psutil). Projector per CPU s = events / "
-        "CPU s of the projector's own process (time.process_time). Python floor = the same rows via "
-        "asyncpg unnest plus a redis-py pipeline per batch, no decode/reduce",
+        "CPU s of the projector's own process (time.process_time). Python floor = the same rows "
+        "via asyncpg unnest plus a redis-py pipeline per batch, no decode/reduce",
     )
     events = make_events(count)
     native = run_native_floor(events, infra)

@@ -18,7 +18,7 @@ from schemas.envelope import wrap
 from schemas.events import SessionStarted
 
 _SCALARS = (
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
     | st.integers(min_value=-(2**64) + 1, max_value=2**64 - 1)
     | st.booleans()
     | st.none()
