@@ -141,17 +141,6 @@ return 1
 _REFUSALS = ("WRONGTYPE",)
 # Error replies that speak of the server, not the data (also when a script's call hit them).
 _OUTAGES = ("OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "NOREPLICAS", "MISCONF", "TRYAGAIN")
-_Single = (
-    RedisHashSet
-    | RedisJsonFieldSetIfLower
-    | RedisHashKeepEarliest
-    | RedisHashSetIfHigher
-    | RedisHashSetIfGreater
-    | RedisWindowAdd
-    | RedisRefreshSpend
-    | RedisWindowReset
-)
-"""Operations queued as their own command; the others travel in a ``BatchRun``."""
 PROBE_KEY = "authplane:projector:probe"
 PROBE_WRITE = """
 redis.call('SET', KEYS[1], '1')
@@ -221,7 +210,7 @@ class RedisExecutor:
     async def _queue_run(self, pipe: Pipeline, run: BatchRun) -> None:
         await self._batch(keys=run.keys, args=[run.argument()], client=pipe)
 
-    async def _queue(self, pipe: Pipeline, op: _Single, now: float) -> int:
+    async def _queue(self, pipe: Pipeline, op: RedisOperation, now: float) -> int:
         if isinstance(op, RedisHashSet):
             if op.expire_at is not None and op.expire_at <= now:
                 return 0  # already expired: writing it would only resurrect a dead key briefly
@@ -238,8 +227,10 @@ class RedisExecutor:
             return await self._queue_latest(pipe, op, now)
         elif isinstance(op, RedisRefreshSpend):
             await refresh_ops.queue_redis(self._refresh_spend, pipe, op)
-        else:
+        elif isinstance(op, RedisWindowReset):
             pipe.delete(op.key)
+        else:  # RedisHashSetIfLower, RedisSortedSetAdd
+            raise TypeError(f"{type(op).__name__} travels in a batch run, not on its own")
         return 1
 
     async def _queue_latest(
