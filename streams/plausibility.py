@@ -46,8 +46,20 @@ def implausibility(
 
 
 def _payload_times(payload: object) -> list[tuple[str, datetime]]:
-    values = ((f.name, getattr(payload, f.name)) for f in dataclasses.fields(payload))  # type: ignore[arg-type]
+    values = ((name, getattr(payload, name)) for name in _field_names(type(payload)))
     return [(name, value) for name, value in values if isinstance(value, datetime)]
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    # Every field is still read and type-checked per event; only the class's field list (the
+    # same for every event of a type) is looked up once.
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _add(moment: datetime, seconds: float) -> datetime:

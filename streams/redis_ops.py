@@ -21,8 +21,10 @@ from streams.operations import (
     RedisHashSetIfLower,
     RedisJsonFieldSetIfLower,
     RedisOperation,
+    RedisSortedSetAdd,
     RedisWindowAdd,
 )
+from streams.redis_batch import KIND_HSET_IF_LOWER, KIND_ZADD_EXTEND, BatchRun, batch_script
 from streams.refresh_ops import RedisRefreshSpend
 from streams.unlock_ops import RedisWindowReset
 
@@ -151,8 +153,6 @@ class RedisExecutor:
     def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
         self._clock = clock
-        self._hset_if_lower = redis.register_script(HSET_IF_LOWER)
-        self._zadd_extend = redis.register_script(ZADD_EXTEND_EXPIRY)
         self._json_set_if_lower = redis.register_script(JSON_FIELD_SET_IF_LOWER)
         self._keep_earliest = redis.register_script(HASH_KEEP_EARLIEST)
         self._set_if_higher = redis.register_script(HASH_SET_IF_HIGHER)
@@ -160,6 +160,9 @@ class RedisExecutor:
         self._window_add = redis.register_script(WINDOW_ADD)
         self._refresh_spend = redis.register_script(refresh_ops.SPEND_LUA)
         self._probe = redis.register_script(PROBE_WRITE)
+        self._batch = redis.register_script(
+            batch_script({KIND_HSET_IF_LOWER: HSET_IF_LOWER, KIND_ZADD_EXTEND: ZADD_EXTEND_EXPIRY})
+        )
 
     async def healthy(self) -> bool:
         """True when Redis runs a write within one script (refused when out of memory or on a
@@ -175,8 +178,18 @@ class RedisExecutor:
         now = self._clock()
         pipe = self._redis.pipeline(transaction=False)
         queued = 0
+        run = BatchRun()
         for op in operations:
+            if isinstance(op, RedisHashSetIfLower | RedisSortedSetAdd):
+                _add_to_run(run, op, now)
+                continue
+            if run:  # keep the log's order: the run so far goes before this operation
+                await self._queue_run(pipe, run)
+                queued, run = queued + 1, BatchRun()
             queued += await self._queue(pipe, op, now)
+        if run:
+            await self._queue_run(pipe, run)
+            queued += 1
         if not queued:
             return
         try:
@@ -194,6 +207,9 @@ class RedisExecutor:
         except (RedisError, OSError) as exc:
             raise StoreDown("redis", f"{type(exc).__name__}: {exc}") from exc
 
+    async def _queue_run(self, pipe: Pipeline, run: BatchRun) -> None:
+        await self._batch(keys=run.keys, args=[run.argument()], client=pipe)
+
     async def _queue(self, pipe: Pipeline, op: RedisOperation, now: float) -> int:
         if isinstance(op, RedisHashSet):
             if op.expire_at is not None and op.expire_at <= now:
@@ -201,13 +217,6 @@ class RedisExecutor:
             pipe.hset(op.key, items=[part for item in op.mapping.items() for part in item])
             if op.expire_at is not None:
                 pipe.expireat(op.key, op.expire_at)
-        elif isinstance(op, RedisHashSetIfLower):
-            if op.expire_at is not None and op.expire_at <= now:
-                return 0
-            expire_at = "" if op.expire_at is None else str(op.expire_at)
-            fields = orjson.dumps(op.mapping).decode()
-            args = [op.compare_field, op.mapping[op.compare_field], expire_at, fields]
-            await self._hset_if_lower(keys=[op.key], args=args, client=pipe)
         elif isinstance(op, RedisJsonFieldSetIfLower):
             document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
             args = [op.field, document, op.compare, str(op.document[op.compare])]
@@ -220,12 +229,8 @@ class RedisExecutor:
             await refresh_ops.queue_redis(self._refresh_spend, pipe, op)
         elif isinstance(op, RedisWindowReset):
             pipe.delete(op.key)
-        else:
-            if op.expire_at <= now:
-                return 0
-            await self._zadd_extend(
-                keys=[op.key], args=[op.member, op.score, op.expire_at], client=pipe
-            )
+        else:  # RedisHashSetIfLower, RedisSortedSetAdd
+            raise TypeError(f"{type(op).__name__} travels in a batch run, not on its own")
         return 1
 
     async def _queue_latest(
@@ -257,3 +262,16 @@ class RedisExecutor:
             args = [op.compare_field, value, op.tie_field, tie, str(op.expire_at), fields]
             await self._set_if_higher(keys=[op.key], args=args, client=pipe)
         return 1
+
+
+def _add_to_run(run: BatchRun, op: RedisHashSetIfLower | RedisSortedSetAdd, now: float) -> None:
+    """Append ``op`` with the same arguments its single script takes; skipped once expired."""
+    if op.expire_at is not None and op.expire_at <= now:
+        return  # already expired: writing it would only resurrect a dead key briefly
+    if isinstance(op, RedisSortedSetAdd):
+        run.add(KIND_ZADD_EXTEND, op.key, [op.member, str(op.score), str(op.expire_at)])
+        return
+    expire_at = "" if op.expire_at is None else str(op.expire_at)
+    fields = orjson.dumps(op.mapping).decode()
+    args = [op.compare_field, op.mapping[op.compare_field], expire_at, fields]
+    run.add(KIND_HSET_IF_LOWER, op.key, args)
