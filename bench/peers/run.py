@@ -81,6 +81,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="authplane alone: introspection and refresh per login core (and --profile), "
         "for before/after comparisons on a machine without Keycloak; writes no results JSON",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with --no-keycloak: runs of each figure (median)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--note", default=CAVEAT, help="caveat stored with the results")
     return parser.parse_args(argv)
@@ -500,7 +503,7 @@ def _authplane_only(args: argparse.Namespace) -> None:
                 pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
             ours = authplane_side(stack)
             if args.no_keycloak:
-                for line in _alone(ours, args.seconds):
+                for line in _alone(ours, args.seconds, args.repeat):
                     print(line)
             if args.profile is not None or args.profile_only:
                 out = args.profile or Path("profiles")
@@ -510,15 +513,22 @@ def _authplane_only(args: argparse.Namespace) -> None:
             stack.stop()
 
 
-def _alone(ours: Side, seconds: float) -> list[str]:
+def _alone(ours: Side, seconds: float, repeat: int) -> list[str]:
+    """Introspection and refresh ``repeat`` times each, alternating; one line per run and the
+    median per core (on a shared machine single runs scatter by tens of percent)."""
     lines = ["", "authplane alone (login process on core 0; wrk and the data plane on core 1):"]
-    for label, run in (
-        ("introspection", drive.introspections(ours, seconds)),
-        ("refresh grant", drive.refresh_grants(ours, seconds)),
-    ):
-        lines.append(
-            f"   {label:<14} {run.wrk.rate:8.1f}/s, login {run.login_cores:4.2f} cores -> "
-            f"{run.per_core:8.1f}/s per core; wrk {run.wrk.cpu_cores:4.2f} cores, "
-            f"p50 {run.wrk.p50_ms:6.1f} ms, p99 {run.wrk.p99_ms:6.1f} ms"
-        )
+    per_core: dict[str, list[float]] = {"introspection": [], "refresh grant": []}
+    for _ in range(max(1, repeat)):
+        for label, run in (
+            ("introspection", drive.introspections(ours, seconds)),
+            ("refresh grant", drive.refresh_grants(ours, seconds)),
+        ):
+            per_core[label].append(run.per_core)
+            lines.append(
+                f"   {label:<14} {run.wrk.rate:8.1f}/s, login {run.login_cores:4.2f} cores -> "
+                f"{run.per_core:8.1f}/s per core; wrk {run.wrk.cpu_cores:4.2f} cores, "
+                f"p50 {run.wrk.p50_ms:6.1f} ms, p99 {run.wrk.p99_ms:6.1f} ms"
+            )
+    for label, figures in per_core.items():
+        lines.append(f"   median {label:<14} {statistics.median(figures):8.1f}/s per login core")
     return lines
