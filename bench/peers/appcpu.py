@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import os
 import tempfile
 import time
@@ -72,8 +73,10 @@ async def call(app: Any, path: str, body: bytes, auth: bytes = b"") -> tuple[int
     return answer["status"], answer["body"]
 
 
-async def measure(stack: Stack, count: int, rounds: int) -> dict[str, float]:
+async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[str, float]:
     settings = stack.settings[REGION]
+    if mirror:
+        settings = dataclasses.replace(settings, introspection_mirror=True)
     runtime = await build_runtime(settings)
     app = create_app(settings, runtime)
     auth = b"Basic " + base64.b64encode(
@@ -120,13 +123,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.peers.appcpu")
     parser.add_argument("--count", type=int, default=1000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the best one counts)")
+    parser.add_argument(
+        "--mirror", action="store_true", help="with AUTHPLANE_INTROSPECTION_MIRROR=true"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="authplane-appcpu-") as tmp:
         stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
         try:
             create_user(stack, USERNAME)
             asyncio.run(wait_user_everywhere(stack, USERNAME))
-            best = asyncio.run(measure(stack, args.count, args.rounds))
+            best = asyncio.run(measure(stack, args.count, args.rounds, args.mirror))
         finally:
             stack.stop()
     for name, micros in best.items():
