@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -30,22 +29,6 @@ from services.login.revoke import logout, outcome_of, revoke
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def post(path: str) -> Callable[[Endpoint], Endpoint]:
-    """Register ``endpoint(request)`` for POST ``path`` as a plain Starlette route.
-
-    FastAPI's ``APIRoute`` resolves dependencies and validates parameters per request; these
-    handlers take only the ``Request`` and parse it themselves, so that work bought nothing and
-    was ~10% of an introspection. Routing, 405 with ``Allow``, and the app's exception handlers
-    are Starlette's either way."""
-
-    def register(endpoint: Endpoint) -> Endpoint:
-        router.add_route(path, endpoint, methods=["POST"])
-        return endpoint
-
-    return register
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -63,7 +46,7 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     return parse_form(await read_capped(request.stream(), limit))
 
 
-@post("/oauth2/token")
+@router.post("/oauth2/token")
 async def token(request: Request) -> Response:
     rt = runtime_of(request)
     form = await read_form(request, rt.settings.max_body_bytes)
@@ -86,7 +69,7 @@ def peer_ip(request: Request, rt: Runtime) -> str:
     return client_ip(peer, forwarded, rt.settings.trusted_proxy_hops)
 
 
-@post("/v1/password")
+@router.post("/v1/password")
 async def password(request: Request) -> Response:
     rt = runtime_of(request)
     form = await read_form(request, rt.settings.max_body_bytes)
@@ -95,7 +78,7 @@ async def password(request: Request) -> Response:
     return Response(status_code=204, headers=NO_STORE)
 
 
-@post("/oauth2/introspect")
+@router.post("/oauth2/introspect")
 async def introspect_token(request: Request) -> Response:
     rt = runtime_of(request)
     authenticate_client(request.headers.get("authorization"), rt.settings.introspection_clients)
@@ -104,7 +87,7 @@ async def introspect_token(request: Request) -> Response:
     return json_response(answer, headers=NO_STORE)
 
 
-@post("/oauth2/revoke")
+@router.post("/oauth2/revoke")
 async def revoke_token(request: Request) -> Response:
     rt = runtime_of(request)
     form = await read_form(request, rt.settings.max_body_bytes)
@@ -118,7 +101,7 @@ async def revoke_token(request: Request) -> Response:
     return Response(b"", 200, NO_STORE)
 
 
-@post("/v1/logout")
+@router.post("/v1/logout")
 async def logout_session(request: Request) -> Response:
     rt = runtime_of(request)
     counter = rt.metrics.revocation_requests
