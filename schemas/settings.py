@@ -94,6 +94,12 @@ class Settings:
     max_event_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S
 
     fail_open: bool = False
+    introspection_mirror: bool = False
+    """Introspection and the refresh grant's session check answer revocation from an in-process
+    mirror of the region's rev:v1:* keys (proven at most 1 s stale, else Redis, Postgres, fail
+    closed as before) instead of one Redis read per request. Off by default: with it, an answer
+    lags a revocation Redis has applied by the keyspace notification's delivery (typically
+    under 1 ms, bounded by 1 s)."""
     log_level: str = "INFO"
     stack_file: Path = Path(".authplane/stack.json")
 

@@ -75,6 +75,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--profile-only", action="store_true", help="only the authplane profiles (no Keycloak)"
     )
+    parser.add_argument(
+        "--no-keycloak",
+        action="store_true",
+        help="authplane alone: introspection and refresh per login core (and --profile), "
+        "for before/after comparisons on a machine without Keycloak; writes no results JSON",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with --no-keycloak: runs of each figure (median)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     parser.add_argument("--note", default=CAVEAT, help="caveat stored with the results")
     return parser.parse_args(argv)
@@ -83,8 +92,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     wrk_binary()  # fail before the minutes of set-up, with the install command
-    if args.profile_only:
-        _profile_only(args)
+    if args.profile_only or args.no_keycloak:
+        _authplane_only(args)
         return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -480,8 +489,10 @@ def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
     return lines
 
 
-def _profile_only(args: argparse.Namespace) -> None:
-    out = args.profile or Path("profiles")
+def _authplane_only(args: argparse.Namespace) -> None:
+    """No Keycloak: ``--no-keycloak`` measures authplane's introspection and refresh figures
+    (placed as in the full run), then profiles them if ``--profile`` is given;
+    ``--profile-only`` only profiles."""
     with tempfile.TemporaryDirectory(prefix="authplane-peers-") as tmp:
         stack = Stack.start([REGION], Path(tmp) / "stack", inherited_env=dict(os.environ))
         try:
@@ -490,7 +501,34 @@ def _profile_only(args: argparse.Namespace) -> None:
             if pin.two_cores():
                 pin.pin(pin.spread(login_pid(stack)), pin.SERVER_CORES)
                 pin.pin(data_plane_pids(stack), pin.DATA_PLANE_CORES)
-            for line in _profiles(stack, authplane_side(stack), out, args.seconds):
-                print(line)
+            ours = authplane_side(stack)
+            if args.no_keycloak:
+                for line in _alone(ours, args.seconds, args.repeat):
+                    print(line)
+            if args.profile is not None or args.profile_only:
+                out = args.profile or Path("profiles")
+                for line in _profiles(stack, ours, out, args.seconds):
+                    print(line)
         finally:
             stack.stop()
+
+
+def _alone(ours: Side, seconds: float, repeat: int) -> list[str]:
+    """Introspection and refresh ``repeat`` times each, alternating; one line per run and the
+    median per core (on a shared machine single runs scatter by tens of percent)."""
+    lines = ["", "authplane alone (login process on core 0; wrk and the data plane on core 1):"]
+    per_core: dict[str, list[float]] = {"introspection": [], "refresh grant": []}
+    for _ in range(max(1, repeat)):
+        for label, run in (
+            ("introspection", drive.introspections(ours, seconds)),
+            ("refresh grant", drive.refresh_grants(ours, seconds)),
+        ):
+            per_core[label].append(run.per_core)
+            lines.append(
+                f"   {label:<14} {run.wrk.rate:8.1f}/s, login {run.login_cores:4.2f} cores -> "
+                f"{run.per_core:8.1f}/s per core; wrk {run.wrk.cpu_cores:4.2f} cores, "
+                f"p50 {run.wrk.p50_ms:6.1f} ms, p99 {run.wrk.p99_ms:6.1f} ms"
+            )
+    for label, figures in per_core.items():
+        lines.append(f"   median {label:<14} {statistics.median(figures):8.1f}/s per login core")
+    return lines

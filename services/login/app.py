@@ -27,6 +27,12 @@ from services.login.routes import json_response, router
 log = logging.getLogger("authplane.login")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUEST_ID_HEADER = "X-Request-ID"
+QUIET_ROUTES = frozenset(
+    {"/oauth2/introspect", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"}
+)
+"""Read-only routes polled at high rates (resource servers, probes, scrapers): their successful
+answers get a DEBUG access line, not INFO. Every error answer on them, and every request to a
+route that changes state (grants, logout, revocation, password change), keeps its INFO line."""
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -74,7 +80,8 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 
 
 class RequestContext:
-    """Request id, latency metric, one access-log line, and the last-resort error mapping."""
+    """Request id, latency metric, one access-log line (DEBUG for a successful answer on a
+    ``QUIET_ROUTES`` route, else INFO), and the last-resort error mapping."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -112,10 +119,15 @@ class RequestContext:
         metrics: Metrics | None = getattr(runtime, "metrics", None)
         if metrics is not None:
             metrics.request_seconds.labels(path, scope["method"], str(status)).observe(seconds)
-        log.info(
-            "request",
-            extra={"method": scope["method"], "route": path, "status": status, "ms": seconds * 1e3},
-        )
+        level = logging.DEBUG if status < 400 and path in QUIET_ROUTES else logging.INFO
+        if log.isEnabledFor(level):
+            extra = {
+                "method": scope["method"],
+                "route": path,
+                "status": status,
+                "ms": seconds * 1e3,
+            }
+            log.log(level, "request", extra=extra)
 
 
 def _request_id(scope: Scope) -> str:

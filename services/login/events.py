@@ -47,13 +47,12 @@ class EventPublisher:
         body = encode(envelope)
         try:
             # The timeout covers waiting for metadata too: with the broker gone, send() itself
-            # would otherwise block for the client's whole request timeout.
-            await asyncio.wait_for(
-                self._producer.send_and_wait(
+            # would otherwise block for the client's whole request timeout. asyncio.timeout
+            # rather than wait_for: the same deadline without a task per event.
+            async with asyncio.timeout(self._timeout_s):
+                await self._producer.send_and_wait(
                     topic_of(envelope), value=body, key=envelope.partition_key
-                ),
-                self._timeout_s,
-            )
+                )
         except (KafkaError, TimeoutError, OSError) as exc:
             self._metrics.produce_failures.labels(envelope.type).inc()
             log.warning(

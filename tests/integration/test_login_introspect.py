@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -217,3 +218,18 @@ async def test_readiness_follows_the_projector_heartbeat(login: Login) -> None:
     ready = await login.client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert (await login.client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_access_lines_quiet_for_answered_introspections_loud_for_refusals(
+    login: Login, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = await _issue(login)
+    caplog.set_level(logging.DEBUG, logger="authplane.login")
+    ok = await _introspect(login, token, auth=BASIC)
+    refused = await _introspect(login, token, auth="Basic bm9ib2R5Onh4eA==")
+    assert (ok.status_code, refused.status_code) == (200, 401)
+    lines = [r for r in caplog.records if r.name == "authplane.login" and r.msg == "request"]
+    by_status = {r.__dict__["status"]: r.levelno for r in lines}
+    # A resource server's poll is DEBUG; a refused credential stays in the INFO log.
+    assert by_status == {200: logging.DEBUG, 401: logging.INFO}
+    assert all(r.__dict__["route"] == "/oauth2/introspect" for r in lines)

@@ -6,6 +6,7 @@ directly; the projector that writes them is tested on its own."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -356,3 +357,33 @@ async def test_verifier_connect_reads_keys_from_the_stores(login: Login, tmp_pat
     finally:
         await redis.aclose()
         await verifier.close()
+
+
+async def test_introspection_mirror_setting_answers_from_the_mirror_and_still_revokes(
+    tmp_path: Path,
+    shared_broker: ManagedProcess,
+    own_redis: ManagedProcess,
+    fresh_postgres_dsn: str,
+) -> None:
+    """AUTHPLANE_INTROSPECTION_MIRROR: no Redis read per introspection once the mirror is
+    proven fresh, and a revocation written to Redis still makes the token inactive."""
+    settings = login_settings(
+        tmp_path, shared_broker.address, own_redis.address, fresh_postgres_dsn
+    )
+    settings = dataclasses.replace(settings, introspection_mirror=True)
+    async with running_login(settings) as mirrored:
+        token, untouched = _token(mirrored), _token(mirrored)
+
+        async def from_mirror() -> bool:
+            return await _active(mirrored, token) and _count(mirrored, "mirror") > 0
+
+        assert await _eventually(from_mirror)
+        reads = _count(mirrored, "redis")
+        await _rev_hash(own_redis.address, names.redis_revoked_session_key(_claims(token)["sid"]))
+
+        async def revoked() -> bool:
+            return not await _active(mirrored, token)
+
+        assert await _eventually(revoked)
+        assert await _active(mirrored, untouched)
+        assert _count(mirrored, "redis") == reads
