@@ -64,7 +64,7 @@ class LogReader:
         )
         try:
             await consumer.start()
-            partitions = await _partitions(consumer)
+            partitions = await event_partitions(consumer)
         except (KafkaError, OSError) as exc:
             await consumer.stop()
             raise ReplayError(f"cannot reach the broker at {self.bootstrap}: {exc}") from None
@@ -151,11 +151,20 @@ def _raw(record: ConsumerRecord) -> RawEvent:
     return RawEvent(position, record.key, record.value, log_time(record.timestamp))
 
 
-async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-    existing = await consumer.topics()  # also refreshes the metadata partitions_for_topic reads
+async def event_partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Every partition of the event topics that exist (empty list if none do).
+
+    ``topics()`` reads the cluster's metadata into a copy; the consumer's own metadata, which
+    ``partitions_for_topic`` reads, holds only topics it was told to track. Tansu answers a
+    metadata request naming no topic with every topic, Kafka with none: without ``add_topic``
+    a replay on Kafka found no partition and read nothing.
+    """
+    existing = await consumer.topics()
+    wanted = [topic for topic in names.EVENT_TOPICS if topic in existing]
+    for topic in wanted:
+        await consumer._client.add_topic(topic)
     out: list[TopicPartition] = []
-    for topic in names.EVENT_TOPICS:
-        if topic in existing:
-            numbers = consumer.partitions_for_topic(topic) or set()
-            out.extend(TopicPartition(topic, p) for p in sorted(numbers))
+    for topic in wanted:
+        numbers = consumer.partitions_for_topic(topic) or set()
+        out.extend(TopicPartition(topic, p) for p in sorted(numbers))
     return out

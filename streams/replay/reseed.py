@@ -15,13 +15,14 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import names
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
+from streams.replay.log import event_partitions
 from streams.replay.stores import redact
 
 _T = names.TABLE_EVENT_ARCHIVE
@@ -90,11 +91,7 @@ async def _events_held(bootstrap: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in names.EVENT_TOPICS
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
+        parts = await event_partitions(consumer)
         if not parts:
             return 0
         ends = await consumer.end_offsets(parts)
