@@ -11,6 +11,7 @@ bounded load of ``load.Load``, and returns its figures (a flat, printable mappin
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -229,7 +230,7 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
     returned_at = time.monotonic()
     cluster.start_node(region)
     cluster.wait_ready()
-    _restart_region(stack, region, inherited_env)
+    replayed = _restart_region(stack, region, inherited_env)
     load.regions = list(stack.settings)
     back_at = time.monotonic()
     time.sleep(plan.after_s)
@@ -249,6 +250,7 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
         "seconds to bring the region back (node, stores, replay, apps)": round(
             back_at - returned_at, 1
         ),
+        "events replayed into its rebuilt Redis": replayed,
         "logins after the return": _rate(
             _window(outcomes, back_at, time.monotonic(), survivors | {region})
         ),
@@ -257,9 +259,10 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
     return figures
 
 
-def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) -> None:
+def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) -> int:
     """Stores on their old ports and data; Redis (memory only) rebuilt from the log by the same
-    ``authplane replay`` the runbook uses; then the region's apps."""
+    ``authplane replay`` the runbook uses; then the region's apps. Returns the events replayed;
+    InfraError if the replay fails or reads nothing (the log is never empty here)."""
     old = stack.regions[region]
     ports = (int(old.redis.details["port"]), int(old.postgres.details["port"]))
     stack.regions[region] = _restart_stores(stack, region, ports)
@@ -270,8 +273,13 @@ def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) ->
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise InfraError(f"replay of {region} failed:\n{done.stdout[-1000:]}{done.stderr[-1000:]}")
+    found = re.search(r"events read\s+([\d,]+)", done.stdout)
+    replayed = int(found.group(1).replace(",", "")) if found else 0
+    if not replayed:
+        raise InfraError(f"replay of {region} read no event:\n{done.stdout[-1000:]}")
     for service in ("worker", "login"):
         recovery.start_app(stack, region, service, inherited_env, timeout=120)
+    return replayed
 
 
 def _restart_stores(stack: Stack, region: str, ports: tuple[int, int]) -> RegionInfra:
