@@ -66,7 +66,13 @@ def checksums(stack: Stack, regions: Sequence[str]) -> dict[str, str]:
     for region in regions:
         argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack.stack_file)]
         argv += ["checksum", "--region", region, "--json"]
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, env=env, check=False, timeout=120
+            )
+        except subprocess.TimeoutExpired:
+            out[region] = "?"  # counted as unequal; converged_checksums asks again
+            continue
         out[region] = str(orjson.loads(done.stdout)["overall"]) if done.returncode == 0 else "?"
     return out
 

@@ -33,6 +33,8 @@ from services.devstack.process import InfraError
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 Figures = dict[str, object]
+REPLAY_TIMEOUT_S = 300.0
+CLI_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,12 @@ def create_users(stack: Stack, count: int) -> list[str]:
     for user in users:
         argv = [sys.executable, "-m", "services.authctl", "user", "create", user]
         done = subprocess.run(
-            [*argv, "--password-stdin"], input=PASSWORD, env=env, text=True, capture_output=True
+            [*argv, "--password-stdin"],
+            input=PASSWORD,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=CLI_TIMEOUT_S,
         )
         if done.returncode != 0 and "already exists" not in done.stderr:
             raise InfraError(f"authctl user create {user}: {done.stderr.strip()}")
@@ -270,7 +277,12 @@ def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) ->
     argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack.stack_file)]
     argv += ["replay", "--region", region, "--target", "redis", "--plain"]
     env = {**inherited_env, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, check=False, timeout=REPLAY_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise InfraError(f"replay of {region} took over {REPLAY_TIMEOUT_S:.0f}s") from None
     if done.returncode != 0:
         raise InfraError(f"replay of {region} failed:\n{done.stdout[-1000:]}{done.stderr[-1000:]}")
     found = re.search(r"events read\s+([\d,]+)", done.stdout)
