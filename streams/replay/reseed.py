@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import names
+from schemas.broker import BrokerProfile
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
@@ -50,7 +51,7 @@ async def run(endpoints: Endpoints, regions: Sequence[str], force: bool, setting
     await _prepare_topics(bootstrap, settings, force)
     connections = [await _connect(source) for source in sources]
     try:
-        summary = await _republish(bootstrap, connections)
+        summary = await _republish(bootstrap, connections, endpoints.broker)
     finally:
         for conn in connections:
             await conn.close()
@@ -110,11 +111,16 @@ async def _connect(source: RegionStores) -> Any:
         ) from None
 
 
-async def _republish(bootstrap: str, connections: list[Any]) -> ReseedSummary:
+async def _republish(
+    bootstrap: str, connections: list[Any], broker: BrokerProfile
+) -> ReseedSummary:
     summary = ReseedSummary()
     seen: set[str] = set()
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        **broker.producer_options(),  # idempotent on Kafka: a retried batch is not written twice
     )
     try:
         await producer.start()
