@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from redis import Redis as RedisClient
 
 from schemas import names
+from schemas.redis_client import make_sync_redis
 from services.devstack import postgres, recovery, redis, stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.drill import check
@@ -72,7 +72,7 @@ def create_users(stack: Stack, count: int) -> list[str]:
 
     for region in stack.settings:
         keys = [names.redis_user_key(user_id_for(u)) for u in users]
-        client = RedisClient.from_url(stack.settings[region].redis_url)
+        client = make_sync_redis(stack.settings[region].redis_url)
         try:
             _until(lambda: client.exists(*keys) == len(keys))  # noqa: B023 (used at once)
         finally:
@@ -346,7 +346,7 @@ def _login_propagation(stack: Stack, home: str, away: str, user: str) -> float:
     token = _login(stack, home, user)
     started = time.monotonic()
     sid = jwt.decode(token, options={"verify_signature": False})["sid"]
-    client = RedisClient.from_url(stack.settings[away].redis_url)
+    client = make_sync_redis(stack.settings[away].redis_url)
     try:
         _until(lambda: client.exists(names.redis_session_key(sid)), 30, every_s=0.002)
     finally:
