@@ -8,13 +8,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
@@ -24,9 +22,15 @@ from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
 from services.devstack.process import ManagedProcess
-from services.keys import SigningKey, generate_private_key, signing_key
+from services.keys import generate_private_key, signing_key
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
-from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import (
+    Login,
+    login_settings,
+    project_signing_key,
+    running_login,
+    seed_user_redis,
+)
 from tests.unit.forged_claims import genuine_claims, sign
 
 PASSWORD = "pw-rita"
@@ -153,23 +157,6 @@ async def test_refresh_token_of_a_session_not_yet_projected_is_503(login: Login)
     assert response.json()["error"] == "temporarily_unavailable"
 
 
-async def _publish_key(login: Login, key: SigningKey, region: str, issuer: str) -> None:
-    """What this region's projector writes once ``region``'s signing_key.published arrives."""
-    entry = {
-        "kid": key.kid,
-        "region": region,
-        "alg": key.alg,
-        "public_jwk": key.public_jwk,
-        "published_at": datetime.now(UTC).isoformat(),
-        "issuer": issuer,
-    }
-    redis = Redis.from_url(login.settings.redis_url)
-    try:
-        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
-    finally:
-        await redis.aclose()
-
-
 async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login: Login) -> None:
     """A region restarted on rebuilt stores (or one that has not received another region's new
     key) must not answer 200 for a revocation it did not write."""
@@ -185,7 +172,7 @@ async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login
     # Issued longer ago than a key can take to arrive: never issued by a key of ours, so 200.
     stale = claims | {"iat": int(time.time() - 2 * login.settings.session_propagation_max_s)}
     assert (await _revoke(login, sign(us_key, stale))).status_code == 200
-    await _publish_key(login, us_key, "us", issuer)
+    await project_signing_key(login.settings.redis_url, us_key, "us", issuer)
     await asyncio.sleep(1.1)  # the keyring re-reads the stores at most once a second on a miss
     assert (await _revoke(login, token)).status_code == 200
     events = await _revocations(login.settings.kafka_bootstrap, claims["sid"])
