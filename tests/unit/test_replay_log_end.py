@@ -4,10 +4,14 @@ the way; after quiet polls only on a broker whose end offsets cannot be trusted 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
+import orjson
+import pytest
 from aiokafka import TopicPartition
 
+from streams.replay import endpoints
 from streams.replay.log import IDLE_POLLS_TO_END, LogReader
 
 TP = TopicPartition("authplane.events.v1", 0)
@@ -67,3 +71,16 @@ async def test_kafka_reads_to_the_end_offsets_through_quiet_polls() -> None:
 async def test_tansu_still_ends_after_quiet_polls() -> None:
     log = StallingLog(quiet=IDLE_POLLS_TO_END + 3, size=7)
     assert await _read_all(_reader(log, exact=False, ends=None)) == 0
+
+
+def test_the_stack_file_names_the_broker_whose_end_offsets_replay_trusts(tmp_path: Path) -> None:
+    regions = {"eu": {"redis_url": "redis://127.0.0.1:1/0", "postgres_dsn": "postgresql://x"}}
+    doc: dict[str, Any] = {"kafka_bootstrap": "127.0.0.1:9", "regions": regions}
+    path = tmp_path / "stack.json"
+    path.write_bytes(orjson.dumps(doc | {"broker": {"kind": "kafka"}}))
+    assert endpoints.load(path).broker.exact_end_offsets is True
+    path.write_bytes(orjson.dumps(doc))  # a stack file from before brokers had kinds: Tansu
+    assert endpoints.load(path).broker.exact_end_offsets is False
+    path.write_bytes(orjson.dumps(doc | {"broker": {"kind": "redpanda"}}))
+    with pytest.raises(endpoints.ReplayError, match="malformed"):
+        endpoints.load(path)
