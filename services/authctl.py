@@ -16,7 +16,6 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -109,7 +108,7 @@ def user_create(
         origin_region=region or settings.region,
         correlation_id=f"authctl:{uuid.uuid4()}",
     )
-    asyncio.run(_produce(servers, envelope.partition_key, encode(envelope)))
+    asyncio.run(_produce(cluster, servers, envelope.partition_key, encode(envelope)))
     typer.echo(f"registered {name} (user id {user_id})")
     if wait:
         _wait_registered(cluster, envelope, time.monotonic(), timeout)
@@ -140,14 +139,13 @@ def _refuse_existing(cluster: topology.Topology, name: str) -> None:
 
 
 async def _produce(
-    bootstrap: str, key: bytes, value: bytes, topic: str = names.TOPIC_EVENTS
+    topo: topology.Topology,
+    bootstrap: str,
+    key: bytes,
+    value: bytes,
+    topic: str = names.TOPIC_EVENTS,
 ) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=False,  # the dev broker rejects the idempotent producer
-        request_timeout_ms=int(TIMEOUT_S * 1000),
-    )
+    producer = authctl_accounts.make_producer(topo, bootstrap)
     try:
         await asyncio.wait_for(producer.start(), TIMEOUT_S)
         await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), TIMEOUT_S)
@@ -304,7 +302,11 @@ async def _revoke_async(
         raise CliError(str(exc)) from None
     envelope = revoke.revocation(settings, kind, subject, found, opts["reason"], revoked_by, origin)
     await _produce(
-        topo.kafka_bootstrap, envelope.partition_key, encode(envelope), names.TOPIC_REVOCATIONS
+        topo,
+        topo.kafka_bootstrap,
+        envelope.partition_key,
+        encode(envelope),
+        names.TOPIC_REVOCATIONS,
     )
     if not opts["wait"]:
         return envelope, None

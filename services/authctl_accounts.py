@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from schemas.broker import BrokerProfile, broker_profile
 from schemas.codec import encode
 from schemas.envelope import Envelope, Payload, wrap
 from schemas.events import (
@@ -95,7 +96,7 @@ def keys_rotate(
     # Published (acknowledged) before the file exists, so no endpoint can sign with a key the
     # log has not got.
     issuer = settings.token_issuer if settings.region == region else default_issuer(region)
-    _run(_produce(topo.kafka_bootstrap, published_event(new, region, issuer)))
+    _run(_produce(topo, published_event(new, region, issuer)))
     _checked_key(lambda: keys.install(directory, region, new))
     typer.echo(f"{region}: signing key {new.kid} published and installed (replaces {old.kid})")
 
@@ -110,7 +111,7 @@ def keys_revoke(
     if kid not in known:
         raise CliError(f"no published signing key {kid!r} (see `authctl keys list`)")
     event = SigningKeyRevoked(kid=kid, reason=reason, revoked_by=_operator(operator))
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, None, settings.region)))
+    _run(_produce(topo, _wrap(event, None, settings.region)))
     typer.echo(f"revoked signing key {kid} (region {known[kid].key.region})")
 
 
@@ -200,7 +201,7 @@ def user_set_password(
     event = PasswordChanged(
         password_hash=hash_password(settings, password), changed_by=_operator(operator)
     )
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, user_id, settings.region)))
+    _run(_produce(topo, _wrap(event, user_id, settings.region)))
     typer.echo(f"password of {name} changed; its earlier sessions are revoked everywhere")
 
 
@@ -215,7 +216,7 @@ def user_disable(
     settings, topo = _context(stack_file)
     name, user_id = _existing_user(settings, topo, username, region)
     event = UserDisabled(reason=reason, changed_by=_operator(operator))
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, user_id, settings.region)))
+    _run(_produce(topo, _wrap(event, user_id, settings.region)))
     typer.echo(f"disabled {name}")
 
 
@@ -229,7 +230,7 @@ def user_enable(
     settings, topo = _context(stack_file)
     name, user_id = _existing_user(settings, topo, username, region)
     event = UserEnabled(changed_by=_operator(operator))
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, user_id, settings.region)))
+    _run(_produce(topo, _wrap(event, user_id, settings.region)))
     typer.echo(f"enabled {name}")
 
 
@@ -238,7 +239,7 @@ def user_unlock(username: str, operator: Operator = None, stack_file: StackFile 
     settings, topo = _context(stack_file)
     name = _username(username)
     event = LockoutLifted(unlocked_by=_operator(operator))
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, user_id_for(name), settings.region)))
+    _run(_produce(topo, _wrap(event, user_id_for(name), settings.region)))
     typer.echo(f"unlocked {name}")
 
 
@@ -251,7 +252,7 @@ def ip_unlock(address: str, operator: Operator = None, stack_file: StackFile = N
     except ValueError:
         raise CliError(f"not an IP address: {address!r}") from None
     event = IpLockoutLifted(client_ip=ip, unlocked_by=_operator(operator))
-    _run(_produce(topo.kafka_bootstrap, _wrap(event, ip_subject_id(ip), settings.region)))
+    _run(_produce(topo, _wrap(event, ip_subject_id(ip), settings.region)))
     typer.echo(f"unlocked {ip}")
 
 
@@ -349,13 +350,29 @@ async def _stores(awaitable: Awaitable[T], region: str) -> T:
         raise CliError(f"cannot read region {region}'s stores: {type(exc).__name__}") from None
 
 
-async def _produce(bootstrap: str, envelope: Envelope) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=False,  # the dev broker rejects the idempotent producer
+def broker_of(topo: topology.Topology) -> BrokerProfile:
+    """The profile of the broker the stack file names (``tansu`` | ``kafka``); without one, the
+    ``AUTHPLANE_BROKER_KIND`` setting. CliError for an unknown kind."""
+    kind = topo.extra.get("broker", {}).get("kind")
+    try:
+        return broker_profile(str(kind)) if kind else Settings.from_env().broker
+    except (ValueError, SettingsError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def make_producer(topo: topology.Topology, bootstrap: str | None = None) -> AIOKafkaProducer:
+    """An authctl producer for ``bootstrap`` (default: the stack file's) with the broker
+    profile's options: ``acks=all``, idempotent where the broker supports it (Kafka)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap or topo.kafka_bootstrap,
         request_timeout_ms=int(TIMEOUT_S * 1000),
+        **broker_of(topo).producer_options(),
     )
+
+
+async def _produce(topo: topology.Topology, envelope: Envelope) -> None:
+    producer = make_producer(topo)
+    bootstrap = topo.kafka_bootstrap
     try:
         await producer.start()
         await producer.send_and_wait(

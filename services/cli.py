@@ -29,7 +29,7 @@ from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
-from services.devstack.kafka import choose_broker
+from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack

@@ -1,14 +1,10 @@
 """Apache Kafka in KRaft mode for the dev stack: one combined broker+controller node per region.
 
-The server jars come from Maven Central through the build file kept next to this module
-(``kafka-pom.xml``) and are cached in ``~/.cache/authplane/kafka-<version>``; the first start
-prints what it fetches. Nothing runs Kafka's shell scripts: storage is formatted by running
+This module runs the cluster (format storage, start and stop nodes, wait until every node is
+registered). Nothing runs Kafka's shell scripts: storage is formatted by running
 ``kafka.tools.StorageTool`` and the node by running ``kafka.Kafka``, both with ``java -cp``.
-
-Every node has one listener per *source* region (``FROM_<region>``): region R's clients and R's
-node's replica fetchers use the ``FROM_R`` endpoints, so each directed link between regions has
-an address of its own that a proxy (toxiproxy, for the drills) can cut or delay. Without a proxy
-a link's address is simply the target node's real port.
+Fetching the jars and finding a JDK live in ``kafka_jars``; node layout and settings in
+``kafka_config`` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -16,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,161 +20,31 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas import topics
+from services.devstack.kafka_config import (
+    CONTROLLER,
+    KafkaNode,
+    LinkAddress,
+    direct_link,
+    listener_name,
+    plan_nodes,
+    replication_for,
+    topic_settings,
+)
+from services.devstack.kafka_jars import (
+    MIN_JAVA,
+    ensure_jars,
+    find_java,
+)
 from services.devstack.process import (
     HOST,
     InfraError,
     ManagedProcess,
-    free_port,
     run_in_thread,
     spawn,
 )
 
-POM = Path(__file__).with_name("kafka-pom.xml")
-MIN_JAVA = 17
 HEAP = "-Xmx320m"
 START_TIMEOUT_S = 90.0
-CONTROLLER = "CONTROLLER"
-
-SHARED_SETTINGS = (
-    "process.roles",
-    "controller.listener.names",
-    "auto.create.topics.enable",
-    "default.replication.factor",
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
-    "offsets.topic.replication.factor",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
-)
-"""Broker and topic settings any deployment (compose/docker-compose.yml) must run as tested."""
-
-LinkAddress = Callable[[str, str, str], str]
-"""``(source region, target region, "data"|"controller") -> "host:port"`` of that link."""
-
-
-def kafka_version() -> str:
-    """The Kafka version pinned in the build file (``<kafka.version>``)."""
-    found = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
-    if not found:
-        raise InfraError(f"{POM} names no <kafka.version>")
-    return found.group(1).strip()
-
-
-def cache_dir() -> Path:
-    """Where the jars are kept: ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/authplane/kafka-V``."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "authplane" / f"kafka-{kafka_version()}"
-
-
-def _jars_present(directory: Path) -> bool:
-    return (directory / ".complete").exists()
-
-
-def find_java() -> Path | None:
-    """A ``java`` of version >= 17: ``$JAVA_HOME/bin/java`` first, then ``PATH``."""
-    candidates = []
-    if os.environ.get("JAVA_HOME"):
-        candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-    found = shutil.which("java")
-    if found:
-        candidates.append(Path(found))
-    for java in candidates:
-        if java.is_file() and java_major(java) >= MIN_JAVA:
-            return java
-    return None
-
-
-def java_major(java: Path) -> int:
-    """The major version ``java -version`` reports (0 if it cannot be read)."""
-    try:
-        out = subprocess.run(
-            [str(java), "-version"], capture_output=True, text=True, timeout=20, check=False
-        ).stderr
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    found = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if not found:
-        return 0
-    major = int(found.group(1))
-    return int(found.group(2) or 0) if major == 1 else major
-
-
-def kafka_available() -> str | None:
-    """None if this machine can run the dev Kafka cluster, else the reason it cannot."""
-    if find_java() is None:
-        return f"no JDK >= {MIN_JAVA} (JAVA_HOME or java on PATH)"
-    if not _jars_present(cache_dir()) and shutil.which("mvn") is None:
-        return f"Kafka jars not cached in {cache_dir()} and no mvn to fetch them"
-    return None
-
-
-def choose_broker(requested: str) -> tuple[str, str]:
-    """``(kind, why)`` for ``--broker tansu|kafka|auto``.
-
-    ``auto`` picks Kafka when a JDK >= 17 and the jars (or Maven to fetch them) are present,
-    else Tansu; ``why`` is the sentence the launcher prints. ValueError for an unknown name.
-    """
-    if requested == "auto":
-        missing = kafka_available()
-        if missing is None:
-            return (
-                "kafka",
-                "auto: picked Apache Kafka (a JDK >= 17 and the Kafka jars or mvn found)",
-            )
-        return "tansu", f"auto: picked Tansu ({missing})"
-    if requested not in ("tansu", "kafka"):
-        raise ValueError(f"--broker must be tansu, kafka or auto, not {requested!r}")
-    return requested, f"broker: {requested} (as asked)"
-
-
-def ensure_jars(say: Callable[[str], None] = print) -> Path:
-    """The cached jar directory, fetched with Maven first if it is not complete yet.
-
-    Raises InfraError if Maven is missing or fails (its output's tail is in the message).
-    """
-    target = cache_dir()
-    if _jars_present(target):
-        return target
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise InfraError(f"Kafka jars are not in {target} and mvn is not on PATH to fetch them")
-    say(
-        f"fetching org.apache.kafka:kafka_2.13:{kafka_version()} and its dependencies from "
-        f"Maven Central into {target} (once; build file {POM})"
-    )
-    partial_dir = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial_dir, ignore_errors=True)
-    argv = [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies"]
-    argv += [f"-DoutputDirectory={partial_dir}", "-DincludeScope=runtime"]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-        raise InfraError(f"mvn could not fetch the Kafka jars (exit {done.returncode}):\n{tail}")
-    (partial_dir / ".complete").write_text(kafka_version())
-    shutil.rmtree(target, ignore_errors=True)
-    partial_dir.rename(target)
-    say(f"fetched {len(list(target.glob('*.jar')))} jars into {target}")
-    return target
-
-
-def replication_for(regions: int) -> tuple[int, int]:
-    """``(replication factor, min.insync.replicas)`` for a cluster of ``regions`` nodes."""
-    factor = topics.replication_for(regions)
-    return factor, topics.min_insync_for(factor)
-
-
-@dataclass
-class KafkaNode:
-    """One region's node: its id, and the real ports it binds."""
-
-    region: str
-    node_id: int
-    controller_port: int
-    data_ports: dict[str, int]
-    """source region -> the port of listener ``FROM_<source>`` on this node."""
-    process: ManagedProcess | None = None
 
 
 @dataclass
@@ -214,9 +77,11 @@ class KafkaCluster:
         node = self.nodes[region]
         factor, min_isr = replication_for(len(self.nodes))
         listeners = [f"{CONTROLLER}://{HOST}:{node.controller_port}"]
-        listeners += [f"{_listener(s)}://{HOST}:{p}" for s, p in node.data_ports.items()]
-        advertised = [f"{_listener(s)}://{self._advertised(s, region)}" for s in node.data_ports]
-        protocols = [f"{_listener(s)}:PLAINTEXT" for s in node.data_ports]
+        listeners += [f"{listener_name(s)}://{HOST}:{p}" for s, p in node.data_ports.items()]
+        advertised = [
+            f"{listener_name(s)}://{self._advertised(s, region)}" for s in node.data_ports
+        ]
+        protocols = [f"{listener_name(s)}:PLAINTEXT" for s in node.data_ports]
         return {
             **topic_settings(len(self.nodes)),
             "node.id": str(node.node_id),
@@ -227,7 +92,7 @@ class KafkaCluster:
             "listeners": ",".join(listeners),
             "advertised.listeners": ",".join(advertised),
             "listener.security.protocol.map": ",".join([f"{CONTROLLER}:PLAINTEXT", *protocols]),
-            "inter.broker.listener.name": _listener(region),
+            "inter.broker.listener.name": listener_name(region),
             "log.dirs": str(self.base_dir / region / "data"),
             "offsets.topic.replication.factor": str(factor),
             "transaction.state.log.replication.factor": str(factor),
@@ -306,16 +171,6 @@ class KafkaCluster:
             proc.stop(timeout=20.0)
 
 
-def topic_settings(regions: int) -> dict[str, str]:
-    """Broker-wide defaults for topics, the same ones ``ensure_topics`` sets per topic."""
-    factor = topics.replication_for(regions)
-    return {"default.replication.factor": str(factor), **topics.topic_configs(factor)}
-
-
-def _listener(source: str) -> str:
-    return f"FROM_{source.upper()}"
-
-
 def plan_cluster(
     regions: Sequence[str],
     base_dir: Path,
@@ -347,29 +202,6 @@ def plan_cluster(
         log_dir or base_dir / "logs",
         die_with_parent=die_with_parent,
     )
-
-
-def plan_nodes(
-    regions: Sequence[str], ports: Mapping[str, int] | None = None
-) -> dict[str, KafkaNode]:
-    """Node ids (1..n in region order) and free ports for one node per region."""
-    nodes: dict[str, KafkaNode] = {}
-    for index, region in enumerate(regions):
-        data_ports = {source: free_port() for source in regions}
-        data_ports[region] = (ports or {}).get(region) or data_ports[region]
-        nodes[region] = KafkaNode(region, index + 1, free_port(), data_ports)
-    return nodes
-
-
-def direct_link(nodes: Mapping[str, KafkaNode]) -> LinkAddress:
-    """Links straight to the target node's ports (no proxy in between)."""
-
-    def address(source: str, target: str, kind: str) -> str:
-        node = nodes[target]
-        port = node.controller_port if kind == "controller" else node.data_ports[source]
-        return f"{HOST}:{port}"
-
-    return address
 
 
 def start_cluster(cluster: KafkaCluster, timeout: float = START_TIMEOUT_S) -> KafkaCluster:

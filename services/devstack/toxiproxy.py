@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from services.devstack.kafka import KafkaNode, LinkAddress
+from services.devstack.kafka_config import KafkaNode, LinkAddress
 from services.devstack.process import HOST, InfraError, ManagedProcess, free_port, spawn
 
 INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "install-toxiproxy.sh"

@@ -6,7 +6,10 @@ unknown, invalid or expired token answers 200 as if revoked, so callers learn no
 which tokens exist. The one exception is a well-formed refresh token whose session this region
 has not projected yet but may still be on its way (its UUIDv7 id is young enough, see
 services.login.refresh.may_be_in_flight): ownership cannot be proven yet, so 503 asks the client
-to retry. Past that bound such a token was never issued: 200.
+to retry. Past that bound such a token was never issued: 200. The same holds for a well-formed
+access token signed by a key this region has not received yet (another region's new key, or any
+key right after this region restarted on rebuilt stores): if it was issued no more than that
+bound ago, 503, since answering 200 would promise a revocation that was never written.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+
+import jwt
 
 from schemas.envelope import wrap
 from schemas.events import SessionRevoked
@@ -61,14 +66,29 @@ async def revoke(rt: Runtime, token: str, request_id: str) -> str:
 
 async def _revoke_access_token(rt: Runtime, token: str, request_id: str) -> str:
     claims = await rt.tokens.genuine_claims(token)
+    if claims == "unknown_kid" and _recently_issued(token, rt.settings.session_propagation_max_s):
+        raise unavailable("the token's signing key is not known in this region yet, try again")
     if isinstance(claims, str):
-        return "ignored"  # expired, forged or of an unknown key: nothing to revoke
+        return "ignored"  # expired, forged or of a key never published: nothing to revoke
     client_id = claims.get("client_id") or "unknown"
     until = await _session_expiry(rt, claims["sid"])
     await _publish(
         rt, claims["sub"], claims["sid"], CLIENT_REASON, f"client:{client_id}", until, request_id
     )
     return "revoked"
+
+
+def _recently_issued(token: str, max_age_s: float) -> bool:
+    """Whether the (unverified) ``iat`` of a JWS compact token lies within ``max_age_s`` s of
+    now, either way: its signing key may still be on its way to this region."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    issued_at = claims.get("iat")
+    if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
+        return False
+    return abs(time.time() - issued_at) <= max_age_s
 
 
 async def _session_expiry(rt: Runtime, session_id: str) -> datetime:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 
+from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+
 
 class ReplayError(Exception):
     """An expected failure: the message is the one line the operator sees."""
@@ -25,8 +27,16 @@ class RegionStores:
 
 @dataclass(frozen=True)
 class Endpoints:
+    """The broker (``kafka_bootstrap``, and its kind as the stack file names it) and each
+    region's stores."""
+
     kafka_bootstrap: str
     regions: dict[str, RegionStores]
+    broker_kind: str = TANSU
+
+    @property
+    def broker(self) -> BrokerProfile:
+        return broker_profile(self.broker_kind)
 
     def region(self, name: str) -> RegionStores:
         try:
@@ -43,7 +53,10 @@ def load(path: Path) -> Endpoints:
             name: RegionStores(name, str(r["redis_url"]), str(r["postgres_dsn"]))
             for name, r in doc["regions"].items()
         }
-        return Endpoints(str(doc["kafka_bootstrap"]), regions)
+        kind = str((doc.get("broker") or {}).get("kind") or TANSU)
+        if kind not in BROKER_KINDS:
+            raise KeyError(f"broker kind {kind!r}")
+        return Endpoints(str(doc["kafka_bootstrap"]), regions, kind)
     except FileNotFoundError:
         raise ReplayError(f"no stack file at {path} (set AUTHPLANE_STACK_FILE)") from None
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:

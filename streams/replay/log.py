@@ -2,10 +2,17 @@
 
 A plain consumer without a group: replay must not move the live projector's committed offsets.
 
-"Caught up" is decided from the high watermark each *fetch* response carries, never from
-ListOffsets: Tansu answers ListOffsets with the first offset of the newest batch + 1, which would
-end a replay early. A broker that reported no high watermark at all is covered by a second rule:
-several consecutive empty polls also end the read.
+Where the broker's end offsets are exact (Kafka, ``BrokerProfile.exact_end_offsets``), the end
+of the read is fixed when it opens: ListOffsets per partition, and the read goes on until every
+partition reached its end, however long a fetch stalls (a leader moving, a node just restarted);
+only ``STALL_S`` s without a single record is an error. Quiet polls never end such a read: on a
+cluster that had just lost a node, five quiet polls once ended a replay with most of the log
+unread.
+
+On Tansu, "caught up" is decided from the high watermark each *fetch* response carries, never
+from ListOffsets: Tansu answers ListOffsets with the first offset of the newest batch + 1, which
+would end a replay early. A broker that reported no high watermark at all is covered by a second
+rule: several consecutive empty polls also end the read.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from streams.replay.endpoints import ReplayError
 
 POLL_MS = 200
 IDLE_POLLS_TO_END = 5
+STALL_S = 120.0
 Offsets = dict[tuple[str, int], int]
 
 
@@ -36,9 +44,12 @@ class LogReader:
     bootstrap: str
     batch_size: int
     since_ms: int | None = None
+    exact_end_offsets: bool = False
+    """Trust ListOffsets for the end of the read (``BrokerProfile.exact_end_offsets``)."""
     counts: ReadCounts = field(default_factory=ReadCounts)
     _consumer: AIOKafkaConsumer | None = None
     _next: dict[TopicPartition, int] = field(default_factory=dict)
+    _ends: dict[TopicPartition, int] | None = None
 
     async def open(self, start: Mapping[tuple[str, int], int]) -> None:
         consumer = AIOKafkaConsumer(
@@ -53,7 +64,7 @@ class LogReader:
         )
         try:
             await consumer.start()
-            partitions = await _partitions(consumer)
+            partitions = await event_partitions(consumer)
         except (KafkaError, OSError) as exc:
             await consumer.stop()
             raise ReplayError(f"cannot reach the broker at {self.bootstrap}: {exc}") from None
@@ -67,6 +78,11 @@ class LogReader:
             else:
                 consumer.seek(tp, offset)
             self._next[tp] = offset
+        if self.exact_end_offsets and partitions:
+            try:
+                self._ends = dict(await consumer.end_offsets(partitions))
+            except KafkaError as exc:
+                raise ReplayError(f"cannot read end offsets from {self.bootstrap}: {exc}") from None
 
     async def close(self) -> None:
         if self._consumer is not None:
@@ -81,6 +97,8 @@ class LogReader:
         """Events left to read as far as the last fetches know; None until every partition
         has reported its high watermark."""
         assert self._consumer is not None
+        if self._ends is not None:
+            return sum(max(0, end - self._next[tp]) for tp, end in self._ends.items())
         left = 0
         for tp, offset in self._next.items():
             high = self._consumer.highwater(tp)
@@ -95,7 +113,12 @@ class LogReader:
         while True:
             fetched = await self._poll(self.batch_size - len(batch), batch)
             idle = 0 if fetched else idle + 1
-            done = self.remaining() == 0 or idle >= IDLE_POLLS_TO_END
+            done = self.remaining() == 0 or (self._ends is None and idle >= IDLE_POLLS_TO_END)
+            if self._ends is not None and idle * POLL_MS / 1000 >= STALL_S:
+                raise ReplayError(
+                    f"no record from {self.bootstrap} for {STALL_S:.0f}s with "
+                    f"{self.remaining()} still to read"
+                )
             if batch and (len(batch) >= self.batch_size or done or not fetched):
                 yield batch
                 batch = []
@@ -128,11 +151,20 @@ def _raw(record: ConsumerRecord) -> RawEvent:
     return RawEvent(position, record.key, record.value, log_time(record.timestamp))
 
 
-async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-    existing = await consumer.topics()  # also refreshes the metadata partitions_for_topic reads
+async def event_partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Every partition of the event topics that exist (empty list if none do).
+
+    ``topics()`` reads the cluster's metadata into a copy; the consumer's own metadata, which
+    ``partitions_for_topic`` reads, holds only topics it was told to track. Tansu answers a
+    metadata request naming no topic with every topic, Kafka with none: without ``add_topic``
+    a replay on Kafka found no partition and read nothing.
+    """
+    existing = await consumer.topics()
+    wanted = [topic for topic in names.EVENT_TOPICS if topic in existing]
+    for topic in wanted:
+        await consumer._client.add_topic(topic)
     out: list[TopicPartition] = []
-    for topic in names.EVENT_TOPICS:
-        if topic in existing:
-            numbers = consumer.partitions_for_topic(topic) or set()
-            out.extend(TopicPartition(topic, p) for p in sorted(numbers))
+    for topic in wanted:
+        numbers = consumer.partitions_for_topic(topic) or set()
+        out.extend(TopicPartition(topic, p) for p in sorted(numbers))
     return out

@@ -72,13 +72,13 @@ async def replay(endpoints: Endpoints, options: ReplayOptions) -> ReplaySummary:
     async with open_stores(stores, migrate=True) as opened:
         if options.pause_live:
             async with live.paused_live(opened.redis, stores.name):
-                return await _replay(endpoints.kafka_bootstrap, stores, opened, options)
+                return await _replay(endpoints, stores, opened, options)
         await live.refuse_if_live(opened.redis, stores.name)
-        return await _replay(endpoints.kafka_bootstrap, stores, opened, options)
+        return await _replay(endpoints, stores, opened, options)
 
 
 async def _replay(
-    bootstrap: str, stores: RegionStores, opened: OpenStores, options: ReplayOptions
+    endpoints: Endpoints, stores: RegionStores, opened: OpenStores, options: ReplayOptions
 ) -> ReplaySummary:
     started = time.perf_counter()
     if options.restart:
@@ -89,7 +89,12 @@ async def _replay(
     inner = StoreExecutor(PostgresExecutor(opened.engine), RedisExecutor(opened.redis))
     executor = TargetExecutor(inner, opened.engine, options.target)
     projector = Projector(executor, letters, max_skew_s=options.max_event_skew_s)
-    reader = LogReader(bootstrap, options.batch_size, options.since_ms)
+    reader = LogReader(
+        endpoints.kafka_bootstrap,
+        options.batch_size,
+        options.since_ms,
+        exact_end_offsets=endpoints.broker.exact_end_offsets,
+    )
     await reader.open(start)
     progress = reporter(f"replay {stores.name}", options.plain_progress)
     reading = time.perf_counter()

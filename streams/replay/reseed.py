@@ -15,13 +15,15 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import names
+from schemas.broker import BrokerProfile
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
+from streams.replay.log import event_partitions
 from streams.replay.stores import redact
 
 _T = names.TABLE_EVENT_ARCHIVE
@@ -49,7 +51,7 @@ async def run(endpoints: Endpoints, regions: Sequence[str], force: bool, setting
     await _prepare_topics(bootstrap, settings, force)
     connections = [await _connect(source) for source in sources]
     try:
-        summary = await _republish(bootstrap, connections)
+        summary = await _republish(bootstrap, connections, endpoints.broker)
     finally:
         for conn in connections:
             await conn.close()
@@ -90,11 +92,7 @@ async def _events_held(bootstrap: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in names.EVENT_TOPICS
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
+        parts = await event_partitions(consumer)
         if not parts:
             return 0
         ends = await consumer.end_offsets(parts)
@@ -113,11 +111,16 @@ async def _connect(source: RegionStores) -> Any:
         ) from None
 
 
-async def _republish(bootstrap: str, connections: list[Any]) -> ReseedSummary:
+async def _republish(
+    bootstrap: str, connections: list[Any], broker: BrokerProfile
+) -> ReseedSummary:
     summary = ReseedSummary()
     seen: set[str] = set()
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        **broker.producer_options(),  # idempotent on Kafka: a retried batch is not written twice
     )
     try:
         await producer.start()

@@ -65,10 +65,11 @@ def render(region: str, events: int, seconds: float, diffs: dict[str, KindDiff])
     return "\n".join(lines)
 
 
-async def rebuild(bootstrap: str, opened: OpenStores, batch_size: int) -> int:
+async def rebuild(endpoints: Endpoints, opened: OpenStores, batch_size: int) -> int:
     executor = StoreExecutor(PostgresExecutor(opened.engine), RedisExecutor(opened.redis))
     projector = Projector(executor, CollectedDeadLetters())
-    reader = LogReader(bootstrap, batch_size)
+    exact = endpoints.broker.exact_end_offsets
+    reader = LogReader(endpoints.kafka_bootstrap, batch_size, exact_end_offsets=exact)
     await reader.open({})
     try:
         async for batch in reader.batches():
@@ -83,7 +84,7 @@ async def run(endpoints: Endpoints, region: str, batch_size: int) -> int:
     async with open_stores(stores) as opened:
         started = time.perf_counter()
         async with scratch_stores(stores) as scratch, open_stores(scratch, migrate=True) as built:
-            events = await rebuild(endpoints.kafka_bootstrap, built, batch_size)
+            events = await rebuild(endpoints, built, batch_size)
             expected = await snapshot(built.engine, built.redis)
         actual = await snapshot(opened.engine, opened.redis)
     diffs = compare(expected, actual)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
@@ -27,6 +28,7 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
+from services.keys import SigningKey
 from services.login.app import create_app
 from services.login.bootstrap import Runtime, build_runtime, close_runtime
 from services.passwords import hash_password
@@ -171,5 +173,25 @@ async def set_heartbeat(redis_url: str, region: str, at: float | None = None) ->
     try:
         value = str(time.time() if at is None else at)
         await redis.set(names.redis_projector_heartbeat_key(region), value, ex=60)
+    finally:
+        await redis.aclose()
+
+
+async def project_signing_key(
+    redis_url: str, key: SigningKey, region: str, issuer: str | None = None
+) -> None:
+    """What a region's projector writes once ``region``'s signing_key.published arrives."""
+    entry: dict[str, Any] = {
+        "kid": key.kid,
+        "region": region,
+        "alg": key.alg,
+        "public_jwk": key.public_jwk,
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+    if issuer is not None:
+        entry["issuer"] = issuer
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
     finally:
         await redis.aclose()

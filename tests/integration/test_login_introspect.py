@@ -14,12 +14,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
-from redis.asyncio import Redis
 
-from schemas import names
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from services.keys import SigningKey, b64url, load_or_create
@@ -29,6 +26,7 @@ from tests.integration.login_harness import (
     INTROSPECTION_SECRET,
     Login,
     login_settings,
+    project_signing_key,
     running_login,
     seed_user_redis,
     set_heartbeat,
@@ -81,21 +79,6 @@ def _us_token(key: SigningKey, *, expired: bool = False) -> str:
     return issue_access_token(key, ctx, ttl_s=600, now=when).token
 
 
-async def _publish_in_projection(redis_url: str, key: SigningKey, region: str) -> None:
-    entry = {
-        "kid": key.kid,
-        "region": region,
-        "alg": key.alg,
-        "public_jwk": key.public_jwk,
-        "published_at": datetime.now(UTC).isoformat(),
-    }
-    redis = Redis.from_url(redis_url)
-    try:
-        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
-    finally:
-        await redis.aclose()
-
-
 async def test_own_token_is_active_with_its_claims(login: Login) -> None:
     token = await _issue(login)
     response = await _introspect(login, token)
@@ -113,7 +96,7 @@ async def test_other_regions_token_is_active_once_its_key_is_projected(
 ) -> None:
     token = _us_token(us_key)
     assert (await _introspect(login, token)).json() == {"active": False}
-    await _publish_in_projection(login.settings.redis_url, us_key, "us")
+    await project_signing_key(login.settings.redis_url, us_key, "us")
     await asyncio.sleep(1.1)  # an unknown kid refreshes the key cache at most once a second
     body = (await _introspect(login, token)).json()
     assert body["active"] is True
@@ -167,7 +150,7 @@ async def test_hs256_signed_with_the_public_key_is_inactive(login: Login) -> Non
 
 
 async def test_expired_token_of_a_known_key_is_inactive(login: Login, us_key: SigningKey) -> None:
-    await _publish_in_projection(login.settings.redis_url, us_key, "us")
+    await project_signing_key(login.settings.redis_url, us_key, "us")
     assert (await _introspect(login, _us_token(us_key, expired=True))).json() == {"active": False}
 
 

@@ -4,6 +4,7 @@ before the answer; anything else answers without revealing whether it exists."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,8 +22,16 @@ from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
 from services.devstack.process import ManagedProcess
+from services.keys import generate_private_key, signing_key
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
-from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import (
+    Login,
+    login_settings,
+    project_signing_key,
+    running_login,
+    seed_user_redis,
+)
+from tests.unit.forged_claims import genuine_claims, sign
 
 PASSWORD = "pw-rita"
 
@@ -146,6 +155,29 @@ async def test_refresh_token_of_a_session_not_yet_projected_is_503(login: Login)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["error"] == "temporarily_unavailable"
+
+
+async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login: Login) -> None:
+    """A region restarted on rebuilt stores (or one that has not received another region's new
+    key) must not answer 200 for a revocation it did not write."""
+    alg = login.settings.signing_alg
+    us_key = signing_key(generate_private_key(alg), alg)
+    issuer = "https://us.authplane.local"
+    claims = genuine_claims("us", issuer)
+    token = sign(us_key, claims)
+    response = await _revoke(login, token)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "temporarily_unavailable"
+    # Issued longer ago than a key can take to arrive: never issued by a key of ours, so 200.
+    stale = claims | {"iat": int(time.time() - 2 * login.settings.session_propagation_max_s)}
+    assert (await _revoke(login, sign(us_key, stale))).status_code == 200
+    await project_signing_key(login.settings.redis_url, us_key, "us", issuer)
+    await asyncio.sleep(1.1)  # the keyring re-reads the stores at most once a second on a miss
+    assert (await _revoke(login, token)).status_code == 200
+    events = await _revocations(login.settings.kafka_bootstrap, claims["sid"])
+    assert [e.payload.session_id for e in events][-1:] == [claims["sid"]]
+    assert events[-1].user_id == claims["sub"]
 
 
 async def test_broker_down_means_503(login: Login, broker: ManagedProcess) -> None:

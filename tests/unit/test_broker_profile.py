@@ -9,7 +9,7 @@ import pytest
 
 from schemas.broker import KAFKA, TANSU, broker_profile
 from schemas.settings import Settings, SettingsError
-from services.devstack import kafka
+from services.devstack import kafka_config, kafka_jars
 
 
 def test_kafka_clients_wait_long_and_produce_idempotently() -> None:
@@ -42,17 +42,22 @@ def test_auto_picks_tansu_and_says_why_without_a_jdk(
 ) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn
-    kind, why = kafka.choose_broker("auto")
+    kind, why = kafka_jars.choose_broker("auto")
     assert kind == TANSU
     assert "JDK" in why
 
 
 def test_asked_brokers_are_taken_as_asked_and_others_refused() -> None:
-    assert kafka.choose_broker("kafka")[0] == KAFKA
-    assert kafka.choose_broker("tansu")[0] == TANSU
+    assert kafka_jars.choose_broker("kafka")[0] == KAFKA
+    assert kafka_jars.choose_broker("tansu")[0] == TANSU
     with pytest.raises(ValueError, match="tansu, kafka or auto"):
-        kafka.choose_broker("redpanda")
+        kafka_jars.choose_broker("redpanda")
 
 
 def test_topics_replicate_to_three_regions_at_most_with_two_in_sync() -> None:
-    assert [kafka.replication_for(n) for n in (1, 2, 3, 5)] == [(1, 1), (2, 1), (3, 2), (3, 2)]
+    assert [kafka_config.replication_for(n) for n in (1, 2, 3, 5)] == [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (3, 2),
+    ]

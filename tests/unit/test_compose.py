@@ -18,7 +18,7 @@ import yaml
 from schemas.settings import Settings, setting_names
 from schemas.topics import replication_for
 from services import topology
-from services.devstack import kafka
+from services.devstack import kafka, kafka_config
 
 COMPOSE_DIR = Path(__file__).parents[2] / "compose"
 REGIONS = ("eu", "us")
@@ -152,15 +152,21 @@ def _properties(env: dict[str, str]) -> dict[str, str]:
 
 def test_kafka_nodes_run_the_launchers_tested_broker_and_topic_settings() -> None:
     # The launcher's settings are the tested ones (no Docker engine here): compose must agree.
-    nodes = kafka.plan_nodes(KAFKA_RACKS)
+    nodes = kafka_config.plan_nodes(KAFKA_RACKS)
     launched = kafka.KafkaCluster(
-        nodes, Path("/k"), Path("java"), Path("/jars"), kafka.direct_link(nodes), "x", Path("/l")
+        nodes,
+        Path("/k"),
+        Path("java"),
+        Path("/jars"),
+        kafka_config.direct_link(nodes),
+        "x",
+        Path("/l"),
     )
     for node, rack in zip(KAFKA_NODES, KAFKA_RACKS, strict=True):
         mine, theirs = _properties(_service_env(node)), launched.properties(rack)
         assert mine["broker.rack"] == theirs["broker.rack"] == rack
         assert mine["node.id"] == theirs["node.id"]
-        for key in kafka.SHARED_SETTINGS:
+        for key in kafka_config.SHARED_SETTINGS:
             assert mine[key] == theirs[key], key
         voters = {v.split("@")[0] for v in mine["controller.quorum.voters"].split(",")}
         assert voters == {v.split("@")[0] for v in theirs["controller.quorum.voters"].split(",")}

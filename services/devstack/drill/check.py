@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import httpx
 import orjson
-from redis import Redis
 
 from schemas import names
+from schemas.redis_client import make_sync_redis
 from services.devstack.apps import REPO_ROOT
 from services.devstack.drill.load import Outcome
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
@@ -27,7 +27,7 @@ def acknowledged_sessions(outcomes: Iterable[Outcome]) -> set[str]:
 
 def missing_sessions(stack: Stack, region: str, sessions: set[str], within_s: float) -> set[str]:
     """Acknowledged sessions still absent from ``region``'s Redis after waiting ``within_s`` s."""
-    redis = Redis.from_url(stack.settings[region].redis_url)
+    redis = make_sync_redis(stack.settings[region].redis_url)
     deadline = time.monotonic() + within_s
     try:
         missing = set(sessions)
@@ -66,7 +66,13 @@ def checksums(stack: Stack, regions: Sequence[str]) -> dict[str, str]:
     for region in regions:
         argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack.stack_file)]
         argv += ["checksum", "--region", region, "--json"]
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, env=env, check=False, timeout=120
+            )
+        except subprocess.TimeoutExpired:
+            out[region] = "?"  # counted as unequal; converged_checksums asks again
+            continue
         out[region] = str(orjson.loads(done.stdout)["overall"]) if done.returncode == 0 else "?"
     return out
 

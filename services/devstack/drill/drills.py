@@ -11,6 +11,7 @@ bounded load of ``load.Load``, and returns its figures (a flat, printable mappin
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from redis import Redis as RedisClient
 
 from schemas import names
+from schemas.redis_client import make_sync_redis
 from services.devstack import postgres, recovery, redis, stackfile
 from services.devstack.apps import REPO_ROOT
 from services.devstack.drill import check
@@ -32,6 +33,8 @@ from services.devstack.process import InfraError
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 Figures = dict[str, object]
+REPLAY_TIMEOUT_S = 300.0
+CLI_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,12 @@ def create_users(stack: Stack, count: int) -> list[str]:
     for user in users:
         argv = [sys.executable, "-m", "services.authctl", "user", "create", user]
         done = subprocess.run(
-            [*argv, "--password-stdin"], input=PASSWORD, env=env, text=True, capture_output=True
+            [*argv, "--password-stdin"],
+            input=PASSWORD,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=CLI_TIMEOUT_S,
         )
         if done.returncode != 0 and "already exists" not in done.stderr:
             raise InfraError(f"authctl user create {user}: {done.stderr.strip()}")
@@ -64,7 +72,7 @@ def create_users(stack: Stack, count: int) -> list[str]:
 
     for region in stack.settings:
         keys = [names.redis_user_key(user_id_for(u)) for u in users]
-        client = RedisClient.from_url(stack.settings[region].redis_url)
+        client = make_sync_redis(stack.settings[region].redis_url)
         try:
             _until(lambda: client.exists(*keys) == len(keys))  # noqa: B023 (used at once)
         finally:
@@ -229,7 +237,7 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
     returned_at = time.monotonic()
     cluster.start_node(region)
     cluster.wait_ready()
-    _restart_region(stack, region, inherited_env)
+    replayed = _restart_region(stack, region, inherited_env)
     load.regions = list(stack.settings)
     back_at = time.monotonic()
     time.sleep(plan.after_s)
@@ -249,6 +257,7 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
         "seconds to bring the region back (node, stores, replay, apps)": round(
             back_at - returned_at, 1
         ),
+        "events replayed into its rebuilt Redis": replayed,
         "logins after the return": _rate(
             _window(outcomes, back_at, time.monotonic(), survivors | {region})
         ),
@@ -257,9 +266,10 @@ def region_crash(stack: Stack, plan: Plan, region: str, inherited_env: dict[str,
     return figures
 
 
-def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) -> None:
+def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) -> int:
     """Stores on their old ports and data; Redis (memory only) rebuilt from the log by the same
-    ``authplane replay`` the runbook uses; then the region's apps."""
+    ``authplane replay`` the runbook uses; then the region's apps. Returns the events replayed;
+    InfraError if the replay fails or reads nothing (the log is never empty here)."""
     old = stack.regions[region]
     ports = (int(old.redis.details["port"]), int(old.postgres.details["port"]))
     stack.regions[region] = _restart_stores(stack, region, ports)
@@ -267,11 +277,21 @@ def _restart_region(stack: Stack, region: str, inherited_env: dict[str, str]) ->
     argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack.stack_file)]
     argv += ["replay", "--region", region, "--target", "redis", "--plain"]
     env = {**inherited_env, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, check=False, timeout=REPLAY_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise InfraError(f"replay of {region} took over {REPLAY_TIMEOUT_S:.0f}s") from None
     if done.returncode != 0:
         raise InfraError(f"replay of {region} failed:\n{done.stdout[-1000:]}{done.stderr[-1000:]}")
+    found = re.search(r"events read\s+([\d,]+)", done.stdout)
+    replayed = int(found.group(1).replace(",", "")) if found else 0
+    if not replayed:
+        raise InfraError(f"replay of {region} read no event:\n{done.stdout[-1000:]}")
     for service in ("worker", "login"):
         recovery.start_app(stack, region, service, inherited_env, timeout=120)
+    return replayed
 
 
 def _restart_stores(stack: Stack, region: str, ports: tuple[int, int]) -> RegionInfra:
@@ -326,7 +346,7 @@ def _login_propagation(stack: Stack, home: str, away: str, user: str) -> float:
     token = _login(stack, home, user)
     started = time.monotonic()
     sid = jwt.decode(token, options={"verify_signature": False})["sid"]
-    client = RedisClient.from_url(stack.settings[away].redis_url)
+    client = make_sync_redis(stack.settings[away].redis_url)
     try:
         _until(lambda: client.exists(names.redis_session_key(sid)), 30, every_s=0.002)
     finally:

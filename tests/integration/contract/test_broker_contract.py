@@ -21,6 +21,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import names
 from schemas.topics import ensure_topics, min_insync_for, replication_for
+from streams.replay.log import LogReader
 from tests.integration.contract.conftest import BrokerUnderTest
 
 PARTITIONS = 4
@@ -208,3 +209,23 @@ async def test_the_profiles_producer_writes_each_record_exactly_once(
 
     got = await consume(any_broker, topic, 50)
     assert [int(r.value or b"") for r in got] == list(range(50))
+
+
+async def _replay_read(broker: BrokerUnderTest) -> int:
+    """Events the replay tool's reader reads from the event topics, start to end."""
+    reader = LogReader(
+        broker.bootstrap, batch_size=50, exact_end_offsets=broker.profile.exact_end_offsets
+    )
+    await reader.open({})
+    try:
+        return sum([len(batch) async for batch in reader.batches()])
+    finally:
+        await reader.close()
+
+
+async def test_the_replay_reader_reads_every_event_of_the_log(any_broker: BrokerUnderTest) -> None:
+    await ensure_topics(any_broker.bootstrap, PARTITIONS, replication_for(any_broker.nodes))
+    before = await _replay_read(any_broker)
+    records = [(f"user-{n % 7}".encode(), f"event {n}".encode()) for n in range(30)]
+    await produce(any_broker, names.TOPIC_EVENTS, records)
+    assert await _replay_read(any_broker) == before + len(records)
