@@ -125,6 +125,17 @@ def _wait_registered(
     if failed:
         names_ = "; ".join(f"{c.region} ({c.error})" for c in failed)
         raise CliError(f"not known within {timeout_s:g}s in: {names_}")
+    # _refuse_existing reads before this write: another registration of the same name written
+    # meanwhile (two operators at once) is ordered by the log, and the earliest one wins in every
+    # region. Say so rather than leave an operator with a password that does not work.
+    winners = asyncio.run(authctl_users.registration_winners(cluster, envelope.user_id))
+    lost = sorted({w for w in winners.values() if w and w != envelope.event_id})
+    if lost:
+        raise CliError(
+            f"another registration of this user (event {lost[0]}) came first and is the one "
+            f"every region keeps; this one (event {envelope.event_id}) is ignored: its password "
+            "will not log in"
+        )
 
 
 def _refuse_existing(cluster: topology.Topology, name: str) -> None:

@@ -33,7 +33,13 @@ from services.clierror import CliError
 from services.login.account import Accounts
 from services.login.events import EventPublisher
 from services.login.lockout import Lockout
-from services.readmodel import StoreUnavailable, list_sessions, make_engine, make_redis
+from services.readmodel import (
+    REDIS_ERRORS,
+    StoreUnavailable,
+    list_sessions,
+    make_engine,
+    make_redis,
+)
 
 READ_TIMEOUT_S = 5.0
 LIST_LIMIT = 100
@@ -166,6 +172,24 @@ def registered_rule(redis: Redis, envelope: Envelope) -> Callable[[], Awaitable[
         return bool(await redis.exists(key))
 
     return known
+
+
+async def registration_winners(topo: topology.Topology, user_id: str) -> dict[str, str]:
+    """Per region, the id of the user.registered event its Redis keeps for ``user_id`` (the
+    earliest registration wins everywhere), or "" where the region does not answer or holds none.
+    """
+
+    async def one(region: str) -> tuple[str, str]:
+        redis = make_redis(topo.region(region).redis_url)
+        try:
+            kept = await redis.hget(names.redis_user_key(user_id), "registration_event_id")
+        except REDIS_ERRORS:
+            return region, ""
+        finally:
+            await redis.aclose()
+        return region, kept.decode() if isinstance(kept, bytes) else (kept or "")
+
+    return dict(await asyncio.gather(*(one(r) for r in sorted(topo.regions))))
 
 
 async def wait_registered(

@@ -20,7 +20,7 @@ from schemas.topics import ensure_topics
 from services import topology
 from services.devstack.process import free_port
 from services.readmodel import make_engine
-from tests.integration.login_harness import events_on_topic, seed_user_postgres
+from tests.integration.login_harness import events_on_topic, seed_user_postgres, seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -239,6 +239,24 @@ async def test_create_wait_names_the_region_that_does_not_confirm(
     assert "registered quinn" in result.stdout
     assert result.stderr.startswith("authctl: not known within 0.5s in: eu (redis unreachable")
     assert result.stderr.count("\n") == 1
+
+
+async def test_create_wait_says_when_a_concurrent_registration_won(
+    tmp_path: Path, kafka_bootstrap: str, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    # Another operator's registration of the same name, written before ours and projected after
+    # our existence check read Postgres: the log keeps the earliest, so ours must not say "ok".
+    await ensure_topics(kafka_bootstrap, 2, 1)
+    earlier = await seed_user_redis(Settings(redis_url=fresh_redis_url), "zoe", "pw-other")
+    region = topology.RegionEndpoints("eu", fresh_redis_url, fresh_postgres_dsn, "")
+    stack = tmp_path / "stack.json"
+    topology.save(topology.Topology(kafka_bootstrap, {"eu": region}), stack)
+    result = await asyncio.to_thread(
+        _authctl, stack, "user", "create", "zoe", "--password-stdin", "--wait", stdin="pw-zoe\n"
+    )
+    assert user_id_for("zoe") == earlier
+    _one_line_error(result, "another registration of this user")
+    assert "its password will not log in" in result.stderr
 
 
 async def test_user_show_reads_postgres_when_redis_is_down(
