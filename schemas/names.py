@@ -60,6 +60,21 @@ SESSION_PREVIOUS_HASH_FIELD = "refresh_prev_hash"
 """The hash whose exchange issued the current one (the grace-window retry compares to it)."""
 SESSION_LAST_ACTIVE_FIELD = "last_active_ms"
 """Epoch ms of the latest rotation (absent until the first one: the start time counts)."""
+SESSION_EXPIRES_FIELD = "expires_at"
+"""Field of ``sess:v1:{sid}``: when the session ends, epoch **seconds** (rounded up)."""
+
+# Fields of ``rev:v1:*`` revocation entries, written by the projector, read by verifiers.
+REVOCATION_NOT_BEFORE_FIELD = "not_before_ms"
+"""Epoch ms: credentials issued before it are revoked (greatest wins)."""
+
+# Fields of ``acct:v1:{uid}`` and ``lfail:v1:ipunlock:{ip}`` (latest wins), read by the login
+# endpoint and ``authctl``.
+ACCOUNT_DISABLED_FIELD = "disabled"
+"""``"1"`` while the user is disabled, ``"0"`` once enabled again."""
+UNLOCKED_AT_FIELD = "unlocked_at_ms"
+"""Epoch ms of the latest unlock: failures up to it no longer count."""
+UNLOCK_EVENT_FIELD = "unlock_event_id"
+"""Event id of that latest unlock (the tie-breaker of the latest-wins write)."""
 
 
 def redis_session_spent_field(refresh_hash: str) -> str:
