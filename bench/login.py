@@ -32,7 +32,15 @@ def create_user(stack: Stack, username: str, extra_env: dict[str, str] | None = 
     """Register ``username`` with authctl (``extra_env``: e.g. other argon2 settings)."""
     env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file), **(extra_env or {})}
     subprocess.run(
-        [sys.executable, "-m", "services.authctl", "user", "create", username, "--password-stdin"],
+        [
+            sys.executable,
+            "-m",
+            "services.admin.authctl",
+            "user",
+            "create",
+            username,
+            "--password-stdin",
+        ],
         input=PASSWORD.encode(),
         env=env,
         check=True,

@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 
 from bench.report import figure, heading, ratio
 from schemas import names
-from services import keys
+from services.core import keys
+from services.core.readmodel import PublishedKey, make_redis
 from services.login.tokens import TokenContext, issue_access_token
-from services.readmodel import PublishedKey, make_redis
 from services.verifier.checks import RevocationChecker
 from services.verifier.keyring import Keyring
 from services.verifier.mirror import RevocationMirror

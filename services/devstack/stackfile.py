@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from services import topology
+from services.core import topology
 from services.devstack.process import (
     InfraError,
     ManagedProcess,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.names import NO_USER_REVOCATION
-from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, UserRecord
+from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, UserRecord
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.settings import Settings
-from services import keys
+from services.core import keys
+from services.core.passwords import PasswordVerifier
+from services.core.readmodel import ReadModel, make_engine, make_redis
 from services.login.account import Accounts
 from services.login.clock import Clock, system_clock
 from services.login.events import EventPublisher, PublishFailed, make_producer
@@ -21,8 +23,6 @@ from services.login.lockout import Lockout
 from services.login.metrics import Metrics
 from services.login.own_writes import OwnWrites
 from services.login.rotation import KeyWatcher, published_event
-from services.passwords import PasswordVerifier
-from services.readmodel import ReadModel, make_engine, make_redis
 from services.verifier.checks import CheckMetrics, RevocationChecker
 from services.verifier.keystatus import active_keys_loader, key_states
 from services.verifier.mirror import RevocationMirror

@@ -14,6 +14,7 @@ from typing import Any
 from schemas.envelope import new_event_id, wrap
 from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
+from services.core.readmodel import StoreUnavailable
 from services.login import tokens
 from services.login.account import Account
 from services.login.attempts import Reservation
@@ -23,7 +24,6 @@ from services.login.events import PublishFailed
 from services.login.forms import OAuthError, invalid_request, require
 from services.login.lockout import attempted_user_id
 from services.login.rehash import refuse_unpreparable, rehash_password
-from services.readmodel import StoreUnavailable
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token

@@ -1,6 +1,6 @@
 """The JWK Set a login endpoint publishes at ``/.well-known/jwks.json`` (RFC 7517 §5).
 
-Every entry is a valid RFC 7517 JWK: the key type's public parameters (``services.keys``), plus
+Every entry is a valid RFC 7517 JWK: the key type's public parameters (``services.core.keys``), plus
 ``kid``, ``alg`` and ``use: "sig"`` (§4.2, §4.4, §4.5; never ``key_ops`` as well, §4.3). Two
 extra members (allowed by §4, ignored by clients that do not know them) let in-process verifiers
 apply the same rule as the regions: ``region`` (the region that published the key, which tokens
@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from schemas.settings import default_issuer
-from services.keys import public_members
-from services.readmodel import PublishedKey
+from services.core.keys import public_members
+from services.core.readmodel import PublishedKey
 
 log = logging.getLogger(__name__)
 

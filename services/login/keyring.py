@@ -3,8 +3,8 @@ this region's own key so our tokens verify before the projector has seen its eve
 
 from __future__ import annotations
 
-from services.keys import SigningKey
-from services.readmodel import PublishedKey
+from services.core.keys import SigningKey
+from services.core.readmodel import PublishedKey
 from services.verifier.keyring import Keyring as Keyring
 
 

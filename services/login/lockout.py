@@ -38,11 +38,11 @@ from schemas.envelope import Envelope, wrap
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
 from schemas.settings import Settings
+from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
 from services.login.attempts import UNLOCK_FIELD, Attempts, Refused, Reservation
 from services.login.attempts import Policy as Policy  # re-exported: the lockout rule
 from services.login.events import EventPublisher, PublishFailed
 from services.login.forms import OAuthError
-from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
 
 log = logging.getLogger(__name__)
 RESERVATION_SLACK_S = 30.0

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from schemas import names
 from schemas.envelope import Envelope
 from schemas.events import SessionStarted, TokenRefreshed
-from services.readmodel import REDIS_ERRORS
+from services.core.readmodel import REDIS_ERRORS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

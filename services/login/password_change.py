@@ -13,12 +13,12 @@ from collections.abc import Mapping
 
 from schemas.envelope import Envelope, wrap
 from schemas.events import PasswordChanged
+from services.core.readmodel import StoreUnavailable
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, require
 from services.login.rehash import refuse_unpreparable
 from services.login.revoke import InvalidBearer
-from services.readmodel import StoreUnavailable
 
 
 def unavailable(description: str) -> OAuthError:

@@ -27,13 +27,13 @@ from typing import Any
 
 from schemas.envelope import Envelope, Payload, event_time_ms, new_event_id, wrap
 from schemas.events import RefreshTokenReused, TokenRefreshed
+from services.core.readmodel import StoreUnavailable
 from services.login import tokens
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError, require
 from services.login.refresh_rule import Verdict, judge
 from services.login.refresh_state import RefreshState, load_state
-from services.readmodel import StoreUnavailable
 
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 random bytes, base64url without padding

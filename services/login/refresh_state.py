@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
-from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
+from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SESSION_FIELDS = (

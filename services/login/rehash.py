@@ -12,11 +12,11 @@ import logging
 
 from schemas.envelope import wrap
 from schemas.events import PasswordRehashed
+from services.core.passwords import PasswordRejected
 from services.login.account import Account
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import invalid_request
-from services.passwords import PasswordRejected
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import jwt
 
 from schemas.envelope import wrap
 from schemas.events import SessionRevoked
+from services.core.readmodel import StoreUnavailable
 from services.login.bootstrap import Runtime
 from services.login.events import PublishFailed
 from services.login.forms import OAuthError
@@ -30,7 +31,6 @@ from services.login.refresh import may_be_in_flight
 from services.login.refresh_state import RefreshState, load_state
 from services.login.sessions import find_session
 from services.login.tokens import refresh_token_hash
-from services.readmodel import StoreUnavailable
 
 _REFRESH_TOKEN = re.compile(
     r"(?P<sid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[A-Za-z0-9_-]{43}"

@@ -26,9 +26,9 @@ from datetime import datetime
 from schemas.envelope import Envelope, wrap
 from schemas.events import SigningKeyPublished, SigningKeyRetired
 from schemas.settings import Settings
-from services import keys
+from services.core import keys
+from services.core.readmodel import StoreUnavailable
 from services.login.events import PublishFailed
-from services.readmodel import StoreUnavailable
 from services.verifier.keystatus import KeyStates, KeyStatus
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
-from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, hgetall
+from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, hgetall
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import jwt
 
 from schemas.envelope import new_event_id
 from schemas.names import USER_REVOCATION_SEEN_CLAIM
-from services.keys import SigningKey, b64url
+from services.core.keys import SigningKey, b64url
 
 # Verification lives with the verifier (one definition for introspection and resource servers).
 from services.verifier.signature import REQUIRED_CLAIMS as REQUIRED_CLAIMS

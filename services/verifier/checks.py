@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.readmodel import POSTGRES_ERRORS, REDIS_ERRORS
+from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS
 from services.verifier.mirror import RevocationMirror
 from services.verifier.rule import RevocationState, session_is_revoked, token_is_revoked
 from services.verifier.store import postgres_state, redis_state

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from services.keys import public_members
-from services.readmodel import PublishedKey, StoreUnavailable
+from services.core.keys import public_members
+from services.core.readmodel import PublishedKey, StoreUnavailable
 from services.verifier.signature import VerificationKey, verification_key
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
-from services.readmodel import (
+from services.core.readmodel import (
     POSTGRES_ERRORS,
     REDIS_ERRORS,
     PublishedKey,

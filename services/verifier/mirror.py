@@ -30,7 +30,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ResponseError
 
 from schemas import names
-from services.readmodel import REDIS_ERRORS
+from services.core.readmodel import REDIS_ERRORS
 from services.verifier.rule import RevocationState
 from services.verifier.store import USER_FIELDS, parse_user_fields
 

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.settings import Settings
-from services.readmodel import make_engine, make_redis
+from services.core.readmodel import make_engine, make_redis
 from services.verifier.checks import CheckMetrics, RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.keystatus import active_keys_loader

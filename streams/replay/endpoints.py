@@ -1,6 +1,6 @@
 """Where a region's stores are: read from the stack file the launcher (or an operator) writes.
 
-Read here as plain JSON rather than through ``services.topology``: streams/ never imports
+Read here as plain JSON rather than through ``services.core.topology``: streams/ never imports
 services/, and the replay tool needs only the broker and each region's two store addresses.
 """
 

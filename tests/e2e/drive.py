@@ -39,7 +39,7 @@ def wait_ready(stack: Stack, within_s: float = 60.0) -> None:
 def authctl(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
     return subprocess.run(
-        [sys.executable, "-m", "services.authctl", *args],
+        [sys.executable, "-m", "services.admin.authctl", *args],
         input=stdin,
         env=env,
         capture_output=True,

@@ -24,7 +24,7 @@ from tests.e2e.drive import eventually
 def authplane(stack: Stack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "services.admin.authplane", *args],
         env=env,
         capture_output=True,
         text=True,

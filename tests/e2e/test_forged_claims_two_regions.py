@@ -8,9 +8,9 @@ from functools import partial
 import httpx
 import pytest
 
-from services import keys
+from services.core import keys
+from services.core.keys import SigningKey
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
-from services.keys import SigningKey
 from tests.e2e.drive import eventually, login_url
 from tests.unit.forged_claims import FORGERIES, forged_token, genuine_claims, sign
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from services import keys
+from services.core import keys
 from services.devstack.stack import Stack
 from tests.e2e.drive import eventually, login_url
 from tests.unit.forged_claims import genuine_claims, sign

@@ -62,7 +62,7 @@ def test_the_readme_quickstart_runs_verbatim_on_a_fresh_stack(tmp_path: Path) ->
         )
     finally:
         if (tmp_path / "stack.json").exists():
-            run_module("services.cli", "down", env=env)
+            run_module("services.admin.authplane", "down", env=env)
     output = done.stdout
     assert done.returncode == 0, output + done.stderr
     plan = ports.stable_plan(["eu", "us"], offset)

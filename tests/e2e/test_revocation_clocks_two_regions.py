@@ -31,7 +31,8 @@ from schemas import names
 from schemas.codec import encode
 from schemas.identity import user_id_for
 from schemas.settings import Settings
-from services import revoke, topology
+from services.admin import revocation as revoke
+from services.core import topology
 from services.devstack.apps import child_env
 from services.devstack.process import HOST, ManagedProcess, free_port, spawn
 from services.devstack.stack import Stack

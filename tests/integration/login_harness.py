@@ -26,13 +26,13 @@ from schemas.envelope import Envelope, new_event_id
 from schemas.identity import normalize_username, user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.core.keys import SigningKey
+from services.core.passwords import hash_password
+from services.core.readmodel import make_engine
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
-from services.keys import SigningKey
 from services.login.app import create_app
 from services.login.bootstrap import Runtime, build_runtime, close_runtime
-from services.passwords import hash_password
-from services.readmodel import make_engine
 
 INTROSPECTION_ID = "rs1"
 INTROSPECTION_SECRET = "rs1-secret-value"

@@ -17,9 +17,9 @@ from schemas.events import UserRegistered
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
-from services import topology
+from services.core import topology
+from services.core.readmodel import make_engine
 from services.devstack.process import free_port
-from services.readmodel import make_engine
 from tests.integration.login_harness import events_on_topic, seed_user_postgres, seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def _stack(tmp_path: Path, bootstrap: str, dsn: str) -> Path:
 def _authctl(stack_file: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = Settings(stack_file=stack_file).to_env() | {"PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "services.authctl", *args],
+        [sys.executable, "-m", "services.admin.authctl", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -198,7 +198,15 @@ async def test_arguments_that_are_not_utf8_are_one_line(
 def test_a_password_on_stdin_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     stack = _stack(tmp_path, f"127.0.0.1:{free_port()}", "postgresql://x@127.0.0.1:1/authplane")
     result = subprocess.run(
-        [sys.executable, "-m", "services.authctl", "user", "create", "olga", "--password-stdin"],
+        [
+            sys.executable,
+            "-m",
+            "services.admin.authctl",
+            "user",
+            "create",
+            "olga",
+            "--password-stdin",
+        ],
         input=b"pass\xffword\n",
         capture_output=True,
         cwd=REPO,
@@ -213,7 +221,14 @@ def test_a_password_on_stdin_that_is_not_utf8_is_one_line(tmp_path: Path) -> Non
 
 def test_authplane_arguments_that_are_not_utf8_are_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "status", "--base-dir", f"{tmp_path}/{NOT_UTF8}"],
+        [
+            sys.executable,
+            "-m",
+            "services.admin.authplane",
+            "status",
+            "--base-dir",
+            f"{tmp_path}/{NOT_UTF8}",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -21,10 +21,10 @@ from schemas.envelope import Envelope
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from schemas.identity import user_id_for
 from schemas.topics import ensure_topics
-from services import topology
+from services.core import topology
+from services.core.readmodel import make_engine
 from services.devstack.infra import RegionStores
 from services.devstack.process import free_port
-from services.readmodel import make_engine
 from streams.record import LogPosition, RawEvent
 from tests.integration.test_authctl import _authctl, _one_line_error
 from tests.integration.test_projector_support import projector_on

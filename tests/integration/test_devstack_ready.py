@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import topology
+from services.core import topology
 from services.devstack import ports
 from tests.launcher import free_offset, run_module
 
@@ -26,13 +26,13 @@ def detached(tmp_path: Path) -> Iterator[tuple[topology.Topology, dict[str, str]
         "AUTHPLANE_DEV_PORT_OFFSET": str(offset),
         "AUTHPLANE_STACK_FILE": str(tmp_path / "stack.json"),
     }
-    up = run_module("services.cli", "up", "--detach", env=env)
+    up = run_module("services.admin.authplane", "up", "--detach", env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield topology.load(tmp_path / "stack.json"), env, offset
     finally:
         if (tmp_path / "stack.json").exists():
-            run_module("services.cli", "down", env=env)
+            run_module("services.admin.authplane", "down", env=env)
 
 
 def test_up_returns_with_every_region_ready_on_the_documented_ports(
@@ -55,7 +55,7 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
 ) -> None:
     topo, env, _ = detached
     created = run_module(
-        "services.authctl",
+        "services.admin.authctl",
         *("user", "create", "alice", "--password-stdin", "--wait"),
         env=env,
         stdin=PASSWORD,
@@ -78,7 +78,9 @@ def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", busy))
         holder.listen()
-        up = run_module("services.cli", "up", "--detach", "--base-dir", str(tmp_path), env=env)
+        up = run_module(
+            "services.admin.authplane", "up", "--detach", "--base-dir", str(tmp_path), env=env
+        )
     assert up.returncode == 1
     assert f"{busy} (eu redis)" in up.stderr
     assert "Traceback" not in up.stderr

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from schemas import names
-from services.keys import SigningKey
+from services.core.keys import SigningKey
 from services.verifier import Verifier
 from tests.integration.login_harness import (
     INTROSPECTION_ID,

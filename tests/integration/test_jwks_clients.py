@@ -17,7 +17,7 @@ from joserfc.jwk import KeySet
 from redis.asyncio import Redis
 
 from schemas import names
-from services.keys import SigningKey, load_or_create
+from services.core.keys import SigningKey, load_or_create
 from tests.integration.login_harness import Login, login_fixture, seed_user_redis
 
 # authlib.jose is deprecated upstream (in favour of joserfc) and says so on import, with a filter

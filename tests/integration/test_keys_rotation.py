@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from schemas.events import SigningKeyPublished, SigningKeyRevoked
-from services import keys
+from services.core import keys
 from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     INTROSPECTION_ID,

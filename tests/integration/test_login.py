@@ -14,9 +14,9 @@ import pytest
 from schemas import names, tables
 from schemas.envelope import new_event_id
 from schemas.events import SessionStarted, SigningKeyPublished
+from services.core.keys import SigningKey, load_or_create
+from services.core.readmodel import make_engine
 from services.devstack.process import ManagedProcess, free_port
-from services.keys import SigningKey, load_or_create
-from services.readmodel import make_engine
 from tests.integration.login_harness import (
     Login,
     events_on_topic,

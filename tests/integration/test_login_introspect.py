@@ -17,9 +17,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from services.core.keys import SigningKey, b64url, load_or_create
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
-from services.keys import SigningKey, b64url, load_or_create
 from services.login.tokens import TokenContext, issue_access_token
 from tests.integration.login_harness import (
     INTROSPECTION_ID,

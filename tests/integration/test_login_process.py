@@ -15,8 +15,8 @@ import pytest
 
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.core.keys import key_path, load_or_create
 from services.devstack.process import free_port
-from services.keys import key_path, load_or_create
 from tests.integration.login_harness import login_settings, seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]

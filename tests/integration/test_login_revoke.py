@@ -21,8 +21,8 @@ from schemas import names
 from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
+from services.core.keys import generate_private_key, signing_key
 from services.devstack.process import ManagedProcess
-from services.keys import generate_private_key, signing_key
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
 from tests.integration.login_harness import (
     Login,

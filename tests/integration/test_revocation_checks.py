@@ -23,11 +23,11 @@ from redis.asyncio import Redis
 from schemas import names, tables
 from schemas.envelope import new_event_id
 from schemas.settings import CLOCK_SKEW_S
+from services.core.keys import load_or_create
+from services.core.readmodel import make_engine, make_redis
 from services.devstack.process import ManagedProcess, free_port
 from services.devstack.redis import start_redis
-from services.keys import load_or_create
 from services.login.tokens import TokenContext, issue_access_token
-from services.readmodel import make_engine, make_redis
 from services.verifier import InvalidToken, Verifier
 from services.verifier.checks import RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader

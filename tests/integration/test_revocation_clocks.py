@@ -19,10 +19,10 @@ import pytest
 
 from schemas.events import PasswordChanged
 from schemas.identity import user_id_for
+from services.admin.revocation import Found, revocation
+from services.core.readmodel import list_sessions, make_engine
 from services.devstack.process import ManagedProcess
 from services.login.clock import system_clock
-from services.readmodel import list_sessions, make_engine
-from services.revoke import Found, revocation
 from tests.integration.login_harness import login_settings, running_login, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 

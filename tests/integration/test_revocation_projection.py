@@ -12,8 +12,8 @@ from sqlalchemy import select
 from schemas import names, tables
 from schemas.envelope import Envelope, utc_now
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
+from services.core.readmodel import list_sessions, make_engine
 from services.devstack.infra import RegionStores
-from services.readmodel import list_sessions, make_engine
 from streams.wiring import create_engine
 from tests.integration.test_projector_support import (
     as_log,

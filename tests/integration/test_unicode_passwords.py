@@ -18,9 +18,9 @@ from schemas.events import LoginFailed, PasswordChanged, PasswordRehashed, UserR
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.core.passwords import make_hasher
+from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
-from services.passwords import make_hasher
-from services.readmodel import make_engine, make_redis
 from tests.integration.login_harness import (
     Login,
     events_on_topic,

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 import orjson
 
-from services.keys import SigningKey
+from services.core.keys import SigningKey
 
 Claims = dict[str, Any]
 HUGE = 10**30

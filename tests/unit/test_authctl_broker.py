@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from schemas.broker import KAFKA, TANSU
-from services import authctl_accounts, topology
-from services.clierror import CliError
+from services.admin import authctl_accounts
+from services.admin.errors import CliError
+from services.core import topology
 
 
 def _topo(kind: str | None) -> topology.Topology:

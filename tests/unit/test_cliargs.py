@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from services.cliargs import is_utf8, non_utf8_argument
+from services.admin.cliargs import is_utf8, non_utf8_argument
 
 
 def _argv(*raw: bytes) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.keys import SigningKey, generate_private_key, jwk_thumbprint, public_jwk
+from services.core.keys import SigningKey, generate_private_key, jwk_thumbprint, public_jwk
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier.signature import (
     CLOCK_SKEW_LEEWAY_S,

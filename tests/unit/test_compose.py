@@ -17,7 +17,7 @@ import yaml
 
 from schemas.settings import Settings, setting_names
 from schemas.topics import replication_for
-from services import topology
+from services.core import topology
 from services.devstack import kafka, kafka_config
 
 COMPOSE_DIR = Path(__file__).parents[2] / "compose"

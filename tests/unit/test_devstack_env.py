@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from services.core.topology import RegionEndpoints, Topology, TopologyError
 from services.devstack.env import exports, next_commands, render
-from services.topology import RegionEndpoints, Topology, TopologyError
 
 # A secret with every character a shell cares about: quoting must survive eval.
 SECRET = "a'b\"c $HOME `x` \\ ;&|"

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
+from services.core.topology import RegionEndpoints, Topology
 from services.devstack.process import InfraError
 from services.devstack.ready import NotReady, wait_until_ready
-from services.topology import RegionEndpoints, Topology
 
 
 def _closed_port() -> int:

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.settings import default_issuer
-from services.keys import SigningKey, load_or_create
+from services.core.keys import SigningKey, load_or_create
+from services.core.readmodel import PublishedKey
 from services.login.jwks import jwks_entries
-from services.readmodel import PublishedKey
 from services.verifier.claims import claims_problem
 from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.signature import verification_key, verify_access_token

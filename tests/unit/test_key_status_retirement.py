@@ -9,9 +9,9 @@ from pathlib import Path
 from schemas.envelope import Envelope
 from schemas.events import SigningKeyRetired
 from schemas.settings import Settings
-from services import keys
+from services.core import keys
+from services.core.readmodel import PublishedKey
 from services.login.rotation import KeyWatcher
-from services.readmodel import PublishedKey
 from services.verifier.keystatus import KeyStates, KeyStatus
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

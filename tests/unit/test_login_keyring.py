@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.keys import load_or_create
+from services.core.keys import load_or_create
+from services.core.readmodel import PublishedKey, StoreUnavailable
 from services.login.keyring import Keyring, own_published_key
-from services.readmodel import PublishedKey, StoreUnavailable
 
 
 class Clock:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.keys import KeyFileError, jwk_thumbprint, key_path, load_or_create
+from services.core.keys import KeyFileError, jwk_thumbprint, key_path, load_or_create
 
 
 def _mode(path: Path) -> int:

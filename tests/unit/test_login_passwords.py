@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.settings import Settings
-from services.passwords import PasswordVerifier, hash_password
+from services.core.passwords import PasswordVerifier, hash_password
 
 SETTINGS = Settings(argon2_threads=2)
 

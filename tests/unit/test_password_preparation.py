@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from precis_i18n import get_profile
 
 from schemas.settings import Settings
-from services.passwords import (
+from services.core.passwords import (
     MAX_PASSWORD_CHARS,
     PasswordRejected,
     PasswordVerifier,

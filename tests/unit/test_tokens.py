@@ -15,7 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from services.keys import SigningKey, b64url, load_or_create
+from services.core.keys import SigningKey, b64url, load_or_create
 from services.login.tokens import (
     TokenContext,
     VerificationKey,

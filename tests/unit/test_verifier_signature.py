@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from services.keys import SigningKey, generate_private_key, jwk_thumbprint, public_jwk
+from services.core.keys import SigningKey, generate_private_key, jwk_thumbprint, public_jwk
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier.keyring import _jwks_entry
 from services.verifier.signature import MAX_TOKEN_CHARS, unverified_kid, verification_key

@@ -57,7 +57,7 @@ def create_users(stack: Stack, count: int) -> list[str]:
     env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
     env["PYTHONPATH"] = str(REPO_ROOT)
     for user in users:
-        argv = [sys.executable, "-m", "services.authctl", "user", "create", user]
+        argv = [sys.executable, "-m", "services.admin.authctl", "user", "create", user]
         done = subprocess.run(
             [*argv, "--password-stdin"],
             input=PASSWORD,

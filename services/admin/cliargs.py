@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from services.clierror import CliError
+from services.admin.errors import CliError
 
 
 def non_utf8_argument(argv: Sequence[str]) -> str | None:

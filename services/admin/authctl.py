@@ -26,11 +26,12 @@ from schemas.envelope import Envelope, wrap
 from schemas.events import UserRegistered
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings, SettingsError
-from services import authctl_accounts, authctl_users, revoke, topology
-from services.cliargs import non_utf8_argument
-from services.clierror import CliError
-from services.passwords import hash_password
-from services.readmodel import SessionRow, list_sessions, make_engine
+from services.admin import authctl_accounts, authctl_users, revocation
+from services.admin.cliargs import non_utf8_argument
+from services.admin.errors import CliError
+from services.core import topology
+from services.core.passwords import hash_password
+from services.core.readmodel import SessionRow, list_sessions, make_engine
 
 TIMEOUT_S = 10.0
 
@@ -143,8 +144,8 @@ def _refuse_existing(cluster: topology.Topology, name: str) -> None:
     say so instead of printing "registered". When no region can be asked, or two operators
     race, the registration goes ahead and the log resolves it the same way in every region."""
     try:
-        asyncio.run(revoke.find(cluster, "user", name))
-    except revoke.RevokeError:
+        asyncio.run(revocation.find(cluster, "user", name))
+    except revocation.RevokeError:
         return  # unknown everywhere we could ask
     raise CliError(f"user {name} already exists")
 
@@ -222,7 +223,7 @@ def _print_table(rows: list[SessionRow]) -> None:
     for row in rows:
         data = _session_dict(row)
         table.add_row(*(data[c] for c in columns), "revoked" if row.revoked else "active")
-    console = revoke.console()
+    console = revocation.console()
     console.print(table if rows else "no sessions")
     # Audit details on their own lines: as table columns they would not fit a terminal.
     for row in rows:
@@ -252,7 +253,7 @@ def revoke_session(
     stack_file: StackFile = None,
 ) -> None:  # fmt: skip
     """Revoke a session and every token of it, in every region."""
-    sid = _checked(lambda: revoke.canonical_id("session", session_id))
+    sid = _checked(lambda: revocation.canonical_id("session", session_id))
     _revoke("session", sid, sid, locals())
 
 
@@ -263,7 +264,7 @@ def revoke_token(
     stack_file: StackFile = None,
 ) -> None:  # fmt: skip
     """Revoke one access token (by its jti), in every region."""
-    token_id = _checked(lambda: revoke.canonical_id("token", jti))
+    token_id = _checked(lambda: revocation.canonical_id("token", jti))
     _revoke("token", token_id, token_id, locals())
 
 
@@ -281,7 +282,7 @@ def revoke_user(
 def _checked(build: Any) -> str:
     try:
         return str(build())
-    except revoke.RevokeError as exc:
+    except revocation.RevokeError as exc:
         raise CliError(str(exc)) from None
 
 
@@ -296,7 +297,7 @@ def _revoke(kind: str, lookup: str, subject: str, opts: dict[str, Any]) -> None:
     envelope, confirmations = asyncio.run(
         _revoke_async(settings, topo, kind, lookup, subject, opts, revoked_by, origin)
     )
-    revoke.report(envelope, confirmations, opts["as_json"])
+    revocation.report(envelope, confirmations, opts["as_json"])
     failed = [c for c in confirmations or () if not c.confirmed]
     if failed:
         names_ = "; ".join(f"{c.region} ({c.error})" for c in failed)
@@ -306,12 +307,14 @@ def _revoke(kind: str, lookup: str, subject: str, opts: dict[str, Any]) -> None:
 async def _revoke_async(
     settings: Settings, topo: topology.Topology, kind: str, lookup: str, subject: str,
     opts: dict[str, Any], revoked_by: str, origin: str,
-) -> tuple[Any, list[revoke.Confirmation] | None]:  # fmt: skip
+) -> tuple[Any, list[revocation.Confirmation] | None]:  # fmt: skip
     try:
-        found = await revoke.find(topo, kind, lookup)
-    except revoke.RevokeError as exc:
+        found = await revocation.find(topo, kind, lookup)
+    except revocation.RevokeError as exc:
         raise CliError(str(exc)) from None
-    envelope = revoke.revocation(settings, kind, subject, found, opts["reason"], revoked_by, origin)
+    envelope = revocation.revocation(
+        settings, kind, subject, found, opts["reason"], revoked_by, origin
+    )
     await _produce(
         topo,
         topo.kafka_bootstrap,
@@ -322,7 +325,7 @@ async def _revoke_async(
     if not opts["wait"]:
         return envelope, None
     written_at = time.monotonic()
-    return envelope, await revoke.confirm_all(topo, envelope, written_at, opts["timeout"])
+    return envelope, await revocation.confirm_all(topo, envelope, written_at, opts["timeout"])
 
 
 def _login_name() -> str:

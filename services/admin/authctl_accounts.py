@@ -1,8 +1,8 @@
 """authctl commands for signing keys and accounts: ``keys rotate|revoke|list`` and
 ``user set-password|disable|enable|unlock`` and ``ip unlock``.
 
-Kept apart from services/authctl.py (which registers them with ``register``) and independent of
-it, so ``python -m services.authctl`` does not import that module twice.
+Kept apart from services/admin/authctl.py (which registers them with ``register``) and
+independent of it, so ``python -m services.admin.authctl`` does not import that module twice.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from schemas.events import (
 )
 from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
 from schemas.settings import SIGNING_ALGS, Settings, SettingsError, default_issuer
-from services import keys, topology
-from services.cliargs import stdin_text
-from services.clierror import CliError
+from services.admin.cliargs import stdin_text
+from services.admin.errors import CliError
+from services.core import keys, topology
+from services.core.passwords import PasswordRejected, hash_password, prepare_password
+from services.core.readmodel import StoreUnavailable, make_engine, make_redis
 from services.login.account import Account, Accounts
 from services.login.events import topic_of
 from services.login.rotation import published_event
-from services.passwords import PasswordRejected, hash_password, prepare_password
-from services.readmodel import StoreUnavailable, make_engine, make_redis
 from services.verifier.keystatus import KeyStatus, key_statuses
 
 TIMEOUT_S = 10.0

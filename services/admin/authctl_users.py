@@ -27,19 +27,20 @@ from schemas import names, tables
 from schemas.envelope import Envelope
 from schemas.identity import user_id_for
 from schemas.settings import Settings
-from services import revoke, topology
-from services.authctl_accounts import AsJson, StackFile, _context, _username
-from services.clierror import CliError
-from services.login.account import Accounts
-from services.login.events import EventPublisher
-from services.login.lockout import Lockout
-from services.readmodel import (
+from services.admin import revocation
+from services.admin.authctl_accounts import AsJson, StackFile, _context, _username
+from services.admin.errors import CliError
+from services.core import topology
+from services.core.readmodel import (
     REDIS_ERRORS,
     StoreUnavailable,
     list_sessions,
     make_engine,
     make_redis,
 )
+from services.login.account import Accounts
+from services.login.events import EventPublisher
+from services.login.lockout import Lockout
 
 READ_TIMEOUT_S = 5.0
 LIST_LIMIT = 100
@@ -194,13 +195,13 @@ async def registration_winners(topo: topology.Topology, user_id: str) -> dict[st
 
 async def wait_registered(
     topo: topology.Topology, envelope: Envelope, written_at: float, timeout_s: float
-) -> list[revoke.Confirmation]:
+) -> list[revocation.Confirmation]:
     """Poll every region until it knows the user of ``envelope`` (a user.registered)."""
-    return await revoke.confirm_all(topo, envelope, written_at, timeout_s, registered_rule)
+    return await revocation.confirm_all(topo, envelope, written_at, timeout_s, registered_rule)
 
 
-def print_confirmations(confirmations: list[revoke.Confirmation]) -> None:
-    revoke.console().print(revoke.confirmation_table(confirmations))
+def print_confirmations(confirmations: list[revocation.Confirmation]) -> None:
+    revocation.console().print(revocation.confirmation_table(confirmations))
 
 
 # -- output and plumbing --------------------------------------------------------------------
@@ -218,7 +219,7 @@ def _print(states: dict[str, list[RegionUser]], as_json: bool) -> None:
     for name, regions in states.items():
         for r in regions:
             table.add_row(name, r.region, *_cells(r))
-    revoke.console().print(table if states else "no users")
+    revocation.console().print(table if states else "no users")
 
 
 def _cells(r: RegionUser) -> tuple[str, ...]:

@@ -23,7 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 from schemas.settings import Settings, SettingsError
-from services.cliargs import non_utf8_argument
+from services.admin.cliargs import non_utf8_argument
+from services.core.topology import TopologyError
+from services.core.topology import load as load_topology
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
@@ -33,8 +35,6 @@ from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack
-from services.topology import TopologyError
-from services.topology import load as load_topology
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Database migrations.")
