@@ -110,14 +110,22 @@ class KafkaCluster:
             return f"{node.node_id}@{HOST}:{node.controller_port}"
         return f"{node.node_id}@{self.link(source, target, 'controller')}"
 
-    def start_node(self, region: str) -> ManagedProcess:
-        """(Re)start ``region``'s node on its existing storage (formatted on first start)."""
-        node = self.nodes[region]
+    def format_storage(self, region: str) -> Path:
+        """Write ``region``'s ``server.properties`` and format its storage if not yet formatted.
+
+        Returns the config path. Raises InfraError with the tool's last lines if formatting fails.
+        """
         config = self.base_dir / region / "server.properties"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text("".join(f"{k}={v}\n" for k, v in self.properties(region).items()))
         if not (self.base_dir / region / "data" / "meta.properties").exists():
             self._format(config)
+        return config
+
+    def start_node(self, region: str) -> ManagedProcess:
+        """(Re)start ``region``'s node on its existing storage (formatted on first start)."""
+        node = self.nodes[region]
+        config = self.format_storage(region)
         proc = spawn(
             f"kafka-{region}",
             [*self._java_argv(), "kafka.Kafka", str(config)],
@@ -135,7 +143,9 @@ class KafkaCluster:
 
     def _format(self, config: Path) -> None:
         argv = [*self._java_argv(), "kafka.tools.StorageTool", "format"]
-        argv += ["-t", self.cluster_id, "-c", str(config), "--ignore-formatted"]
+        # One token per option: a base64url cluster id starts with "-" one time in 64 and would
+        # otherwise be read as the next option ("--cluster-id: expected one argument").
+        argv += [f"--cluster-id={self.cluster_id}", f"--config={config}", "--ignore-formatted"]
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-10:])
