@@ -20,7 +20,7 @@ MAY_IMPORT = {
 
 def _imported_packages(path: Path) -> list[tuple[int, str]]:
     """``(line, top-level package)`` of every absolute import in the module."""
-    out = []
+    out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             out.extend((node.lineno, alias.name.split(".")[0]) for alias in node.names)
