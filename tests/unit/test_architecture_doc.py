@@ -11,6 +11,8 @@ import re
 from functools import cache
 from pathlib import Path
 
+from schemas import names
+from schemas.events import REGISTRY
 from schemas.settings import Settings
 from services.login.app import create_app
 
@@ -113,3 +115,26 @@ def test_every_room_under_services_is_described() -> None:
     assert rooms
     missing = [f"services/{room}/" for room in rooms if f"services/{room}/" not in spans]
     assert not missing, "rooms missing from docs/architecture.md:\n" + "\n".join(missing)
+
+
+def test_every_event_type_table_and_redis_key_family_is_in_the_doc() -> None:
+    """A new event type, table or key family lands with its row in the projections table."""
+    spans = _spans()
+    text = " ".join(spans)
+    wanted = sorted({event_type for event_type, _ in REGISTRY})
+    wanted += [f"schemas/tables.py::{name}" for name in _table_variables()]
+    missing = [item for item in wanted if item not in spans]
+    missing += [f"{p}* (a Redis key)" for p in names.REDIS_KEY_PREFIXES if p not in text]
+    assert not missing, "missing from docs/architecture.md:\n" + "\n".join(missing)
+
+
+def _table_variables() -> list[str]:
+    module = ROOT / "schemas" / "tables.py"
+    return sorted(
+        node.targets[0].id
+        for node in ast.parse(module.read_text()).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", "") == "Table"
+    )
