@@ -17,30 +17,24 @@ operations.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from schemas.catalog import CURRENT, Catalog
 from schemas.codec import DecodeError
+from schemas.events import SigningKeyPublished
 
 JWK_USE_SIGNATURE = "sig"
 """RFC 7517 §4.2 ``use`` value of a key that verifies signatures."""
 
 
 @dataclass(frozen=True, slots=True)
-class SigningKeyPublishedV2:
-    """A region's public signing key; ``public_jwk`` is a complete JWK naming its ``kid``,
-    ``alg`` and ``use``. The fields the reducers read keep their v1 names and meanings."""
+class SigningKeyPublishedV2(SigningKeyPublished):
+    """A region's public signing key whose ``public_jwk`` is complete: it names its ``kid``,
+    ``alg`` and ``use``. Every v1 field keeps its name and meaning (so it is a subclass, and the
+    reducers read it unchanged); only the rule on ``public_jwk`` is stricter."""
 
-    TYPE: ClassVar[str] = "signing_key.published"
     VERSION: ClassVar[int] = 2
-
-    kid: str
-    region: str
-    alg: str
-    public_jwk: Mapping[str, str]
-    issuer: str = ""
 
 
 def signing_key_published_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
