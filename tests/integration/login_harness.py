@@ -32,7 +32,7 @@ from services.core.readmodel import make_engine
 from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from services.login.app import create_app
-from services.login.bootstrap import Runtime, build_runtime, close_runtime
+from services.login.wiring import LoginWiring, build_wiring
 
 INTROSPECTION_ID = "rs1"
 INTROSPECTION_SECRET = "rs1-secret-value"
@@ -41,7 +41,7 @@ INTROSPECTION_SECRET = "rs1-secret-value"
 @dataclass
 class Login:
     settings: Settings
-    runtime: Runtime
+    wiring: LoginWiring
     client: httpx.AsyncClient
 
 
@@ -63,14 +63,14 @@ def login_settings(tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: 
 @asynccontextmanager
 async def running_login(settings: Settings) -> AsyncIterator[Login]:
     await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
-    runtime = await build_runtime(settings)
-    app = create_app(settings, runtime)
+    wiring = await build_wiring(settings)
+    app = create_app(settings, wiring)
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
-            yield Login(settings, runtime, client)
+            yield Login(settings, wiring, client)
     finally:
-        await close_runtime(runtime)
+        await wiring.close()
 
 
 @asynccontextmanager

@@ -38,7 +38,7 @@ login = login_fixture("forged", _prepare)
 
 async def _project_own_key(login: Login) -> None:
     """What eu's projector writes for eu's signing_key.published event."""
-    key = login.runtime.signing_key
+    key = login.wiring.signer.key
     entry = {
         "kid": key.kid,
         "region": "eu",
@@ -69,7 +69,7 @@ async def verifier(request: pytest.FixtureRequest, login: Login) -> AsyncIterato
 
 
 def _key(login: Login) -> SigningKey:
-    return login.runtime.signing_key
+    return login.wiring.signer.key
 
 
 def _forged(login: Login, case: str) -> str:
@@ -99,7 +99,7 @@ async def test_revocation_answers_200_and_revokes_nothing(login: Login, case: st
     response = await login.client.post("/oauth2/revoke", data={"token": _forged(login, case)})
     assert response.status_code == 200
     labels = {"endpoint": "revoke", "outcome": "revoked"}
-    revoked = login.runtime.metrics.registry.get_sample_value(
+    revoked = login.wiring.metrics.registry.get_sample_value(
         "authplane_revocation_requests_total", labels
     )
     assert not revoked

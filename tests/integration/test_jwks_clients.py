@@ -68,7 +68,7 @@ async def legacy_key(tmp_path_factory: pytest.TempPathFactory, login: Login) -> 
         await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
     finally:
         await redis.aclose()
-    await login.runtime.keyring.refresh()
+    await login.wiring.keyring.refresh()
     return key
 
 
@@ -110,7 +110,7 @@ async def test_every_member_of_every_key_has_its_rfc_7517_type(
     login: Login, legacy_key: SigningKey
 ) -> None:
     keys = (await _jwks(login))["keys"]
-    assert {k["kid"] for k in keys} == {login.runtime.signing_key.kid, legacy_key.kid}
+    assert {k["kid"] for k in keys} == {login.wiring.signer.key.kid, legacy_key.kid}
     assert {k["kid"]: _member_problems(k) for k in keys} == {k["kid"]: [] for k in keys}
     assert all("d" not in k for k in keys)
 

@@ -71,7 +71,7 @@ async def test_a_correct_password_gives_its_reservation_back(login: Login) -> No
     sequential = [await attempt(login, "rosa", "right") for _ in range(MAX_FAILURES + 2)]
     assert [a.status_code for a in sequential] == [200] * (MAX_FAILURES + 2)
     held = names.redis_login_attempts_user_key(user_id_for("rosa"))
-    assert await login.runtime.redis.zcard(held) == 0
+    assert await login.wiring.clients.redis.zcard(held) == 0
 
 
 async def test_authctl_ip_unlock_lifts_an_ip_lockout_in_the_region(

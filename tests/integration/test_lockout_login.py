@@ -106,8 +106,8 @@ async def test_a_disabled_user_is_refused_like_a_wrong_password(login: Login) ->
     wrong = await attempt(login, "nobody-else", "right", ip="203.0.113.9")
     assert disabled.status_code == wrong.status_code == 400
     assert disabled.json() == wrong.json()
-    assert await login.runtime.accounts.user_disabled(user_id_for("carol")) is True
-    assert await login.runtime.accounts.user_disabled(user_id_for("nobody-else")) is False
+    assert await login.wiring.accounts.user_disabled(user_id_for("carol")) is True
+    assert await login.wiring.accounts.user_disabled(user_id_for("nobody-else")) is False
 
 
 async def test_login_verifies_the_latest_password(login: Login) -> None:

@@ -102,7 +102,7 @@ async def test_other_regions_token_is_active_once_its_key_is_projected(
     assert body["active"] is True
     assert body["sub"] == "u-us"
     jwks = (await login.client.get("/.well-known/jwks.json")).json()
-    assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.runtime.signing_key.kid}
+    assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.wiring.signer.key.kid}
     assert all("d" not in k for k in jwks["keys"])
 
 
@@ -141,7 +141,7 @@ async def test_hs256_signed_with_the_public_key_is_inactive(login: Login) -> Non
     head, body, _ = (await _issue(login)).split(".")
     header = json.loads(base64.urlsafe_b64decode(head + "==")) | {"alg": "HS256"}
     signing_input = f"{b64url(json.dumps(header).encode())}.{body}"
-    public_pem = login.runtime.signing_key.private_key.public_key().public_bytes(
+    public_pem = login.wiring.signer.key.private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()

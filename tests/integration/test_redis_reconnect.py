@@ -49,7 +49,7 @@ async def kill_normal_clients(redis_url: str) -> int:
 def _token(login: Login) -> str:
     s = login.settings
     ctx = TokenContext(s.token_issuer, s.region, "u1", str(uuid.uuid4()), "app", "")
-    return issue_access_token(login.runtime.signing_key, ctx, ttl_s=600).token
+    return issue_access_token(login.wiring.signer.key, ctx, ttl_s=600).token
 
 
 def _checks(registry: object, outcome: str) -> float:
@@ -74,7 +74,7 @@ async def test_login_endpoint_readiness_and_introspection_survive_client_kill(
     token = _token(login)
     assert (await login.client.get("/readyz")).status_code == 200
     assert await _introspect_active(login, token)
-    registry = login.runtime.tokens.revocations.metrics.registry
+    registry = login.wiring.tokens.revocations.metrics.registry
     from_redis = _checks(registry, "redis")
 
     assert await kill_normal_clients(login.settings.redis_url) >= 1
@@ -90,7 +90,7 @@ async def test_verifier_and_its_mirror_survive_client_kill(
     login: Login, own_redis: ManagedProcess
 ) -> None:
     """Verifier.connect's direct client and the mirror's keyspace-notification subscription."""
-    key = login.runtime.signing_key
+    key = login.wiring.signer.key
     entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
     seed = Redis.from_url(own_redis.address)
     try:

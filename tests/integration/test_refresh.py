@@ -96,7 +96,7 @@ async def _started_elsewhere(region: Region, session_id: str) -> str:
         expires_at=datetime.now(UTC) + timedelta(days=1),
     )
     envelope = wrap(event, user_id=user_id, origin_region="us", correlation_id="elsewhere")
-    await region.login.runtime.publisher.publish(envelope)
+    await region.login.wiring.publisher.publish(envelope)
     return refresh
 
 

@@ -56,7 +56,7 @@ def _token(
     s = login.settings
     sid = sid or str(uuid.uuid4())
     ctx = TokenContext(s.token_issuer, s.region, user, sid, "app", "", seen)
-    return issue_access_token(login.runtime.signing_key, ctx, ttl_s=600, now=at).token
+    return issue_access_token(login.wiring.signer.key, ctx, ttl_s=600, now=at).token
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -89,7 +89,7 @@ async def _rev_hash(redis_url: str, key: str, **extra: str) -> None:
 
 
 def _count(login: Login, outcome: str) -> float:
-    value = login.runtime.metrics.registry.get_sample_value(
+    value = login.wiring.metrics.registry.get_sample_value(
         "authplane_revocation_checks_total", {"outcome": outcome}
     )
     return value or 0.0
@@ -343,7 +343,7 @@ async def test_verifier_connect_reads_keys_from_the_stores(login: Login, tmp_pat
         postgres_dsn=login.settings.postgres_dsn,
         mirror=False,
     )
-    key = login.runtime.signing_key
+    key = login.wiring.signer.key
     # The endpoint's key reaches the stores through the projector; write it as the projector does.
     entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
     redis = Redis.from_url(login.settings.redis_url)
