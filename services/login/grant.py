@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.envelope import new_event_id, wrap
@@ -17,6 +17,7 @@ from schemas.epoch import epoch_ms
 from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings
+from services.core.keys import SigningKey
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import StoreUnavailable
 from services.login import tokens
@@ -124,8 +125,7 @@ class PasswordGrant:
             scope,
             user.revocation_seen,
         )
-        access = tokens.issue_access_token(key, ctx, settings.access_token_ttl_s, now)
-        refresh = tokens.new_refresh_token(session_id)
+        access, refresh = issue_pair(key, ctx, settings.access_token_ttl_s, now)
         event = SessionStarted(
             session_id=session_id,
             client_id=client_id,
@@ -151,6 +151,15 @@ class PasswordGrant:
         await self.own_writes.session_started(envelope)
         self.metrics.logins.labels("success").inc()
         return token_response(access, refresh, scope)
+
+
+def issue_pair(
+    key: SigningKey, ctx: tokens.TokenContext, ttl_s: int, now: datetime
+) -> tuple[tokens.AccessToken, str]:
+    """A new access token (``ttl_s`` seconds from ``now``, signed with ``key``) and a new refresh
+    token of ``ctx``'s session."""
+    access = tokens.issue_access_token(key, ctx, ttl_s, now)
+    return access, tokens.new_refresh_token(ctx.session_id)
 
 
 def token_response(access: tokens.AccessToken, refresh: str, scope: str = "") -> dict[str, Any]:

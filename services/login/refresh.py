@@ -36,7 +36,7 @@ from services.login.credentials import session_of
 from services.login.errors import OAuthError, Unavailable, outcome_of
 from services.login.events import EventPublisher, PublishFailed
 from services.login.forms import require
-from services.login.grant import token_response
+from services.login.grant import issue_pair, token_response
 from services.login.metrics import Metrics
 from services.login.own_writes import OwnWrites
 from services.login.refresh_rule import Verdict, judge
@@ -162,8 +162,7 @@ class RefreshGrant:
             "",
             state.revocation_seen,
         )
-        access = tokens.issue_access_token(key, ctx, settings.access_token_ttl_s, now)
-        refresh = tokens.new_refresh_token(session_id)
+        access, refresh = issue_pair(key, ctx, settings.access_token_ttl_s, now)
         event = TokenRefreshed(
             session_id=session_id,
             # The presented token, also in the grace window: the projections then see two

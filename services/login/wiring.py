@@ -145,28 +145,18 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     lockout = Lockout(redis, engine, settings, publisher)
     own_writes = OwnWrites(redis)
     states = RefreshStates(redis, engine)
+    grant = PasswordGrant(
+        settings, passwords, rehasher, accounts, lockout, publisher, own_writes, signer, metrics
+    )
+    refresh = RefreshGrant(
+        settings, states, tokens.revocations, accounts, publisher, own_writes, signer, metrics
+    )
+    revocation = Revocation(settings, tokens, Sessions(redis, engine), states, publisher)
+    change = PasswordChange(region, tokens, passwords, rehasher, accounts, lockout, publisher)
+    ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
+    readiness = Readiness(clients.producer, redis, engine, region)
     return LoginWiring(
-        settings=settings,
-        clients=clients,
-        metrics=metrics,
-        keyring=keyring,
-        signer=signer,
-        passwords=passwords,
-        tokens=tokens,
-        publisher=publisher,
-        accounts=accounts,
-        password_grant=PasswordGrant(
-            settings, passwords, rehasher, accounts, lockout, publisher, own_writes, signer, metrics
-        ),
-        refresh_grant=RefreshGrant(
-            settings, states, tokens.revocations, accounts, publisher, own_writes, signer, metrics
-        ),
-        revocation=Revocation(settings, tokens, Sessions(redis, engine), states, publisher),
-        password_change=PasswordChange(
-            region, tokens, passwords, rehasher, accounts, lockout, publisher
-        ),
-        introspection=Introspection(tokens, metrics),
-        readiness=Readiness(clients.producer, redis, engine, region),
+        *ports, grant, refresh, revocation, change, Introspection(tokens, metrics), readiness
     )
 
 
