@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 
 from schemas import names
 from services.core.keys import SigningKey, load_or_create
-from tests.integration.login_harness import Login, login_fixture, seed_user_redis
+from tests.integration.login_harness import Login, login_fixture
+from tests.integration.login_seeding import seed_user_redis
 
 # authlib.jose is deprecated upstream (in favour of joserfc) and says so on import, with a filter
 # of its own that overrides pytest's; clients built on it still exist, so it is tested.

@@ -6,42 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import jwt
-import pytest
 
 from schemas.events import SigningKeyPublished, SigningKeyRevoked
 from services.core import keys
-from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
     events_on_topic,
-    login_settings,
-    running_login,
-    seed_user_redis,
+    login_fixture,
+    seeded,
 )
 from tests.integration.test_projector_support import as_log, event, projector_on
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(
-        tmp_path,
-        broker.address,
-        fresh_redis_url,
-        fresh_postgres_dsn,
-        key_watch_interval_s=0.05,
-        signing_alg="ES256",
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "alice", "pw")
-        yield running
+login = login_fixture(
+    scope="function",
+    broker="own",
+    prepare=seeded(("alice", "pw")),
+    key_watch_interval_s=0.05,
+    signing_alg="ES256",
+)
 
 
 async def project_published_keys(login: Login) -> set[str]:

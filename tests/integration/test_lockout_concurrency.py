@@ -11,11 +11,8 @@ from pathlib import Path
 from schemas import names
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.identity import ip_subject_id, user_id_for
-from tests.integration.login_harness import (
-    Login,
-    events_on_topic,
-    seed_user_redis,
-)
+from tests.integration.login_harness import Login, events_on_topic
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.test_authctl import _authctl, _stack
 from tests.integration.test_lockout_login import MAX_FAILURES, attempt, login, project
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import jwt
-import pytest
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
@@ -20,22 +18,16 @@ from services.devstack.process import ManagedProcess, free_port
 from tests.integration.login_harness import (
     Login,
     events_on_topic,
+    login_fixture,
     login_settings,
     running_login,
-    seed_user_postgres,
-    seed_user_redis,
 )
+from tests.integration.login_seeding import seed_user_postgres, seed_user_redis
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function", broker="own")
 
 
 async def _password_login(login: Login, username: str, password: str) -> httpx.Response:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import orjson
-import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -19,22 +16,15 @@ from schemas.redis_client import make_redis, make_sync_redis
 from services.devstack.process import ManagedProcess
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier import Verifier
-from tests.integration.login_harness import Login, login_settings, running_login, set_heartbeat
+from tests.integration.login_harness import (
+    Login,
+    login_fixture,
+    set_heartbeat,
+)
 from tests.integration.test_login_introspect import BASIC
 from tests.integration.test_projector_support import as_log, projector_on, registration
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path,
-    shared_broker: ManagedProcess,
-    own_redis: ManagedProcess,
-    fresh_postgres_dsn: str,
-) -> AsyncIterator[Login]:
-    broker, redis_url = shared_broker.address, own_redis.address
-    settings = login_settings(tmp_path, broker, redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function", own_redis=True)
 
 
 async def kill_normal_clients(redis_url: str) -> int:

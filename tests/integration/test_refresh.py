@@ -28,7 +28,8 @@ from services.devstack.process import ManagedProcess
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
 from streams.projection.refresh import REUSE_REASON
 from streams.wiring import create_engine
-from tests.integration.login_harness import login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import login_settings, running_login
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
 USER = "rita"

@@ -32,17 +32,10 @@ from services.verifier import InvalidToken, Verifier
 from services.verifier.checks import RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.mirror import RevocationMirror
-from tests.integration.login_harness import Login, login_settings, running_login
+from tests.integration.login_harness import Login, login_fixture, login_settings, running_login
 from tests.integration.test_login_introspect import BASIC
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, shared_broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, shared_broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function")
 
 
 def _token(

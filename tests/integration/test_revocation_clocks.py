@@ -23,7 +23,8 @@ from services.admin.revocation import Found, revocation
 from services.core.readmodel import list_sessions, make_engine
 from services.devstack.process import ManagedProcess
 from services.login.clock import system_clock
-from tests.integration.login_harness import login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import login_settings, running_login
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
 USER = "clara"
