@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
+from schemas.epoch import epoch_ms
 from schemas.settings import CLOCK_SKEW_S
 from services.core.keys import load_or_create
 from services.core.readmodel import make_engine, make_redis
@@ -70,7 +71,7 @@ async def _rev_hash(redis_url: str, key: str, **extra: str) -> None:
         "reason": "test",
         "revoked_by": "operator:test",
         "origin_region": "us",
-        "revoked_at_ms": str(int(time.time() * 1000)),
+        "revoked_at_ms": str(epoch_ms(datetime.now(UTC))),
         **extra,
     }
     redis = Redis.from_url(redis_url)
@@ -114,11 +115,11 @@ async def test_user_revocation_without_evidence_kills_tokens_up_to_the_skew_boun
     fast_clock = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=8))
     after_skew = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=CLOCK_SKEW_S + 1))
     other_user = _token(login, user="u-other", at=revoked_at - timedelta(seconds=5))
-    not_before_ms = int(revoked_at.timestamp() * 1000) + 300
+    not_before_ms = epoch_ms(revoked_at) + 300
     await _rev_hash(
         login.settings.redis_url,
         names.redis_user_not_before_key("u-nb"),
-        not_before_ms=str(not_before_ms),
+        **{names.REVOCATION_NOT_BEFORE_FIELD: str(not_before_ms)},
     )
     tokens = (before, same_second, fast_clock, after_skew, other_user)
     answers = [await _active(login, t) for t in tokens]
@@ -142,8 +143,10 @@ async def test_user_revocation_kills_exactly_the_tokens_whose_region_had_not_see
     await _rev_hash(
         login.settings.redis_url,
         names.redis_user_not_before_key("u-ev"),
-        not_before_ms=str(int(revoked_at.timestamp() * 1000)),
-        **{names.USER_REVOCATION_LATEST_FIELD: revocation},
+        **{
+            names.REVOCATION_NOT_BEFORE_FIELD: str(epoch_ms(revoked_at)),
+            names.USER_REVOCATION_LATEST_FIELD: revocation,
+        },
     )
     tokens = (knew, knew_slow_clock, missed_fast_clock, saw_none)
     assert [await _active(login, t) for t in tokens] == [True, True, False, False]
