@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -21,6 +20,7 @@ from tests.integration.login_harness import (
     login_fixture,
     set_heartbeat,
 )
+from tests.integration.login_seeding import project_signing_key
 from tests.integration.test_login_introspect import BASIC
 from tests.integration.test_projector_support import as_log, projector_on, registration
 
@@ -80,13 +80,7 @@ async def test_verifier_and_its_mirror_survive_client_kill(
     login: Login, own_redis: ManagedProcess
 ) -> None:
     """Verifier.connect's direct client and the mirror's keyspace-notification subscription."""
-    key = login.wiring.signer.key
-    entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
-    seed = Redis.from_url(own_redis.address)
-    try:
-        await seed.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
-    finally:
-        await seed.aclose()
+    await project_signing_key(own_redis.address, login.wiring.signer.key, "eu")
     direct = await Verifier.connect(
         region="eu",
         redis_url=own_redis.address,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -34,6 +33,7 @@ from services.verifier.checks import RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.mirror import RevocationMirror
 from tests.integration.login_harness import Login, login_fixture, login_settings, running_login
+from tests.integration.login_seeding import project_signing_key
 from tests.integration.test_login_introspect import BASIC
 
 login = login_fixture(scope="function")
@@ -339,19 +339,15 @@ async def test_verifier_connect_reads_keys_from_the_stores(login: Login, tmp_pat
         postgres_dsn=login.settings.postgres_dsn,
         mirror=False,
     )
-    key = login.wiring.signer.key
-    # The endpoint's key reaches the stores through the projector; write it as the projector does.
-    entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
-    redis = Redis.from_url(login.settings.redis_url)
     try:
-        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
+        # The endpoint's key reaches the stores through the projector: project its event.
+        await project_signing_key(login.settings.redis_url, login.wiring.signer.key, "eu")
         assert (await verifier.verify(_token(login)))["region"] == "eu"
         stranger = load_or_create(tmp_path / "stranger", "eu", "RS256")
         ctx = TokenContext(login.settings.token_issuer, "eu", "u1", "s1", "app", "")
         with pytest.raises(InvalidToken, match="unknown_kid"):
             await verifier.verify(issue_access_token(stranger, ctx, ttl_s=600).token)
     finally:
-        await redis.aclose()
         await verifier.close()
 
 
