@@ -128,8 +128,20 @@ async def events_on_topic(
     bootstrap: str, wanted: Callable[[Envelope], bool], timeout_s: float = 10.0
 ) -> list[Envelope]:
     """Every event the predicate accepts, once at least one arrived (or the timeout passed)."""
+    return await read_topic(bootstrap, names.TOPIC_EVENTS, wanted, bool, timeout_s)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    wanted: Callable[[Envelope], bool],
+    done: Callable[[list[Envelope]], bool],
+    timeout_s: float = 10.0,
+) -> list[Envelope]:
+    """The events of ``topic`` (from its start) the predicate accepts, read until ``done(found)``
+    or ``timeout_s`` seconds passed."""
     consumer = AIOKafkaConsumer(
-        names.TOPIC_EVENTS,
+        topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -139,7 +151,7 @@ async def events_on_topic(
     found: list[Envelope] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while not found and time.monotonic() < deadline:
+        while not done(found) and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 found += [e for e in (decode(r.value) for r in records) if wanted(e)]

@@ -12,10 +12,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from schemas import names
-from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
 from services.core.keys import generate_private_key, signing_key
@@ -24,6 +22,7 @@ from services.login.tokens import new_refresh_token, new_session_id
 from tests.integration.login_harness import (
     Login,
     login_fixture,
+    read_topic,
     seeded,
 )
 from tests.integration.login_seeding import project_session, project_signing_key
@@ -45,25 +44,11 @@ async def _tokens(login: Login, client_id: str = "shop") -> dict[str, Any]:
 async def _revocations(bootstrap: str, until_sid: str, timeout_s: float = 10.0) -> list[Envelope]:
     """Events on the revocation topic up to the one revoking ``until_sid``. All events of these
     tests share one user id, hence one partition: anything produced earlier comes first."""
-    consumer = AIOKafkaConsumer(
-        names.TOPIC_REVOCATIONS,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-    )
-    await consumer.start()
-    found: list[Envelope] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if any(e.payload.session_id == until_sid for e in found):
-                break
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [decode(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return found
+
+    def revoked(found: list[Envelope]) -> bool:
+        return any(e.payload.session_id == until_sid for e in found)
+
+    return await read_topic(bootstrap, names.TOPIC_REVOCATIONS, lambda _: True, revoked, timeout_s)
 
 
 async def _revoke(login: Login, token: str, **extra: str) -> httpx.Response:
