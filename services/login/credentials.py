@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import re
 
-from services.login.errors import OAuthError
+from services.login.errors import InvalidBearer
 
-_BEARER_REALM = 'Bearer realm="authplane"'
 _SESSION_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _SECRET = r"[A-Za-z0-9_-]{43}"  # noqa: S105 (a pattern: 32 random bytes, base64url unpadded)
 _REFRESH_TOKEN = re.compile(rf"(?P<sid>{_SESSION_ID})\.{_SECRET}")
-
-
-class InvalidBearer(OAuthError):
-    """401 ``invalid_token`` with the RFC 6750 §3 ``WWW-Authenticate`` challenge."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__("invalid_token", description, status=401)
-        self.headers = {
-            "WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token", '
-            f'error_description="{description}"'
-        }
 
 
 def split_authorization(authorization: str | None) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """What can go wrong in a login-endpoint request, and the one place it becomes an HTTP answer.
 
 Use cases raise ``OAuthError`` (an RFC 6749 §5.2 error: ``error``, ``error_description``, a status
-and extra headers such as RFC 6750 §3 ``WWW-Authenticate``), ``Unavailable`` (503 "try again"),
+and extra headers) or one of its kinds below (``Unavailable`` 503 "try again", ``InvalidBearer``
+and ``ClientAuthError`` 401 with their ``WWW-Authenticate`` challenge, ``LockedOut`` 429),
 or let ``PublishFailed`` (the broker did not acknowledge) and Starlette's ``HTTPException``
 through. ``install_error_handlers`` maps each to its response; nothing else builds error answers.
 """
@@ -18,6 +19,8 @@ from services.login.events import PublishFailed
 from services.login.responses import json_response
 
 EVENT_LOG_UNREACHABLE = "the event log is unreachable, try again"
+BEARER_REALM = 'Bearer realm="authplane"'
+BASIC_REALM = 'Basic realm="authplane", charset="UTF-8"'
 RETRY_AFTER_S = "1"
 """Retry-After (RFC 9110 §10.2.3, seconds) of every 503: the stores and the broker recover or
 time out within about that."""
@@ -41,6 +44,36 @@ class Unavailable(OAuthError):
 
     def __init__(self, description: str) -> None:
         super().__init__("temporarily_unavailable", description, status=503)
+
+
+class InvalidBearer(OAuthError):
+    """401 ``invalid_token`` with the RFC 6750 §3 ``WWW-Authenticate`` challenge."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_token", description, status=401)
+        self.headers = {
+            "WWW-Authenticate": f'{BEARER_REALM}, error="invalid_token", '
+            f'error_description="{description}"'
+        }
+
+
+class ClientAuthError(OAuthError):
+    """401 ``invalid_client`` (RFC 6749 §5.2) with a Basic challenge (RFC 7617 §2)."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid_client", "resource server authentication failed", status=401)
+        self.headers = {"WWW-Authenticate": BASIC_REALM}
+
+
+class LockedOut(OAuthError):
+    """429 with Retry-After (``retry_after_s`` seconds); the same body whoever the username
+    belongs to (or nobody)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            "slow_down", "too many failed attempts; retry after the Retry-After delay", status=429
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 def outcome_of(exc: OAuthError | PublishFailed) -> str:

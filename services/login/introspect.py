@@ -10,20 +10,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from services.login.credentials import split_authorization
-from services.login.errors import OAuthError
+from services.login.errors import ClientAuthError
 from services.login.metrics import Metrics
 from services.verifier.verifier import Verifier
 
 INACTIVE: dict[str, Any] = {"active": False}
 _ANSWERED_CLAIMS = ("sub", "sid", "jti", "iss", "exp", "iat", "client_id", "region", "scope")
-_REALM = 'Basic realm="authplane", charset="UTF-8"'
 TOKEN_TYPE = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
-
-
-class ClientAuthError(OAuthError):
-    def __init__(self) -> None:
-        super().__init__("invalid_client", "resource server authentication failed", status=401)
-        self.headers = {"WWW-Authenticate": _REALM}
 
 
 def authenticate_client(authorization: str | None, clients: Mapping[str, str]) -> str:

@@ -41,7 +41,8 @@ from services.core.readmodel import REDIS_ERRORS, StoreUnavailable, read_with_fa
 from services.login.attempts import Attempts, Refused, Reservation
 from services.login.attempts import Policy as Policy  # re-exported: the lockout rule
 from services.login.clock import now_ms
-from services.login.errors import OAuthError, Unavailable
+from services.login.errors import LockedOut as LockedOut  # re-exported: the 429 it raises
+from services.login.errors import Unavailable
 from services.login.events import EventPublisher, PublishFailed
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,6 @@ RESERVATION_SLACK_S = 30.0
 """How long past the produce timeout a reserved check may take (argon2 queueing included)."""
 IN_FLIGHT_RETRY_MS = 1000
 """Retry-After when only checks in flight refuse a new one: they settle within about that."""
-
-
-class LockedOut(OAuthError):
-    """429 with Retry-After; the same body whoever the username belongs to (or nobody)."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            "slow_down", "too many failed attempts; retry after the Retry-After delay", status=429
-        )
-        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 def policy_from_settings(s: Settings) -> Policy:

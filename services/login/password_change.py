@@ -17,8 +17,8 @@ from schemas.events import PasswordChanged
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import StoreUnavailable
 from services.login.account import Accounts
-from services.login.credentials import InvalidBearer, bearer_token
-from services.login.errors import OAuthError, Unavailable
+from services.login.credentials import bearer_token
+from services.login.errors import InvalidBearer, OAuthError, Unavailable
 from services.login.events import EventPublisher
 from services.login.forms import require
 from services.login.lockout import Lockout

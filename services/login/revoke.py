@@ -27,8 +27,8 @@ from schemas.events import SessionRevoked
 from schemas.settings import Settings
 from services.core.readmodel import StoreUnavailable
 from services.login.clock import now_ms
-from services.login.credentials import InvalidBearer, bearer_token, session_of
-from services.login.errors import Unavailable
+from services.login.credentials import bearer_token, session_of
+from services.login.errors import InvalidBearer, Unavailable
 from services.login.events import EventPublisher
 from services.login.refresh_state import RefreshStates
 from services.login.sessions import Sessions
