@@ -1,5 +1,4 @@
-"""A user's account as the login endpoint sees it (registration + latest account changes), and
-the self-service password change.
+"""A user's account as the login endpoint sees it (registration + latest account changes).
 
 The latest password (user.password_changed, else the registration's) is the one verified; a
 disabled user cannot log in or refresh. Both come from this region's projections: Redis first,

@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the login endpoint's ASGI app, its lifespan and its error mapping."""
+"""``create_app(settings)``: the login endpoint's ASGI app, its lifespan, its middleware and the
+last-resort answer to an error nothing mapped (the mapping itself: ``services.login.errors``)."""
 
 from __future__ import annotations
 
