@@ -198,8 +198,8 @@ class Lockout:
     ) -> None:
         """Log a login.failed, acknowledged before the caller answers (an unrecorded failure must
         not be answered: a log outage would be a window for unthrottled guessing), then count it
-        here at once in place of its reservation. 503 if the broker does not acknowledge (the
-        reservation is then released: the guess got no answer)."""
+        here at once in place of its reservation. Raises ``PublishFailed`` (answered 503) if the
+        broker does not acknowledge; the reservation is then released: the guess got no answer."""
         envelope = wrap(
             LoginFailed(client_ip=ip),
             user_id=user_id,
