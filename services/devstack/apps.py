@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -31,8 +30,7 @@ def region_settings(
     metrics_port: int,
     introspection_clients: Mapping[str, str],
 ) -> Settings:
-    return dataclasses.replace(
-        base,
+    return base.replace(
         region=infra.region,
         kafka_bootstrap=kafka_bootstrap,
         redis_url=infra.redis_url,

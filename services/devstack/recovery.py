@@ -4,7 +4,6 @@ start one app, wipe a region's stores, replace the (memory-only) broker with an 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 from collections.abc import Mapping
 
@@ -82,7 +81,7 @@ def replace_broker(stack: Stack) -> str:
         lambda: asyncio.run(ensure_topics(bootstrap, base.topic_partitions, base.topic_replication))
     )
     for region, settings in stack.settings.items():
-        stack.settings[region] = dataclasses.replace(settings, kafka_bootstrap=bootstrap)
+        stack.settings[region] = settings.replace(kafka_bootstrap=bootstrap)
     stackfile.write(stack)
     return stack.kafka_bootstrap
 

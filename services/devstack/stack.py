@@ -8,7 +8,6 @@ projections without the log that produced them would contradict "the log is the 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -116,9 +115,7 @@ class Stack:
             links = plan_links(list(regions)) if proxied_links else None
             cluster = _start_kafka(regions, base_dir, not detach, _next(ports), say, links)
             stack = cls(base_dir, cluster.processes[0], detached=detach, kafka=cluster, links=links)
-            base = dataclasses.replace(
-                base, broker_kind=KAFKA, topic_replication=replication_for(len(regions))
-            )
+            base = base.replace(broker_kind=KAFKA, topic_replication=replication_for(len(regions)))
         else:
             process = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
             stack = cls(base_dir, process, detached=detach)

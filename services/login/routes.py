@@ -81,7 +81,10 @@ async def password(request: Request) -> Response:
 @router.post("/oauth2/introspect")
 async def introspect_token(request: Request) -> Response:
     rt = runtime_of(request)
-    authenticate_client(request.headers.get("authorization"), rt.settings.introspection_clients)
+    authenticate_client(
+        request.headers.get("authorization"),
+        {k: v.get_secret_value() for k, v in rt.settings.introspection_clients.items()},
+    )
     form = await read_form(request, rt.settings.max_body_bytes)
     answer = await introspect(rt, require(form, "token"))
     return json_response(answer, headers=NO_STORE)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 import time
@@ -54,7 +53,7 @@ ATTEMPTS = 6
 def _login_with_clock(stack: Stack, region: str, offset: str) -> Iterator[str]:
     """A second login endpoint of ``region`` (its key, stores and broker) whose clock is off by
     ``offset`` (see tests.e2e.skewed_login); yields its base URL."""
-    settings = dataclasses.replace(stack.settings[region], http_port=free_port())
+    settings = stack.settings[region].replace(http_port=free_port())
     name = f"{region}-login-clock-{settings.http_port}"
     proc = spawn(
         name,
