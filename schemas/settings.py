@@ -17,7 +17,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+)
 from pydantic import model_validator as model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -97,7 +107,6 @@ def _pairs(raw: Any) -> Any:
 
 
 Flag = Annotated[bool, BeforeValidator(_boolean)]
-Seconds = Annotated[int, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 ClientSecrets = Annotated[Mapping[str, SecretStr], NoDecode, BeforeValidator(_pairs)]
 _URLS = frozenset({"redis_url", "postgres_dsn"})
@@ -117,48 +126,48 @@ class Settings(BaseSettings):
     broker_kind: Annotated[str, _one_of(BROKER_KINDS)] = TANSU
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/authplane"
-    topic_partitions: Annotated[int, Field(ge=1)] = 8
-    topic_replication: Annotated[int, Field(ge=1)] = 1
+    topic_partitions: PositiveInt = 8
+    topic_replication: PositiveInt = 1
 
     http_host: str = "127.0.0.1"
     http_port: Port = 8080
     issuer: str = ""
     signing_alg: Annotated[str, _one_of(SIGNING_ALGS)] = "RS256"
     key_dir: Path = Path(".authplane/keys")
-    access_token_ttl_s: Annotated[int, Field(ge=1)] = 900
+    access_token_ttl_s: PositiveInt = 900
     session_ttl_s: Annotated[int, Field(gt=0, le=MAX_SESSION_TTL_S)] = 30 * 24 * 3600
-    session_idle_ttl_s: Annotated[int, Field(ge=1)] = 7 * 24 * 3600
-    refresh_reuse_grace_s: Annotated[float, Field(ge=0)] = 60.0
-    session_propagation_max_s: Annotated[float, Field(gt=0)] = 600.0
-    max_body_bytes: Annotated[int, Field(ge=1)] = 8192
+    session_idle_ttl_s: PositiveInt = 7 * 24 * 3600
+    refresh_reuse_grace_s: NonNegativeFloat = 60.0
+    session_propagation_max_s: PositiveFloat = 600.0
+    max_body_bytes: PositiveInt = 8192
     # Request line + headers of one request, and one header field (name + value), in bytes, on
     # every HTTP surface (login endpoint, projector metrics); larger heads are refused unread.
-    max_request_head_bytes: Annotated[int, Field(ge=1)] = 16384
-    max_header_bytes: Annotated[int, Field(gt=0)] = 8192
-    produce_timeout_s: Annotated[float, Field(ge=0)] = 5.0
+    max_request_head_bytes: PositiveInt = 16384
+    max_header_bytes: PositiveInt = 8192
+    produce_timeout_s: NonNegativeFloat = 5.0
     introspection_clients: ClientSecrets = Field(default_factory=dict)
 
-    key_watch_interval_s: Annotated[float, Field(gt=0)] = 1.0
-    key_retire_grace_s: Seconds = 60
+    key_watch_interval_s: PositiveFloat = 1.0
+    key_retire_grace_s: NonNegativeInt = 60
 
-    login_max_failures: Annotated[int, Field(ge=1)] = 5
-    login_ip_max_failures: Annotated[int, Field(ge=1)] = 50
+    login_max_failures: PositiveInt = 5
+    login_ip_max_failures: PositiveInt = 50
     login_failure_window_s: Annotated[int, Field(gt=0, le=MAX_LOGIN_FAILURE_WINDOW_S)] = 900
-    login_lockout_s: Seconds = 60
-    login_lockout_growth: Annotated[float, Field(gt=0)] = 2.0
-    login_lockout_max_s: Seconds = 900
-    trusted_proxy_hops: Annotated[int, Field(ge=0)] = 0
+    login_lockout_s: NonNegativeInt = 60
+    login_lockout_growth: PositiveFloat = 2.0
+    login_lockout_max_s: NonNegativeInt = 900
+    trusted_proxy_hops: NonNegativeInt = 0
 
     argon2_memory_kib: Annotated[int, Field(ge=8)] = 19456
-    argon2_time_cost: Annotated[int, Field(ge=1)] = 2
-    argon2_parallelism: Annotated[int, Field(ge=1)] = 1
-    argon2_threads: Annotated[int, Field(ge=0)] = 0
+    argon2_time_cost: PositiveInt = 2
+    argon2_parallelism: PositiveInt = 1
+    argon2_threads: NonNegativeInt = 0
 
-    consumer_fetch_max_wait_ms: Annotated[int, Field(ge=0)] = 0
-    projector_batch_max: Annotated[int, Field(ge=1)] = 1000
-    projector_batch_within_ms: Annotated[int, Field(ge=0)] = 5
-    broker_session_timeout_s: Annotated[float, Field(gt=0)] = 6.0
-    broker_heartbeat_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    consumer_fetch_max_wait_ms: NonNegativeInt = 0
+    projector_batch_max: PositiveInt = 1000
+    projector_batch_within_ms: NonNegativeInt = 5
+    broker_session_timeout_s: PositiveFloat = 6.0
+    broker_heartbeat_interval_s: PositiveFloat = 1.0
     projector_metrics_port: Port = 0
     max_event_skew_s: Annotated[float, Field(gt=0, le=MAX_LOGIN_FAILURE_WINDOW_S)] = (
         DEFAULT_MAX_EVENT_SKEW_S

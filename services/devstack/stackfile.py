@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from services.core import topology
+from schemas import topology
 from services.devstack.process import (
     InfraError,
     ManagedProcess,
@@ -62,7 +62,7 @@ def _broker_record(proc: ManagedProcess) -> dict[str, Any]:
 
 def broker_kind(topo: topology.Topology) -> str:
     """``tansu`` or ``kafka``: what the stack file says the stack runs on."""
-    return str(topo.extra.get("broker", {}).get("kind", "tansu"))
+    return topo.broker_kind
 
 
 def write(stack: Stack) -> None:

@@ -26,12 +26,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis import Redis
 
-from schemas import names
+from schemas import names, topology
 from schemas.codec import encode
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from services.admin import revocation as revoke
-from services.core import topology
 from services.devstack.apps import child_env
 from services.devstack.process import HOST, ManagedProcess, free_port, spawn
 from services.devstack.stack import Stack

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from schemas import topology
 from schemas.settings import Settings, setting_names
 from schemas.topics import replication_for
-from services.core import topology
 from services.devstack import kafka, kafka_config
 
 COMPOSE_DIR = Path(__file__).parents[2] / "compose"
