@@ -31,7 +31,7 @@ from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
-from services.devstack.infra import apply_migrations, migrations_available
+from services.devstack.infra import apply_migrations
 from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
@@ -248,8 +248,6 @@ def db_upgrade(
     dsn: Annotated[str | None, typer.Option(help="[default: AUTHPLANE_POSTGRES_DSN]")] = None,
 ) -> None:
     """Apply the Alembic migrations to a Postgres database."""
-    if not migrations_available():
-        raise _fail("migrations are not available in this checkout (migrations/runner.py)")
     try:
         target = dsn or Settings.from_env().postgres_dsn
         apply_migrations(target)

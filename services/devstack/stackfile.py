@@ -15,13 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from schemas import topology
-from services.devstack.process import (
-    InfraError,
-    ManagedProcess,
-    create_time,
-    pid_alive,
-    stop_recorded_pid,
-)
+from services.devstack.pids import create_time, pid_alive, stop_recorded_pid
+from services.devstack.process import InfraError, ManagedProcess
 
 if TYPE_CHECKING:
     from services.devstack.stack import Stack
