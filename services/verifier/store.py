@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.epoch import epoch_ms
+from schemas.redis_client import as_text
 from services.verifier.rule import RevocationState
 
 USER_FIELDS = [names.REVOCATION_NOT_BEFORE_FIELD, names.USER_REVOCATION_LATEST_FIELD]
@@ -42,8 +43,7 @@ def parse_user_fields(values: list[Any]) -> tuple[int | None, str | None]:
     """``USER_FIELDS`` of ``rev:v1:user:{uid}`` as (not_before_ms, greatest revocation id).
     An unreadable not-before raises ValueError (see parse_millis)."""
     raw_not_before, raw_latest = values
-    latest = raw_latest.decode() if isinstance(raw_latest, bytes) else raw_latest
-    return parse_millis(raw_not_before), latest or None
+    return parse_millis(raw_not_before), as_text(raw_latest) or None
 
 
 def parse_millis(raw: Any) -> int | None:
@@ -51,8 +51,7 @@ def parse_millis(raw: Any) -> int | None:
     unreachable store (unknown state), never as 'not revoked'."""
     if raw is None:
         return None
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return int(text)
+    return int(as_text(raw))
 
 
 async def postgres_state(
