@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-# Exact versions (with hashes) of every dependency, dev extras included; pyproject.toml keeps the
-# ranges. `make lock` refreshes it; CI installs from it through `make test`.
+# Exact versions (with hashes) of every dependency, every product extra ([all]) and [dev] included;
+# pyproject.toml keeps the ranges. `make lock` refreshes it; CI installs from it through `make test`.
 LOCK   := requirements.lock
 UV_VERSION ?= 0.13.9
 LOCK_ARGS ?=
@@ -30,7 +30,7 @@ install: $(STAMP)
 lock:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra all --extra dev --universal --generate-hashes \
 		--python-version 3.11 --quiet $(LOCK_ARGS) -o $(LOCK)
 
 ## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
@@ -82,7 +82,7 @@ bench: $(STAMP)
 ## ~/.cache/authplane; not part of `make test`). BENCH_PEERS_ARGS, e.g. "--seconds 10".
 BENCH_PEERS_ARGS ?=
 bench-peers: $(STAMP) bench-tools
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[all,dev,bench]'
 	$(PY) -m bench peers $(BENCH_PEERS_ARGS)
 	$(PY) -m bench --plot
 

@@ -19,7 +19,7 @@ MIGRATION_LOCK_ID = 0x617574_68706C  # "authpl"
 def _url() -> str:
     dsn = context.get_x_argument(as_dictionary=True).get("dsn")
     if dsn:
-        from migrations.runner import async_url
+        from schemas.dsn import async_url
 
         return async_url(dsn)
     url = context.config.get_main_option("sqlalchemy.url")

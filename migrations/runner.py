@@ -8,16 +8,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from schemas.dsn import async_url
+
 HERE = Path(__file__).resolve().parent
-ASYNC_SCHEME = "postgresql+asyncpg"
-
-
-def async_url(dsn: str) -> str:
-    """``postgresql://user@host:port/db`` -> the SQLAlchemy asyncpg URL of the same database."""
-    scheme, sep, rest = dsn.partition("://")
-    if not sep or scheme not in ("postgresql", "postgres", ASYNC_SCHEME):
-        raise ValueError("expected a postgresql://user@host:port/db DSN")
-    return f"{ASYNC_SCHEME}://{rest}"
 
 
 def alembic_config(dsn: str) -> Config:

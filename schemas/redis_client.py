@@ -73,3 +73,10 @@ def make_sync_redis(url: str, timeout_s: float = 1.0) -> redis.Redis:
     launcher's readiness probe); the caller closes it with ``client.close()``."""
     retry = SyncRetry(_backoff(), RETRIES, supported_errors=(RedisConnectionError,))
     return redis.Redis.from_url(url, retry=retry, **_options(timeout_s))
+
+
+def as_text(value: Any) -> str:
+    """A reply value as text: clients answer bytes (UTF-8 decoded here); None becomes ``""``."""
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)

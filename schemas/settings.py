@@ -3,17 +3,42 @@
 Every process (login endpoint, projector, CLIs, launcher) builds one ``Settings`` from the
 environment at start-up and passes the parts it needs down as parameters. The variable names are
 the contract between the launcher (or compose file) and the processes it starts.
+
+pydantic-settings maps ``AUTHPLANE_<FIELD>`` to each field and parses it to the field's type; the
+bounds are the fields' constraints; secrets are ``SecretStr`` (shown as ``**********`` in repr,
+str and logs; read them with ``.get_secret_value()``) and URLs print with their password masked.
+A bad value raises ``SettingsError`` with one line naming the variable.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+)
+from pydantic import model_validator as model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+from schemas.dsn import redact
 
 PREFIX = "AUTHPLANE_"
 SIGNING_ALGS = ("RS256", "ES256", "EdDSA")
@@ -41,60 +66,115 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    region: str = "eu"
+def _one_of(choices: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _identifier(value: str) -> str:
+    if not value.isidentifier():
+        raise ValueError(f"must be a short identifier, not {value!r}")
+    return value
+
+
+def _boolean(raw: Any) -> Any:
+    """The spellings the launcher and compose files use; anything else is refused."""
+    if not isinstance(raw, str):
+        return raw
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, not {raw!r}")
+
+
+def _pairs(raw: Any) -> Any:
+    """``id:secret,id2:secret2`` (secrets may contain ``:``; ids may not)."""
+    if not isinstance(raw, str):
+        return raw
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition(":")
+        if not sep or not key or not value:
+            raise ValueError("expected comma-separated id:secret pairs")
+        out[key] = value
+    return out
+
+
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+Port = Annotated[int, Field(ge=0, le=65535)]
+ClientSecrets = Annotated[Mapping[str, SecretStr], NoDecode, BeforeValidator(_pairs)]
+_URLS = frozenset({"redis_url", "postgres_dsn"})
+
+
+class Settings(BaseSettings):
+    """Every ``AUTHPLANE_<FIELD>`` setting of every process, with its default.
+
+    ``Settings(**fields)`` is the defaults plus ``fields`` (the environment is not read);
+    ``Settings.from_env()`` reads the environment. Both raise ``SettingsError``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
+
+    region: Annotated[str, AfterValidator(_identifier)] = "eu"
     kafka_bootstrap: str = "127.0.0.1:9092"
-    broker_kind: str = TANSU
+    broker_kind: Annotated[str, _one_of(BROKER_KINDS)] = TANSU
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/authplane"
-    topic_partitions: int = 8
-    topic_replication: int = 1
+    topic_partitions: PositiveInt = 8
+    topic_replication: PositiveInt = 1
 
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: Port = 8080
     issuer: str = ""
-    signing_alg: str = "RS256"
+    signing_alg: Annotated[str, _one_of(SIGNING_ALGS)] = "RS256"
     key_dir: Path = Path(".authplane/keys")
-    access_token_ttl_s: int = 900
-    session_ttl_s: int = 30 * 24 * 3600
-    session_idle_ttl_s: int = 7 * 24 * 3600
-    refresh_reuse_grace_s: float = 60.0
-    session_propagation_max_s: float = 600.0
-    max_body_bytes: int = 8192
+    access_token_ttl_s: PositiveInt = 900
+    session_ttl_s: Annotated[int, Field(gt=0, le=MAX_SESSION_TTL_S)] = 30 * 24 * 3600
+    session_idle_ttl_s: PositiveInt = 7 * 24 * 3600
+    refresh_reuse_grace_s: NonNegativeFloat = 60.0
+    session_propagation_max_s: PositiveFloat = 600.0
+    max_body_bytes: PositiveInt = 8192
     # Request line + headers of one request, and one header field (name + value), in bytes, on
     # every HTTP surface (login endpoint, projector metrics); larger heads are refused unread.
-    max_request_head_bytes: int = 16384
-    max_header_bytes: int = 8192
-    produce_timeout_s: float = 5.0
-    introspection_clients: Mapping[str, str] = field(default_factory=dict)
+    max_request_head_bytes: PositiveInt = 16384
+    max_header_bytes: PositiveInt = 8192
+    produce_timeout_s: NonNegativeFloat = 5.0
+    introspection_clients: ClientSecrets = Field(default_factory=dict)
 
-    key_watch_interval_s: float = 1.0
-    key_retire_grace_s: int = 60
+    key_watch_interval_s: PositiveFloat = 1.0
+    key_retire_grace_s: NonNegativeInt = 60
 
-    login_max_failures: int = 5
-    login_ip_max_failures: int = 50
-    login_failure_window_s: int = 900
-    login_lockout_s: int = 60
-    login_lockout_growth: float = 2.0
-    login_lockout_max_s: int = 900
-    trusted_proxy_hops: int = 0
+    login_max_failures: PositiveInt = 5
+    login_ip_max_failures: PositiveInt = 50
+    login_failure_window_s: Annotated[int, Field(gt=0, le=MAX_LOGIN_FAILURE_WINDOW_S)] = 900
+    login_lockout_s: NonNegativeInt = 60
+    login_lockout_growth: PositiveFloat = 2.0
+    login_lockout_max_s: NonNegativeInt = 900
+    trusted_proxy_hops: NonNegativeInt = 0
 
-    argon2_memory_kib: int = 19456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
-    argon2_threads: int = 0
+    argon2_memory_kib: Annotated[int, Field(ge=8)] = 19456
+    argon2_time_cost: PositiveInt = 2
+    argon2_parallelism: PositiveInt = 1
+    argon2_threads: NonNegativeInt = 0
 
-    consumer_fetch_max_wait_ms: int = 0
-    projector_batch_max: int = 1000
-    projector_batch_within_ms: int = 5
-    broker_session_timeout_s: float = 6.0
-    broker_heartbeat_interval_s: float = 1.0
-    projector_metrics_port: int = 0
-    max_event_skew_s: float = DEFAULT_MAX_EVENT_SKEW_S
+    consumer_fetch_max_wait_ms: NonNegativeInt = 0
+    projector_batch_max: PositiveInt = 1000
+    projector_batch_within_ms: NonNegativeInt = 5
+    broker_session_timeout_s: PositiveFloat = 6.0
+    broker_heartbeat_interval_s: PositiveFloat = 1.0
+    projector_metrics_port: Port = 0
+    max_event_skew_s: Annotated[float, Field(gt=0, le=MAX_LOGIN_FAILURE_WINDOW_S)] = (
+        DEFAULT_MAX_EVENT_SKEW_S
+    )
 
-    fail_open: bool = False
-    introspection_mirror: bool = False
+    fail_open: Flag = False
+    introspection_mirror: Flag = False
     """Introspection and the refresh grant's session check answer revocation from an in-process
     mirror of the region's rev:v1:* keys (proven at most 1 s stale, else Redis, Postgres, fail
     closed as before) instead of one Redis read per request. Off by default: with it, an answer
@@ -103,41 +183,31 @@ class Settings:
     log_level: str = "INFO"
     stack_file: Path = Path(".authplane/stack.json")
 
-    def __post_init__(self) -> None:
-        if self.signing_alg not in SIGNING_ALGS:
-            raise SettingsError(
-                f"{PREFIX}SIGNING_ALG must be one of {', '.join(SIGNING_ALGS)}, "
-                f"not {self.signing_alg!r}"
-            )
-        if not 0 < self.session_ttl_s <= MAX_SESSION_TTL_S:
-            raise SettingsError(f"{PREFIX}SESSION_TTL_S must be 1..{MAX_SESSION_TTL_S} seconds")
-        if not 0 < self.login_failure_window_s <= MAX_LOGIN_FAILURE_WINDOW_S:
-            raise SettingsError(
-                f"{PREFIX}LOGIN_FAILURE_WINDOW_S must be 1..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
-            )
-        if self.login_max_failures < 1 or self.login_ip_max_failures < 1:
-            raise SettingsError(f"{PREFIX}LOGIN_MAX_FAILURES and _IP_MAX_FAILURES must be >= 1")
-        if self.session_propagation_max_s <= 0:
-            raise SettingsError(f"{PREFIX}SESSION_PROPAGATION_MAX_S must be > 0")
-        if self.session_idle_ttl_s < 1 or self.refresh_reuse_grace_s < 0:
-            raise SettingsError(
-                f"{PREFIX}SESSION_IDLE_TTL_S must be >= 1 and {PREFIX}REFRESH_REUSE_GRACE_S >= 0"
-            )
-        if not 0 < self.max_event_skew_s <= MAX_LOGIN_FAILURE_WINDOW_S:
-            raise SettingsError(
-                f"{PREFIX}MAX_EVENT_SKEW_S must be 0..{MAX_LOGIN_FAILURE_WINDOW_S} seconds"
-            )
-        if self.broker_kind not in BROKER_KINDS:
-            raise SettingsError(
-                f"{PREFIX}BROKER_KIND must be one of {', '.join(BROKER_KINDS)}, "
-                f"not {self.broker_kind!r}"
-            )
-        if not 0 < self.max_header_bytes <= self.max_request_head_bytes:
-            raise SettingsError(
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the keyword arguments: the environment is read by from_env alone.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _header_fits_in_head(self) -> Settings:
+        if self.max_header_bytes > self.max_request_head_bytes:
+            raise ValueError(
                 f"{PREFIX}MAX_HEADER_BYTES must be 1..{PREFIX}MAX_REQUEST_HEAD_BYTES bytes"
             )
-        if not self.region.isidentifier():
-            raise SettingsError(f"{PREFIX}REGION must be a short identifier, not {self.region!r}")
+        return self
 
     @property
     def token_issuer(self) -> str:
@@ -159,67 +229,69 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = PREFIX + f.name.upper()
-            if name in env:
-                values[f.name] = _parse(name, env[name], f.type)
-        values.update(overrides)
-        return cls(**values)
+        """Settings from ``environ`` (default ``os.environ``), then ``overrides`` on top.
+
+        Only exactly-spelled ``AUTHPLANE_<FIELD>`` variables count. Raises ``SettingsError``.
+        """
+        try:
+            values = _Environment(cls, os.environ if environ is None else environ)()
+        except ValueError as exc:
+            raise SettingsError(str(exc).splitlines()[0]) from None
+        return cls(**{**values, **overrides})
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated again (raises ``SettingsError``)."""
+        return type(self)(**{**{name: getattr(self, name) for name in _FIELDS}, **changes})
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes ``from_env`` rebuild these settings (for child processes)."""
-        out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Mapping):
-                text = ",".join(f"{k}:{v}" for k, v in value.items())
-            elif isinstance(value, bool):
-                text = "true" if value else "false"
-            else:
-                text = str(value)
-            out[PREFIX + f.name.upper()] = text
-        return out
+        return {_variable(name): _text(getattr(self, name)) for name in _FIELDS}
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name in _URLS else value
+
+
+_FIELDS = tuple(Settings.model_fields)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests, compose files)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls, case_sensitive=False, env_prefix=PREFIX)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Case-insensitive matching over the exact upper-case names: `authplane_region` is not ours.
+        return {k.lower(): v for k, v in self._environ.items() if k.startswith(PREFIX)}
 
 
 def setting_names() -> list[str]:
-    return [PREFIX + f.name.upper() for f in fields(Settings)]
+    """Every ``AUTHPLANE_*`` variable, in field order."""
+    return [_variable(name) for name in _FIELDS]
 
 
-def _parse(name: str, raw: str, annotation: Any) -> Any:
-    kind = str(annotation)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            return _boolean(raw)
-        if kind == "Path":
-            return Path(raw)
-        if kind.startswith("Mapping"):
-            return _pairs(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
-    return raw
+def _variable(name: str) -> str:
+    return PREFIX + name.upper()
 
 
-def _boolean(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, not {raw!r}")
+def _text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}:{_text(v)}" for k, v in value.items())
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
-def _pairs(raw: str) -> dict[str, str]:
-    """``id:secret,id2:secret2`` (secrets may contain ``:``; ids may not)."""
-    out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        key, sep, value = item.partition(":")
-        if not sep or not key or not value:
-            raise ValueError("expected comma-separated id:secret pairs")
-        out[key] = value
-    return out
+def _one_line(exc: ValidationError) -> str:
+    """``AUTHPLANE_X: why`` for each refused value, on one line."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        cause = (error.get("ctx") or {}).get("error")
+        why = str(cause) if cause is not None else error["msg"]
+        loc = error["loc"]
+        parts.append(f"{_variable(str(loc[0]))}: {why}" if loc else why)
+    return "; ".join(parts)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.postgres_client import make_engine
 from schemas.redis_client import make_redis
 from schemas.settings import Settings
 from streams.deadletter import KafkaDeadLetterPublisher
@@ -17,18 +18,10 @@ from streams.projector import Projector
 from streams.redis_ops import RedisExecutor
 
 
-def async_postgres_url(dsn: str) -> str:
-    """``postgresql://user@host:port/db`` -> the SQLAlchemy asyncpg URL of the same database."""
-    scheme, sep, rest = dsn.partition("://")
-    if not sep or scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
-        raise ValueError("expected a postgresql://user@host:port/db DSN")
-    return f"postgresql+asyncpg://{rest}"
-
-
 def create_engine(dsn: str) -> AsyncEngine:
-    # pool_pre_ping: after a Postgres restart the first batch gets a live connection instead of
-    # a failure and a backoff.
-    return create_async_engine(async_postgres_url(dsn), pool_size=2, pool_pre_ping=True)
+    # No statement timeout: a batch may take longer than a service's read (SQLAlchemy's default
+    # overflow of 10).
+    return make_engine(dsn, timeout_s=None, pool_size=2, max_overflow=10)
 
 
 PROJECTOR_REDIS_TIMEOUT_S = 5.0

@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 
 from schemas import names
 from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS
+from schemas.jsonlog import logging_config
 from schemas.settings import Settings
 from streams.faust_transport import ProjectorApp
-from streams.jsonlog import logging_config
 from streams.metrics import LAG_OFFSETS
 from streams.metrics_server import start_metrics_server
 from streams.record import LogPosition, RawEvent, log_time

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import dataclasses
 import os
 import tempfile
 import time
@@ -76,7 +75,7 @@ async def call(app: Any, path: str, body: bytes, auth: bytes = b"") -> tuple[int
 async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[str, float]:
     settings = stack.settings[REGION]
     if mirror:
-        settings = dataclasses.replace(settings, introspection_mirror=True)
+        settings = settings.replace(introspection_mirror=True)
     wiring = await build_wiring(settings)
     app = create_app(settings, wiring)
     auth = b"Basic " + base64.b64encode(

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from schemas import names
+from schemas import names, topology
 from schemas.codec import encode
 from schemas.envelope import Envelope, wrap
 from schemas.events import UserRegistered
@@ -29,7 +29,6 @@ from schemas.settings import Settings, SettingsError
 from services.admin import authctl_accounts, authctl_users, revocation
 from services.admin.cliargs import non_utf8_argument
 from services.admin.errors import CliError
-from services.core import topology
 from services.core.passwords import hash_password
 from services.core.readmodel import SessionRow, list_sessions, make_engine
 

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from schemas import topology
 from schemas.broker import BrokerProfile, broker_profile
 from schemas.codec import encode
 from schemas.envelope import Envelope, Payload, wrap
@@ -38,7 +39,7 @@ from schemas.identity import InvalidUsername, ip_subject_id, normalize_username,
 from schemas.settings import SIGNING_ALGS, Settings, SettingsError, default_issuer
 from services.admin.cliargs import stdin_text
 from services.admin.errors import CliError
-from services.core import keys, topology
+from services.core import keys
 from services.core.passwords import PasswordRejected, hash_password, prepare_password
 from services.core.readmodel import StoreUnavailable, make_engine, make_redis
 from services.login.account import Account, Accounts

@@ -23,14 +23,13 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from schemas import names, tables
+from schemas import names, tables, topology
 from schemas.envelope import Envelope
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from services.admin import revocation
 from services.admin.authctl_accounts import AsJson, StackFile, _context, _username
 from services.admin.errors import CliError
-from services.core import topology
 from services.core.readmodel import (
     REDIS_ERRORS,
     StoreUnavailable,

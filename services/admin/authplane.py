@@ -22,15 +22,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from schemas.dsn import redact
 from schemas.settings import Settings, SettingsError
+from schemas.topology import TopologyError
+from schemas.topology import load as load_topology
 from services.admin.cliargs import non_utf8_argument
-from services.core.topology import TopologyError
-from services.core.topology import load as load_topology
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.apps import REPO_ROOT
-from services.devstack.infra import apply_migrations, migrations_available
+from services.devstack.infra import apply_migrations
 from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
@@ -247,16 +248,14 @@ def db_upgrade(
     dsn: Annotated[str | None, typer.Option(help="[default: AUTHPLANE_POSTGRES_DSN]")] = None,
 ) -> None:
     """Apply the Alembic migrations to a Postgres database."""
-    if not migrations_available():
-        raise _fail("migrations are not available in this checkout (migrations/runner.py)")
     try:
         target = dsn or Settings.from_env().postgres_dsn
         apply_migrations(target)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     except (OSError, ValueError) as exc:
-        raise _fail(f"migrating {_redact(target)} failed: {exc}") from None
-    console.print(f"migrated {_redact(target)}")
+        raise _fail(f"migrating {redact(target)} failed: {exc}") from None
+    console.print(f"migrated {redact(target)}")
 
 
 RECOVERY_MODULE = "streams.replay"
@@ -360,15 +359,6 @@ def drill(
 
 def _flags(**flags: bool) -> list[tuple[str, bool]]:
     return [("--" + name.replace("_", "-"), on) for name, on in flags.items()]
-
-
-def _redact(dsn: str) -> str:
-    # Never echo a password that may be embedded in the DSN.
-    scheme, sep, rest = dsn.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return dsn
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
 def _print_processes(

@@ -24,8 +24,8 @@ from schemas import names, tables
 from schemas.envelope import Envelope, Payload, new_event_id, utc_now, wrap
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from schemas.settings import Settings
+from schemas.topology import Topology
 from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, make_engine, make_redis
-from services.core.topology import Topology
 
 KINDS = ("session", "token", "user")
 POLL_S = 0.005

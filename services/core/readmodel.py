@@ -17,9 +17,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Select, Text, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
+from schemas.postgres_client import make_engine as make_engine
 from schemas.redis_client import make_redis as make_redis
 from schemas.settings import CLOCK_SKEW_S
 
@@ -68,24 +69,6 @@ class SessionRow:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-
-def async_dsn(dsn: str) -> str:
-    """``postgresql://`` (the stack-file form) as the asyncpg URL SQLAlchemy needs."""
-    scheme, sep, rest = dsn.partition("://")
-    if not sep:
-        raise ValueError("a Postgres DSN looks like postgresql://user@host:port/db")
-    return f"postgresql+asyncpg://{rest}" if scheme in ("postgresql", "postgres") else dsn
-
-
-def make_engine(dsn: str, timeout_s: float = 3.0) -> AsyncEngine:
-    return create_async_engine(
-        async_dsn(dsn),
-        pool_size=4,
-        max_overflow=4,
-        pool_pre_ping=True,
-        connect_args={"timeout": timeout_s, "command_timeout": timeout_s},
-    )
 
 
 async def read_with_fallback(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import httpx
 import services
 from schemas.settings import Settings
 from services.devstack.infra import RegionInfra
+from services.devstack.polling import until
 from services.devstack.process import HOST, InfraError, ManagedProcess, spawn
 
 # service name -> module run with ``python -m``; the order is the start order.
@@ -31,8 +30,7 @@ def region_settings(
     metrics_port: int,
     introspection_clients: Mapping[str, str],
 ) -> Settings:
-    return dataclasses.replace(
-        base,
+    return base.replace(
         region=infra.region,
         kafka_bootstrap=kafka_bootstrap,
         redis_url=infra.redis_url,
@@ -80,19 +78,25 @@ def _address(service: str, settings: Settings) -> str:
 def wait_healthy(
     logins: list[ManagedProcess], others: list[ManagedProcess], timeout: float
 ) -> None:
-    """Wait until every login endpoint's /healthz answers 200 and nothing has died meanwhile."""
-    deadline = time.monotonic() + timeout
+    """Wait until every login endpoint's /healthz answers 200 and nothing has died meanwhile.
+
+    Raises InfraError naming a process that exited, or the endpoints still pending after
+    ``timeout`` (s).
+    """
     pending = list(logins)
+
+    def healthy() -> bool:
+        for proc in logins + others:
+            proc.raise_if_exited()
+        pending[:] = [p for p in pending if not _healthy(client, p.address)]
+        return not pending
+
     with httpx.Client(timeout=1.0) as client:
-        while pending:
-            _raise_if_dead(logins + others)
-            pending = [p for p in pending if not _healthy(client, p.address)]
-            if pending and time.monotonic() > deadline:
-                names = ", ".join(f"{p.name} (log: {p.log_path})" for p in pending)
-                raise InfraError(f"no 200 from /healthz within {timeout:.0f}s: {names}")
-            if pending:
-                time.sleep(0.1)
-    _raise_if_dead(logins + others)
+        if not until(healthy, timeout, 0.1):
+            names = ", ".join(f"{p.name} (log: {p.log_path})" for p in pending)
+            raise InfraError(f"no 200 from /healthz within {timeout:.0f}s: {names}")
+    for proc in logins + others:
+        proc.raise_if_exited()
 
 
 def _healthy(client: httpx.Client, base_url: str) -> bool:
@@ -100,29 +104,3 @@ def _healthy(client: httpx.Client, base_url: str) -> bool:
         return client.get(base_url + "/healthz").status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _raise_if_dead(procs: list[ManagedProcess]) -> None:
-    for proc in procs:
-        if not proc.alive():
-            raise InfraError(
-                f"{proc.name} exited with code {proc.popen.returncode} during start-up "
-                f"(log: {proc.log_path})\n{proc.log_tail()}"
-            )
-
-
-def apps_available() -> list[str]:
-    """Which app modules exist in this checkout (the launcher runs infra-only without them)."""
-    return [service for service, module in APP_MODULES.items() if _runnable(module)]
-
-
-def _runnable(module: str) -> bool:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(module)
-        if spec is not None and spec.submodule_search_locations is not None:
-            spec = importlib.util.find_spec(module + ".__main__")
-    except ModuleNotFoundError:
-        return False
-    return spec is not None

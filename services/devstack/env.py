@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from services.core.topology import Topology
+from schemas.topology import Topology
 
 PREFIX = "AUTHPLANE_"
 

@@ -4,13 +4,11 @@ clean slate on them without restarting anything."""
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import itertools
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrations.runner import upgrade
 from services.devstack import postgres, redis
 from services.devstack.process import HOST, ManagedProcess, run_in_thread
 
@@ -53,7 +51,7 @@ class RegionInfra:
     def fresh_redis_url(self) -> str:
         """A flushed logical database of this region's Redis that no other caller gets."""
         index = 1 + (next(self._redis_dbs) - 1) % (redis.DATABASES - 1)
-        flush_redis_db(int(self.redis.details["port"]), index)
+        redis.flush(int(self.redis.details["port"]), index)
         return f"redis://{HOST}:{self.redis.details['port']}/{index}"
 
     def fresh_postgres_dsn(self, prefix: str = "t") -> str:
@@ -109,45 +107,33 @@ def start_region_infra(
         raise
     infra = RegionInfra(region, rds, pg)
     try:
-        infra.migrated = _prepare_databases(pg)
+        _prepare_databases(pg)
+        infra.migrated = True
     except BaseException:
         infra.stop()
         raise
     return infra
 
 
-def migrations_available() -> bool:
-    try:
-        return importlib.util.find_spec("migrations.runner") is not None
-    except ModuleNotFoundError:
-        return False
+def apply_migrations(dsn: str) -> None:
+    """Run the Alembic migrations (``migrations.runner.upgrade``) on ``dsn``.
 
-
-def apply_migrations(dsn: str) -> bool:
-    """Run ``migrations.runner.upgrade(dsn)`` if that module exists; True if it ran.
-
-    Imported lazily: the migrations package is written separately and may not exist yet. It
-    runs on its own thread because it may drive asyncio and must not touch a caller's loop.
+    On its own thread: the upgrade drives asyncio and must not touch a caller's event loop.
     """
-    if not migrations_available():
-        return False
-    runner = importlib.import_module("migrations.runner")
-    run_in_thread(lambda: runner.upgrade(dsn))
-    return True
+    run_in_thread(lambda: upgrade(dsn))
 
 
-def _prepare_databases(pg: ManagedProcess) -> bool:
+def _prepare_databases(pg: ManagedProcess) -> None:
     # Migrate once, then copy: a template copy is far cheaper than a second migration run.
     port = int(pg.details["port"])
     admin = postgres.dsn(port, postgres.SUPERUSER)
     run_in_thread(lambda: asyncio.run(postgres.create_database(admin, TEMPLATE_DATABASE)))
-    migrated = apply_migrations(postgres.dsn(port, TEMPLATE_DATABASE))
+    apply_migrations(postgres.dsn(port, TEMPLATE_DATABASE))
     run_in_thread(
         lambda: asyncio.run(
             postgres.create_database(admin, postgres.DATABASE, template=TEMPLATE_DATABASE)
         )
     )
-    return migrated
 
 
 async def _drop_database(admin_dsn: str, name: str) -> None:
@@ -160,17 +146,3 @@ async def _drop_database(admin_dsn: str, name: str) -> None:
         await conn.execute(f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
     finally:
         await conn.close()
-
-
-def flush_redis_db(port: int, index: int) -> None:
-    # Raw RESP over a socket: no client library, no event loop, nothing to configure.
-    with socket.create_connection((HOST, port), timeout=5) as sock:
-        sock.sendall(f"SELECT {index}\r\nFLUSHDB\r\n".encode())
-        reply = b""
-        while reply.count(b"\r\n") < 2:
-            chunk = sock.recv(64)
-            if not chunk:
-                break
-            reply += chunk
-    if reply != b"+OK\r\n+OK\r\n":
-        raise RuntimeError(f"redis FLUSHDB on db {index} failed: {reply!r}")

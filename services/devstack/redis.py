@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from functools import partial
 from pathlib import Path
 
+from redis.exceptions import RedisError
+
+from schemas.redis_client import make_sync_redis
 from services.devstack.process import (
     HOST,
     InfraError,
@@ -81,10 +83,28 @@ def start_redis(
 
 
 def redis_answers(port: int) -> bool:
-    # A raw inline PING keeps the probe free of client libraries and event loops.
+    """True if the server on ``port`` answers PING (not while it still loads or refuses)."""
+    client = make_sync_redis(f"redis://{HOST}:{port}/0", timeout_s=0.5)
     try:
-        with socket.create_connection((HOST, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
+        return bool(client.ping())
+    except (RedisError, OSError):
         return False
+    finally:
+        client.close()
+
+
+def flush(port: int, index: int | None = None) -> None:
+    """FLUSHDB of logical database ``index`` of the server on ``port``, or FLUSHALL when None.
+
+    Raises InfraError when the server does not confirm.
+    """
+    client = make_sync_redis(f"redis://{HOST}:{port}/{index or 0}", timeout_s=5.0)
+    try:
+        if index is None:
+            client.flushall()
+        else:
+            client.flushdb()
+    except (RedisError, OSError) as exc:
+        raise InfraError(f"redis flush on port {port} (db {index}) failed: {exc}") from None
+    finally:
+        client.close()

@@ -8,7 +8,6 @@ projections without the log that produced them would contradict "the log is the 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from schemas.broker import KAFKA, TANSU
 from schemas.settings import Settings
-from schemas.topics import replication_for
+from schemas.topics import ensure_topics, replication_for
 from services.devstack import apps, kafka, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra, start_region_infra
@@ -100,8 +99,6 @@ class Stack:
         """
         base_dir = base_dir.resolve()
         _check_regions(regions)
-        if with_apps:
-            _check_apps()
         stackfile.refuse_if_running(base_dir / "stack.json")
         shutil.rmtree(base_dir / "data", ignore_errors=True)
         fixed: Sequence[int] | None = None
@@ -116,9 +113,7 @@ class Stack:
             links = plan_links(list(regions)) if proxied_links else None
             cluster = _start_kafka(regions, base_dir, not detach, _next(ports), say, links)
             stack = cls(base_dir, cluster.processes[0], detached=detach, kafka=cluster, links=links)
-            base = dataclasses.replace(
-                base, broker_kind=KAFKA, topic_replication=replication_for(len(regions))
-            )
+            base = base.replace(broker_kind=KAFKA, topic_replication=replication_for(len(regions)))
         else:
             process = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
             stack = cls(base_dir, process, detached=detach)
@@ -222,14 +217,6 @@ def _check_regions(regions: Sequence[str]) -> None:
             raise InfraError(str(exc)) from None
 
 
-def _check_apps() -> None:
-    missing = sorted(set(apps.APP_MODULES) - set(apps.apps_available()))
-    if missing:
-        raise InfraError(
-            f"cannot start {', '.join(missing)}: module not in this checkout (try --infra-only)"
-        )
-
-
 def _start_kafka(
     regions: Sequence[str],
     base_dir: Path,
@@ -259,8 +246,6 @@ def _start_kafka(
 
 def _create_topics(bootstrap: str, base: Settings) -> None:
     # Before any producer or worker: Tansu would auto-create them with 4 partitions otherwise.
-    from schemas.topics import ensure_topics
-
     coro = partial(ensure_topics, bootstrap, base.topic_partitions, base.topic_replication)
     run_in_thread(lambda: asyncio.run(coro()))
 

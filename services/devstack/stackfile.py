@@ -14,14 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from services.core import topology
-from services.devstack.process import (
-    InfraError,
-    ManagedProcess,
-    create_time,
-    pid_alive,
-    stop_recorded_pid,
-)
+from schemas import topology
+from services.devstack.pids import create_time, pid_alive, stop_recorded_pid
+from services.devstack.process import InfraError, ManagedProcess
 
 if TYPE_CHECKING:
     from services.devstack.stack import Stack
@@ -62,7 +57,7 @@ def _broker_record(proc: ManagedProcess) -> dict[str, Any]:
 
 def broker_kind(topo: topology.Topology) -> str:
     """``tansu`` or ``kafka``: what the stack file says the stack runs on."""
-    return str(topo.extra.get("broker", {}).get("kind", "tansu"))
+    return topo.broker_kind
 
 
 def write(stack: Stack) -> None:

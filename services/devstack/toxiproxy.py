@@ -10,7 +10,6 @@ proxy, so cutting a region off is "disable every proxy that has it at either end
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from services.devstack.kafka_config import KafkaNode, LinkAddress
+from services.devstack.polling import until
 from services.devstack.process import HOST, InfraError, ManagedProcess, free_port, spawn
 
 INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "install-toxiproxy.sh"
@@ -130,15 +130,14 @@ class LinkProxies:
             raise InfraError(f"toxiproxy {method} {path}: {response.status_code} {response.text}")
 
     def _wait_api(self, within_s: float = 15.0) -> None:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.api + "/version", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise InfraError(f"toxiproxy did not answer at {self.api} within {within_s:.0f}s")
+        if not until(self._answers, within_s, 0.05):
+            raise InfraError(f"toxiproxy did not answer at {self.api} within {within_s:.0f}s")
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(self.api + "/version", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def plan_links(regions: list[str]) -> LinkProxies:

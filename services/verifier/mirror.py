@@ -30,17 +30,15 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ResponseError
 
 from schemas import names
+from schemas.redis_client import as_text
 from services.core.readmodel import REDIS_ERRORS
+from services.verifier.mirrored import MirroredRevocations, is_user_key
 from services.verifier.rule import RevocationState
 from services.verifier.store import USER_FIELDS, parse_user_fields
 
 log = logging.getLogger(__name__)
 # K: keyspace channel; g: DEL/EXPIRE; h: hash writes; x: expiries; e: evictions.
 NEEDED_EVENTS = "Kghxe"
-_SESS = names.redis_revoked_session_key("")
-_JTI = names.redis_revoked_token_key("")
-_USER = names.redis_user_not_before_key("")
-_KID = names.redis_revoked_signing_key_key("")
 BATCH_MAX = 1000
 
 
@@ -64,11 +62,7 @@ class RevocationMirror:
         self._probe_key = names.redis_verifier_probe_key(uuid.uuid4().hex)
         db = redis.connection_pool.connection_kwargs.get("db", 0)
         self._channel_prefix = f"__keyspace@{db}__:"
-        self._sessions: set[str] = set()
-        self._jtis: set[str] = set()
-        # user id -> (not_before_ms, greatest user-wide revocation id)
-        self._users: dict[str, tuple[int | None, str | None]] = {}
-        self._kids: set[str] = set()
+        self._known = MirroredRevocations()
         self._fresh_as_of: float | None = None
         # Bounded: if probes go unanswered (notifications off) old ones fall out, and a late
         # answer is matched with an older send time, which only understates freshness.
@@ -86,10 +80,7 @@ class RevocationMirror:
         fresh = self._fresh_as_of
         if fresh is None or self._clock() - fresh > self._max_staleness_s:
             return None
-        not_before, latest = self._users.get(user_id, (None, None))
-        return RevocationState(
-            session_id in self._sessions, jti in self._jtis, not_before, kid in self._kids, latest
-        )
+        return self._known.state(user_id, session_id, jti, kid)
 
     @property
     def fresh(self) -> bool:
@@ -186,7 +177,7 @@ class RevocationMirror:
 
     async def _enable_notifications(self) -> None:
         try:
-            current = _text(
+            current = as_text(
                 (await self._redis.config_get("notify-keyspace-events")).get(
                     "notify-keyspace-events", ""
                 )
@@ -200,37 +191,24 @@ class RevocationMirror:
 
     async def _resync(self) -> float:
         started = self._clock()
-        sessions, jtis, kids, users = set(), set(), set(), []
+        known, users = MirroredRevocations(), []
         async for raw in self._redis.scan_iter(match=names.REDIS_REVOCATION_PATTERN, count=1000):
-            key = _text(raw)
-            if key.startswith(_SESS):
-                sessions.add(key[len(_SESS) :])
-            elif key.startswith(_JTI):
-                jtis.add(key[len(_JTI) :])
-            elif key.startswith(_USER):
-                users.append(key[len(_USER) :])
-            elif key.startswith(_KID):
-                kids.add(key[len(_KID) :])
-        user_states = await self._read_users(users)
-        self._sessions, self._jtis, self._users = sessions, jtis, user_states
-        self._kids = kids
+            if (user_id := known.add_scanned(as_text(raw))) is not None:
+                users.append(user_id)
+        await self._read_users(users, known)
+        self._known = known
         self._trust(started)
-        log.info(
-            "revocation mirror synced", extra={"entries": len(sessions) + len(jtis) + len(users)}
-        )
+        log.info("revocation mirror synced", extra={"entries": len(known)})
         return started
 
-    async def _read_users(self, users: list[str]) -> dict[str, tuple[int | None, str | None]]:
-        found: dict[str, tuple[int | None, str | None]] = {}
+    async def _read_users(self, users: list[str], known: MirroredRevocations) -> None:
         for start in range(0, len(users), BATCH_MAX):
             chunk = users[start : start + BATCH_MAX]
             pipe = self._redis.pipeline(transaction=False)
             for user_id in chunk:
                 pipe.hmget(names.redis_user_not_before_key(user_id), USER_FIELDS)
             for user_id, raw in zip(chunk, await pipe.execute(), strict=True):
-                if (value := parse_user_fields(raw)) != (None, None):
-                    found[user_id] = value
-        return found
+                known.set_user(user_id, parse_user_fields(raw))
 
     async def _pump(self, pubsub: PubSub) -> None:
         await self._probe_if_due()
@@ -242,7 +220,7 @@ class RevocationMirror:
                 break
             message = await pubsub.get_message(timeout=0)
         changes = [
-            (self._key_of(m), _text(m.get("data"))) for m in batch if m["type"] == "pmessage"
+            (self._key_of(m), as_text(m.get("data"))) for m in batch if m["type"] == "pmessage"
         ]
         probes = sum(1 for key, event in changes if key == self._probe_key and event == "hset")
         await self._reload([k for k, _ in changes if k is not None and k != self._probe_key])
@@ -261,7 +239,7 @@ class RevocationMirror:
         await pipe.execute()
 
     def _key_of(self, message: dict[str, Any]) -> str | None:
-        channel = _text(message.get("channel"))
+        channel = as_text(message.get("channel"))
         return (
             channel[len(self._channel_prefix) :]
             if channel.startswith(self._channel_prefix)
@@ -275,30 +253,14 @@ class RevocationMirror:
             return
         pipe = self._redis.pipeline(transaction=False)
         for key in wanted:
-            if key.startswith(_USER):
+            if is_user_key(key):
                 pipe.hmget(key, USER_FIELDS)
             else:
                 pipe.exists(key)
         for key, value in zip(wanted, await pipe.execute(), strict=True):
-            self._apply(key, value)
-
-    def _apply(self, key: str, value: Any) -> None:
-        if key.startswith(_USER):
-            user_id, fields = key[len(_USER) :], parse_user_fields(value)
-            if fields == (None, None):
-                self._users.pop(user_id, None)
-            else:
-                self._users[user_id] = fields
-            return
-        for prefix, members in ((_SESS, self._sessions), (_JTI, self._jtis), (_KID, self._kids)):
-            if key.startswith(prefix):
-                (members.add if value else members.discard)(key[len(prefix) :])
+            self._known.apply(key, value)
 
 
 def _has_flag(current: str, flag: str) -> bool:
     # "A" is the alias for every key-event class (g$lshzxet...), not for K or E.
     return flag in current or (flag not in "KE" and "A" in current)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")

@@ -10,7 +10,7 @@ count.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,11 +18,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
+from schemas.epoch import epoch_ms
+from schemas.redis_client import as_text
 from services.verifier.rule import RevocationState
 
-NOT_BEFORE_FIELD = "not_before_ms"
-USER_FIELDS = [NOT_BEFORE_FIELD, names.USER_REVOCATION_LATEST_FIELD]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+USER_FIELDS = [names.REVOCATION_NOT_BEFORE_FIELD, names.USER_REVOCATION_LATEST_FIELD]
 
 
 async def redis_state(
@@ -43,8 +43,7 @@ def parse_user_fields(values: list[Any]) -> tuple[int | None, str | None]:
     """``USER_FIELDS`` of ``rev:v1:user:{uid}`` as (not_before_ms, greatest revocation id).
     An unreadable not-before raises ValueError (see parse_millis)."""
     raw_not_before, raw_latest = values
-    latest = raw_latest.decode() if isinstance(raw_latest, bytes) else raw_latest
-    return parse_millis(raw_not_before), latest or None
+    return parse_millis(raw_not_before), as_text(raw_latest) or None
 
 
 def parse_millis(raw: Any) -> int | None:
@@ -52,8 +51,7 @@ def parse_millis(raw: Any) -> int | None:
     unreachable store (unknown state), never as 'not revoked'."""
     if raw is None:
         return None
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    return int(text)
+    return int(as_text(raw))
 
 
 async def postgres_state(
@@ -79,15 +77,11 @@ async def postgres_state(
 def _state_from_rows(rows: list[tuple[str, datetime | None, str]]) -> RevocationState:
     kinds = {kind for kind, _, _ in rows}
     users = [(nb, event_id) for kind, nb, event_id in rows if kind == "user"]
-    not_befores = [_millis(nb) for nb, _ in users if nb is not None]
+    # Floored like the projector's not_before_ms (exact integer arithmetic, no float).
+    not_befores = [epoch_ms(nb) for nb, _ in users if nb is not None]
     return RevocationState(
         session_revoked="session" in kinds,
         token_revoked="token" in kinds,
         user_not_before_ms=max(not_befores, default=None),
         user_revocation_id=max((event_id for _, event_id in users), default=None),
     )
-
-
-def _millis(moment: datetime) -> int:
-    # Integer arithmetic, floored like the projector's not_before_ms (floats can round 0.123 up).
-    return (moment - _EPOCH) // timedelta(milliseconds=1)

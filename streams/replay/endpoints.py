@@ -1,7 +1,7 @@
 """Where a region's stores are: read from the stack file the launcher (or an operator) writes.
 
-Read here as plain JSON rather than through ``services.core.topology``: streams/ never imports
-services/, and the replay tool needs only the broker and each region's two store addresses.
+Parsed by ``schemas.topology`` (the one stack-file reader); the replay tool keeps only the broker
+and each region's two store addresses.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
-from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+from schemas import topology
+from schemas.broker import TANSU, BrokerProfile, broker_profile
 
 
 class ReplayError(Exception):
@@ -40,24 +39,15 @@ class Endpoints:
 
     def region(self, name: str) -> RegionStores:
         try:
-            return self.regions[name]
-        except KeyError:
-            known = ", ".join(sorted(self.regions)) or "none"
-            raise ReplayError(f"unknown region {name!r} (known: {known})") from None
+            return topology.region_of(self.regions, name)
+        except topology.TopologyError as exc:
+            raise ReplayError(str(exc)) from None
 
 
 def load(path: Path) -> Endpoints:
     try:
-        doc = orjson.loads(path.read_bytes())
-        regions = {
-            name: RegionStores(name, str(r["redis_url"]), str(r["postgres_dsn"]))
-            for name, r in doc["regions"].items()
-        }
-        kind = str((doc.get("broker") or {}).get("kind") or TANSU)
-        if kind not in BROKER_KINDS:
-            raise KeyError(f"broker kind {kind!r}")
-        return Endpoints(str(doc["kafka_bootstrap"]), regions, kind)
-    except FileNotFoundError:
-        raise ReplayError(f"no stack file at {path} (set AUTHPLANE_STACK_FILE)") from None
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise ReplayError(f"stack file {path} is malformed: {exc!r}") from None
+        stack = topology.load(path)
+    except topology.TopologyError as exc:
+        raise ReplayError(str(exc)) from None
+    regions = {n: RegionStores(n, r.redis_url, r.postgres_dsn) for n, r in stack.regions.items()}
+    return Endpoints(stack.kafka_bootstrap, regions, stack.broker_kind)

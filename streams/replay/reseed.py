@@ -20,11 +20,11 @@ from aiokafka.errors import KafkaError
 
 from schemas import names
 from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS, BrokerProfile
+from schemas.dsn import redact
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
 from streams.replay.log import event_partitions
-from streams.replay.stores import redact
 
 _T = names.TABLE_EVENT_ARCHIVE
 _PARTITIONS = f"SELECT DISTINCT topic, log_partition FROM {_T}"  # noqa: S608

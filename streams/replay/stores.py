@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations.runner import upgrade
+from schemas.dsn import redact
 from streams.replay.endpoints import RegionStores, ReplayError
 from streams.wiring import create_engine, create_redis
 
@@ -23,15 +24,6 @@ class OpenStores:
     region: str
     engine: AsyncEngine
     redis: Redis
-
-
-def redact(dsn: str) -> str:
-    """A DSN fit for an error line: any embedded password is masked."""
-    scheme, sep, rest = dsn.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return dsn
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sys
 import time
@@ -27,12 +26,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis import Redis
 
-from schemas import names
+from schemas import names, topology
 from schemas.codec import encode
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from services.admin import revocation as revoke
-from services.core import topology
 from services.devstack.apps import child_env
 from services.devstack.process import HOST, ManagedProcess, free_port, spawn
 from services.devstack.stack import Stack
@@ -54,7 +52,7 @@ ATTEMPTS = 6
 def _login_with_clock(stack: Stack, region: str, offset: str) -> Iterator[str]:
     """A second login endpoint of ``region`` (its key, stores and broker) whose clock is off by
     ``offset`` (see tests.e2e.skewed_login); yields its base URL."""
-    settings = dataclasses.replace(stack.settings[region], http_port=free_port())
+    settings = stack.settings[region].replace(http_port=free_port())
     name = f"{region}-login-clock-{settings.http_port}"
     proc = spawn(
         name,

@@ -12,12 +12,11 @@ import orjson
 import pytest
 from argon2 import PasswordHasher
 
-from schemas import tables
+from schemas import tables, topology
 from schemas.events import UserRegistered
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
-from services.core import topology
 from services.core.readmodel import make_engine
 from services.devstack.process import free_port
 from tests.integration.login_harness import events_on_topic

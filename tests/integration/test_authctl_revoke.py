@@ -15,13 +15,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import names, tables
+from schemas import names, tables, topology
 from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from schemas.identity import user_id_for
 from schemas.topics import ensure_topics
-from services.core import topology
 from services.core.readmodel import make_engine
 from services.devstack.infra import RegionStores
 from services.devstack.process import free_port

@@ -177,8 +177,7 @@ def _our_infra_children() -> list[psutil.Process]:
 
 
 async def test_infra_only_stack_records_itself_and_stops_every_pid(tmp_path: Path) -> None:
-    from schemas import names
-    from services.core import topology
+    from schemas import names, topology
     from services.devstack.stack import Stack
 
     before = {c.pid for c in _our_infra_children()}
@@ -241,8 +240,8 @@ def _busy_port_after_a_free_one() -> Iterator[int]:
 def test_cli_up_detach_status_down(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from schemas import topology
     from services.admin.authplane import app
-    from services.core import topology
 
     runner = CliRunner()
     args = ["--base-dir", str(tmp_path)]
@@ -285,7 +284,7 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from services.core import topology
+    from schemas import topology
     from services.devstack import stackfile
 
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -325,7 +324,7 @@ async def test_region_and_fresh_databases_carry_the_migrated_schema(
 def test_full_two_region_stack_starts_answers_and_stops_every_pid(tmp_path: Path) -> None:
     import httpx
 
-    from services.core import topology
+    from schemas import topology
     from services.devstack.stack import Stack
 
     started = time.monotonic()

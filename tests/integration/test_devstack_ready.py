@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.core import topology
+from schemas import topology
 from services.devstack import ports
 from tests.launcher import free_offset, run_module
 

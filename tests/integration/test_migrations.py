@@ -14,7 +14,8 @@ from sqlalchemy import inspect, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from migrations.runner import alembic_config, async_url, upgrade
+from migrations.runner import alembic_config, upgrade
+from schemas.dsn import async_url
 from schemas.tables import metadata
 from services.devstack import postgres
 from services.devstack.infra import RegionInfra

@@ -6,7 +6,6 @@ directly; the projector that writes them is tested on its own."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -362,7 +361,7 @@ async def test_introspection_mirror_setting_answers_from_the_mirror_and_still_re
     settings = login_settings(
         tmp_path, shared_broker.address, own_redis.address, fresh_postgres_dsn
     )
-    settings = dataclasses.replace(settings, introspection_mirror=True)
+    settings = settings.replace(introspection_mirror=True)
     async with running_login(settings) as mirrored:
         token, untouched = _token(mirrored), _token(mirrored)
 

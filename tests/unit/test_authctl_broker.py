@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import topology
 from schemas.broker import KAFKA, TANSU
 from services.admin import authctl_accounts
 from services.admin.errors import CliError
-from services.core import topology
 
 
 def _topo(kind: str | None) -> topology.Topology:

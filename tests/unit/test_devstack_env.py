@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.topology import RegionEndpoints, Topology, TopologyError
+from schemas.topology import RegionEndpoints, Topology, TopologyError
 from services.devstack.env import exports, next_commands, render
 
 # A secret with every character a shell cares about: quoting must survive eval.

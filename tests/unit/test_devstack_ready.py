@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from services.core.topology import RegionEndpoints, Topology
+from schemas.topology import RegionEndpoints, Topology
 from services.devstack.process import InfraError
 from services.devstack.ready import NotReady, wait_until_ready
 

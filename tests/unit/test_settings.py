@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import string
-from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
+from schemas.broker import BROKER_KINDS
 from schemas.settings import PREFIX, SIGNING_ALGS, Settings, SettingsError, setting_names
 
 
@@ -34,7 +36,8 @@ def test_values_are_parsed_to_their_types() -> None:
     assert settings.produce_timeout_s == 2.5
     assert settings.fail_open is True
     assert settings.key_dir == Path("/var/lib/authplane/keys")
-    assert settings.introspection_clients == {"gateway": "s3cr:et", "admin": "pw"}
+    secrets = {k: v.get_secret_value() for k, v in settings.introspection_clients.items()}
+    assert secrets == {"gateway": "s3cr:et", "admin": "pw"}
     assert settings.signing_alg == "EdDSA"
 
 
@@ -70,14 +73,84 @@ def test_only_asymmetric_signing_algorithms_are_accepted() -> None:
     """A shared-secret alg would let every verifying region mint tokens."""
     assert set(SIGNING_ALGS) == {"RS256", "ES256", "EdDSA"}
     for alg in SIGNING_ALGS:
-        assert Settings(signing_alg=alg).signing_alg == alg
+        assert Settings.from_env({"AUTHPLANE_SIGNING_ALG": alg}).signing_alg == alg
+    for alg in ("HS256", "HS384", "HS512", "none", "rs256"):
+        with pytest.raises(SettingsError, match="AUTHPLANE_SIGNING_ALG"):
+            Settings(signing_alg=alg)
 
 
-def test_setting_names_are_the_variables_to_env_writes() -> None:
+def _changed(name: str, value: Any) -> Any:
+    """A valid value of the same type as ``value`` that differs from it."""
+    special = {"region": "us", "signing_alg": "EdDSA", "introspection_clients": {"id": "s"}}
+    if name in special:
+        return special[name]
+    if name == "broker_kind":
+        return next(kind for kind in BROKER_KINDS if kind != value)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, Path):
+        return value / "elsewhere"
+    return value + "x"
+
+
+def test_each_variable_to_env_writes_is_read_back_into_its_own_field() -> None:
+    """Every name in the contract is read by from_env, into the field it names and no other."""
+    defaults = Settings()
     names = setting_names()
-    assert names == list(Settings().to_env())
+    assert {"AUTHPLANE_REGION", "AUTHPLANE_KAFKA_BOOTSTRAP", "AUTHPLANE_REDIS_URL"} <= set(names)
     assert all(n.startswith(PREFIX) and n == n.upper() for n in names)
-    assert len(names) == len(fields(Settings))
+    for name, field in zip(names, Settings.model_fields, strict=True):
+        changed = defaults.replace(**{field: _changed(field, getattr(defaults, field))})
+        variable = {name: changed.to_env()[name]}
+        assert Settings.from_env(variable) == changed, name
+        assert Settings.from_env(variable) != defaults, name
+    assert list(defaults.to_env()) == names
+
+
+def test_only_the_exact_upper_case_names_are_read() -> None:
+    assert Settings.from_env({"authplane_http_port": "1", "Authplane_Region": "us"}) == Settings()
+
+
+def test_secrets_never_show_in_repr_or_str() -> None:
+    settings = Settings(
+        introspection_clients={"gateway": "hunter2-client"},
+        postgres_dsn="postgresql://app:hunter2-pg@db:5432/authplane",
+        redis_url="redis://:hunter2-redis@cache:6379/0",
+    )
+    for text in (repr(settings), str(settings), f"{settings}"):
+        assert "hunter2" not in text
+        assert "gateway" in text
+        assert "db:5432" in text
+    assert settings.introspection_clients["gateway"] == SecretStr("hunter2-client")
+    env = settings.to_env()
+    assert env["AUTHPLANE_INTROSPECTION_CLIENTS"] == "gateway:hunter2-client"
+    assert "hunter2-pg" in env["AUTHPLANE_POSTGRES_DSN"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("AUTHPLANE_HTTP_PORT", "65536"),
+        ("AUTHPLANE_HTTP_PORT", "-1"),
+        ("AUTHPLANE_TOPIC_PARTITIONS", "0"),
+        ("AUTHPLANE_SESSION_TTL_S", "0"),
+        ("AUTHPLANE_ACCESS_TOKEN_TTL_S", "0"),
+        ("AUTHPLANE_ARGON2_TIME_COST", "0"),
+        ("AUTHPLANE_MAX_HEADER_BYTES", "20000"),
+    ],
+)
+def test_a_value_out_of_bounds_is_refused_on_one_line(variable: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=variable) as refused:
+        Settings.from_env({variable: raw})
+    assert "\n" not in str(refused.value)
+
+
+def test_replace_validates_like_construction() -> None:
+    assert Settings().replace(http_port=9000).http_port == 9000
+    with pytest.raises(SettingsError, match="AUTHPLANE_REGION"):
+        Settings().replace(region="eu west")
 
 
 def test_derived_values_fill_in_what_was_left_empty() -> None:

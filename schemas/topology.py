@@ -1,16 +1,22 @@
 """Where each region's stores and endpoints live: the stack file.
 
 The dev launcher writes it (``.authplane/stack.json``); for a real deployment an operator writes
-the same JSON by hand. ``authctl`` and ``authplane`` read it to reach a region by name.
+the same JSON by hand. ``authctl``, ``authplane`` and the replay tool read it to reach a region by
+name (a contract between processes, hence here: streams/ and services/ both parse it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+
+from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+
+T = TypeVar("T")
 
 
 class TopologyError(ValueError):
@@ -35,12 +41,19 @@ class Topology:
     introspection_client_secret: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def broker_kind(self) -> str:
+        """``tansu`` or ``kafka``: what the stack runs on (``tansu`` when the file does not say)."""
+        return str((self.extra.get("broker") or {}).get("kind") or TANSU)
+
+    @property
+    def broker(self) -> BrokerProfile:
+        """How clients treat the stack's broker (``schemas.broker``)."""
+        return broker_profile(self.broker_kind)
+
     def region(self, name: str) -> RegionEndpoints:
-        try:
-            return self.regions[name]
-        except KeyError:
-            known = ", ".join(sorted(self.regions)) or "none"
-            raise TopologyError(f"unknown region {name!r} (known: {known})") from None
+        """The endpoints of region ``name``; raises ``TopologyError`` naming the known ones."""
+        return region_of(self.regions, name)
 
     def to_json(self) -> bytes:
         doc = {
@@ -64,7 +77,17 @@ class Topology:
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
 
+def region_of(regions: Mapping[str, T], name: str) -> T:
+    """``regions[name]``; raises ``TopologyError`` naming the known regions."""
+    try:
+        return regions[name]
+    except KeyError:
+        known = ", ".join(sorted(regions)) or "none"
+        raise TopologyError(f"unknown region {name!r} (known: {known})") from None
+
+
 def load(path: Path) -> Topology:
+    """The stack file at ``path``; raises ``TopologyError`` (missing, unreadable, malformed)."""
     try:
         doc = orjson.loads(path.read_bytes())
         regions = {
@@ -84,22 +107,26 @@ def load(path: Path) -> Topology:
             for k, v in doc.items()
             if k not in ("kafka_bootstrap", "regions", "introspection_client")
         }
-        return Topology(
+        topology = Topology(
             kafka_bootstrap=doc["kafka_bootstrap"],
             regions=regions,
             introspection_client_id=client.get("id", ""),
             introspection_client_secret=client.get("secret", ""),
             extra=extra,
         )
+        if topology.broker_kind not in BROKER_KINDS:
+            raise KeyError(f"broker kind {topology.broker_kind!r}")
+        return topology
     except FileNotFoundError:
         raise TopologyError(
             f"no stack file at {path} (start one with `make dev`, or set AUTHPLANE_STACK_FILE)"
         ) from None
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise TopologyError(f"stack file {path} is malformed: {exc!r}") from None
 
 
 def save(topology: Topology, path: Path) -> None:
+    """Write ``topology`` to ``path`` atomically (a temp file renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(topology.to_json())

@@ -1,0 +1,37 @@
+"""The one way every authplane process builds a Postgres engine (login endpoint, projector,
+verifier, authctl, replay), the counterpart of ``schemas.redis_client``.
+
+``pool_pre_ping``: after a Postgres restart the first statement gets a live connection instead
+of a failure and a back-off. Services bound each connect and statement (``timeout_s``) so a hung
+database turns into their fallback or a fail-closed answer; the projector passes ``None`` (its
+batches may take longer, and it retries on its own).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from schemas.dsn import async_url
+
+
+def make_engine(
+    dsn: str, timeout_s: float | None = 3.0, pool_size: int = 4, max_overflow: int = 4
+) -> AsyncEngine:
+    """An asyncpg engine for ``dsn`` (``postgresql://user@host:port/db``).
+
+    ``timeout_s``: connect and per-statement timeout (s), ``None`` for asyncpg's defaults;
+    ``pool_size`` + ``max_overflow``: the most connections it opens. Raises ``ValueError`` when
+    ``dsn`` is not a Postgres URL.
+    """
+    connect_args: dict[str, Any] = {}
+    if timeout_s is not None:
+        connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
+    return create_async_engine(
+        async_url(dsn),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
