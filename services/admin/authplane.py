@@ -29,7 +29,6 @@ from services.core.topology import load as load_topology
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
-from services.devstack.apps import REPO_ROOT
 from services.devstack.infra import apply_migrations, migrations_available
 from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
@@ -266,16 +265,14 @@ RegionOption = Annotated[str, typer.Option(help="Region name as in the stack fil
 def _run_recovery(args: list[str], base_dir: Path | None) -> None:
     """Run the recovery engine (streams/) as a child with our stdio; exit with its code.
 
-    A child, not an import: services/ never imports streams/. Ctrl-C reaches the child
+    A child, not an import: services/ never imports streams/. The child is this interpreter
+    running the installed package's ``streams.replay`` (both are in the same distribution), and
+    inherits our environment unread: it reads its own settings. Ctrl-C reaches the child
     directly (same terminal), which reports and exits; we wait for it and pass its code on.
     """
     stack_file = base_dir / "stack.json" if base_dir else Settings.from_env().stack_file
-    env = dict(os.environ)  # passed through unread; the child reads its own settings
-    env["PYTHONPATH"] = str(REPO_ROOT) + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-    )
     argv = [sys.executable, "-m", RECOVERY_MODULE, "--stack-file", str(stack_file), *args]
-    child = subprocess.Popen(argv, env=env)
+    child = subprocess.Popen(argv)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         code = child.wait()
