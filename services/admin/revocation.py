@@ -213,6 +213,11 @@ def in_effect(redis: Redis, envelope: Envelope) -> Callable[[], Awaitable[bool]]
     return revocation_applied
 
 
+def unconfirmed(confirmations: list[Confirmation]) -> str:
+    """``region (why); ...`` for each region that did not confirm, or "" when all did."""
+    return "; ".join(f"{c.region} ({c.error})" for c in confirmations if not c.confirmed)
+
+
 # -- what the operator sees ----------------------------------------------------------------------
 def report(envelope: Envelope, confirmations: list[Confirmation] | None, as_json: bool) -> None:
     if as_json:

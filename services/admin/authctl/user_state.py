@@ -27,9 +27,9 @@ from schemas import names, tables
 from schemas.envelope import Envelope
 from schemas.identity import user_id_for
 from schemas.settings import Settings
-from services.admin import revocation
-from services.admin.authctl_accounts import AsJson, StackFile, _context, _username
+from services.admin import context, revocation
 from services.admin.errors import CliError
+from services.admin.options import AsJson, StackFile
 from services.core import topology
 from services.core.readmodel import (
     REDIS_ERRORS,
@@ -68,8 +68,8 @@ def register(user_app: typer.Typer) -> None:
 
 def user_show(username: str, as_json: AsJson = False, stack_file: StackFile = None) -> None:
     """A user's state in every region: registered, disabled, locked out, sessions."""
-    settings, topo = _context(stack_file)
-    name = _username(username)
+    settings, topo = context.context(stack_file)
+    name = context.username(username)
     states = asyncio.run(user_states(settings, topo, user_id_for(name)))
     _print({name: states}, as_json)
     if not any(s.registered for s in states) and not any(s.error for s in states):
@@ -82,7 +82,7 @@ def user_list(
     stack_file: StackFile = None,
 ) -> None:
     """Users registered in any region (by name), each with its state in every region."""
-    settings, topo = _context(stack_file)
+    settings, topo = context.context(stack_file)
     usernames = asyncio.run(_usernames(topo, limit))
     states = asyncio.run(_all_states(settings, topo, usernames))
     _print(states, as_json)
@@ -108,16 +108,13 @@ async def _all_states(
 async def _region_user(
     settings: Settings, stores: topology.RegionEndpoints, user_id: str
 ) -> RegionUser:
-    redis, engine = make_redis(stores.redis_url), make_engine(stores.postgres_dsn)
     try:
-        return await asyncio.wait_for(
-            _read_user(settings, stores.name, redis, engine, user_id), READ_TIMEOUT_S
-        )
+        async with context.clients(stores) as (redis, engine):
+            return await asyncio.wait_for(
+                _read_user(settings, stores.name, redis, engine, user_id), READ_TIMEOUT_S
+            )
     except _STORE_ERRORS as exc:
         return RegionUser(stores.name, error=f"stores unreachable: {type(exc).__name__}")
-    finally:
-        await redis.aclose()
-        await engine.dispose()
 
 
 async def _read_user(
