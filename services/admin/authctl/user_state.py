@@ -9,7 +9,6 @@ A region whose stores do not answer is shown with the error instead of failing t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas import names, tables
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from services.admin import context, revocation
@@ -123,17 +123,17 @@ async def _read_user(
     account = await Accounts(redis, engine).find(user_id)
     # Read-only use: the lockout windows and policy never publish, so no producer is built.
     lockout = Lockout(redis, engine, settings, cast(EventPublisher, None))
-    now_ms = int(time.time() * 1000)
+    now = datetime.now(UTC)
+    now_ms = epoch_ms(now)
     window, _ = await lockout.windows(user_id, "", now_ms)
     policy = lockout.policy
     until_ms = policy.locked_until_ms(window.count, window.latest_ms, policy.max_failures)
     sessions = await list_sessions(engine, user_id)
-    now = datetime.now(UTC)
     return RegionUser(
         region,
         registered=account is not None,
         disabled=account is not None and account.disabled,
-        locked_until=datetime.fromtimestamp(until_ms / 1000, UTC) if until_ms > now_ms else None,
+        locked_until=from_epoch_ms(until_ms) if until_ms > now_ms else None,
         sessions=len(sessions),
         active_sessions=sum(1 for s in sessions if not s.revoked and s.expires_at > now),
     )
@@ -180,7 +180,7 @@ async def registration_winners(topo: topology.Topology, user_id: str) -> dict[st
     async def one(region: str) -> tuple[str, str]:
         redis = make_redis(topo.region(region).redis_url)
         try:
-            kept = await redis.hget(names.redis_user_key(user_id), "registration_event_id")
+            kept = await redis.hget(names.redis_user_key(user_id), names.USER_REGISTRATION_FIELD)
         except REDIS_ERRORS:
             return region, ""
         finally:
