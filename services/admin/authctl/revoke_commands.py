@@ -51,7 +51,7 @@ class RevokeOptions:
 
 
 @dataclass(frozen=True)
-class Target:
+class RevokeSubject:
     """What is revoked: ``lookup`` is what the read models are searched by (a session id, a
     jti or a username), ``subject`` what the event names (the same id, or the user id)."""
 
@@ -61,7 +61,7 @@ class Target:
 
 
 def _revoke_command(
-    kind: str, argument: str, target_of: Callable[[str], Target], summary: str
+    kind: str, argument: str, subject_of: Callable[[str], RevokeSubject], summary: str
 ) -> Callable[..., None]:
     """The typer command ``authctl revoke <kind> <ARGUMENT>`` with the shared options."""
 
@@ -75,43 +75,43 @@ def _revoke_command(
         region: OriginRegion = None,
         stack_file: StackFile = None,
     ) -> None:
-        target = target_of(subject)
-        revoke(target, RevokeOptions(reason, operator, wait, timeout, as_json, region, stack_file))
+        revoked = subject_of(subject)
+        revoke(revoked, RevokeOptions(reason, operator, wait, timeout, as_json, region, stack_file))
 
     command.__doc__ = summary
     command.__name__ = f"revoke_{kind}"
     return command
 
 
-def _uuid_target(kind: str) -> Callable[[str], Target]:
-    def target_of(raw: str) -> Target:
+def _uuid_subject(kind: str) -> Callable[[str], RevokeSubject]:
+    def subject_of(raw: str) -> RevokeSubject:
         try:
             canonical = revocation.canonical_id(kind, raw)
         except revocation.RevokeError as exc:
             raise CliError(str(exc)) from None
-        return Target(kind, canonical, canonical)
+        return RevokeSubject(kind, canonical, canonical)
 
-    return target_of
+    return subject_of
 
 
-def _user_target(raw: str) -> Target:
+def _user_subject(raw: str) -> RevokeSubject:
     name = context.username(raw)
-    return Target("user", name, user_id_for(name))
+    return RevokeSubject("user", name, user_id_for(name))
 
 
 revoke_session = _revoke_command(
     "session",
     "session_id",
-    _uuid_target("session"),
+    _uuid_subject("session"),
     "Revoke a session and every token of it, in every region.",
 )
 revoke_token = _revoke_command(
-    "token", "jti", _uuid_target("token"), "Revoke one access token (by its jti), in every region."
+    "token", "jti", _uuid_subject("token"), "Revoke one access token (by its jti), in every region."
 )
 revoke_user = _revoke_command(
     "user",
     "username",
-    _user_target,
+    _user_subject,
     "Revoke every session and token of a user issued before now, in every region.",
 )
 app.command("session")(revoke_session)
@@ -119,15 +119,15 @@ app.command("token")(revoke_token)
 app.command("user")(revoke_user)
 
 
-def revoke(target: Target, options: RevokeOptions) -> None:
-    """Write the revocation of ``target`` and report it (with ``--wait``, once every region has
+def revoke(revoked: RevokeSubject, options: RevokeOptions) -> None:
+    """Write the revocation of ``revoked`` and report it (with ``--wait``, once every region has
     it in effect). CliError when the subject is unknown, the broker or stores fail, or a region
     does not confirm within ``options.timeout_s``."""
     settings, topo = context.context(options.stack_file)
     origin = context.region(topo, options.region).name if options.region else settings.region
     revoked_by = context.operator(options.operator)
     envelope, confirmations = asyncio.run(
-        _write(settings, topo, target, options, revoked_by, origin)
+        _write(settings, topo, revoked, options, revoked_by, origin)
     )
     revocation.report(envelope, confirmations, options.as_json)
     missing = revocation.unconfirmed(confirmations or [])
@@ -138,17 +138,17 @@ def revoke(target: Target, options: RevokeOptions) -> None:
 async def _write(
     settings: Settings,
     topo: topology.Topology,
-    target: Target,
+    revoked: RevokeSubject,
     options: RevokeOptions,
     revoked_by: str,
     origin: str,
 ) -> tuple[Envelope, list[revocation.Confirmation] | None]:
     try:
-        found = await revocation.find(topo, target.kind, target.lookup)
+        found = await revocation.find(topo, revoked.kind, revoked.lookup)
     except revocation.RevokeError as exc:
         raise CliError(str(exc)) from None
     envelope = revocation.revocation(
-        settings, target.kind, target.subject, found, options.reason, revoked_by, origin
+        settings, revoked.kind, revoked.subject, found, options.reason, revoked_by, origin
     )
     await produce(topo, envelope)
     if not options.wait:
