@@ -20,6 +20,15 @@ TANSU = "tansu"
 KAFKA = "kafka"
 BROKER_KINDS = (TANSU, KAFKA)
 
+CONSUMER_METADATA_MAX_AGE_MS = 5_000
+"""How old (ms) a consumer's cluster metadata may grow before it is fetched again, whatever
+happens. aiokafka 0.14 does not refresh metadata when a ListOffsets (the offset reset of a
+partition with no committed offset) is answered NotLeaderForPartition: it asks the stale leader
+again every 100 ms until the periodic refresh, 300 s by default (the Java client had the same
+fault, KAFKA-9535). After a region was cut off and its node lost leadership, a projector kept
+asking that node for 3 minutes and projected nothing meanwhile. 5 s bounds that to seconds for one
+small metadata request per consumer every 5 s."""
+
 
 @dataclass(frozen=True)
 class BrokerProfile:

@@ -2,7 +2,8 @@
 
 Evolve an event by adding fields with defaults. When a shape must change, add a new version class
 plus an upcaster in ``UPCASTERS`` and keep a golden file of the old version under
-``tests/unit/golden/``; the log is never rewritten.
+``tests/unit/golden/``; the log is never rewritten. ``schemas.upcasters`` is the worked example
+(``signing_key.published`` v1 -> v2) with its golden files in ``tests/unit/golden/upcast/``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import faust
 from redis.exceptions import RedisError
 
 from schemas import names
+from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS
 from schemas.settings import Settings
 from streams.faust_transport import ProjectorApp
 from streams.jsonlog import logging_config
@@ -143,6 +144,7 @@ def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,12 +29,36 @@ class InfraError(RuntimeError):
     """A process could not be found, started or reached; the message says which and why."""
 
 
+FREE_PORT_RANGE = range(20000, 32000)
+"""Where ``free_port`` draws from: below Linux's default ephemeral range (32768-60999), so an
+outgoing connection made between the draw and the child's bind cannot take the port, and clear of
+the dev stack's stable ports (8080+n, 9180+n, 15432+n, 16379+n, 19092)."""
+_handed_out: set[int] = set()
+_handed_lock = threading.Lock()
+
+
 def free_port() -> int:
-    # Another process may grab the port between close() and the child's bind(); the start
-    # helpers retry on a fresh port when the child dies early, which covers that race.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port nobody listens on now, never the same one twice in this process.
+
+    Drawn at random from ``FREE_PORT_RANGE``, not from the kernel (port 0): a kernel-chosen port
+    is an ephemeral one, and a Kafka cluster plans a dozen ports seconds before its JVMs bind
+    them, long enough for a client connection to take one ("Address already in use"). Another
+    process may still bind the port first; the start helpers retry on a fresh port when the child
+    dies early. Raises InfraError if no port in the range can be bound.
+    """
+    with _handed_lock:
+        for _ in range(200):
+            port = secrets.choice(FREE_PORT_RANGE)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise InfraError(f"no free loopback port in {FREE_PORT_RANGE.start}-{FREE_PORT_RANGE.stop}")
 
 
 @dataclass

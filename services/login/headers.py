@@ -20,22 +20,80 @@ request against a login's ~20 ms of argon2 and an introspection's ~1 ms.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import h11
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from schemas.settings import Settings
 
-HTTP_IMPLEMENTATION = "h11"
+LINGER_S = 2.0
+"""How long a refused connection keeps reading (and discarding) before it closes, seconds."""
+LINGER_MAX_BYTES = 256 * 1024
+"""How much a refused connection reads (and discards) at most before it closes, bytes."""
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """The ``uvicorn.Config`` keyword arguments that bound every request head (bytes)."""
     return {
-        "http": HTTP_IMPLEMENTATION,
+        "http": BoundedH11Protocol,
         "h11_max_incomplete_event_size": settings.max_request_head_bytes,
     }
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a head that h11 refuses with the documented 414/431
+    ``invalid_request`` JSON (other malformed requests keep uvicorn's 400) and closing by lingering
+    (module docstring): the answer reaches the client instead of a reset."""
+
+    _lingering = False
+    _discarded = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self.transport.close()
+            return
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        pending, _ = self.conn.trailing_data
+        cap = self.config.h11_max_incomplete_event_size  # always set by server_options
+        if cap is not None and len(pending) > cap:
+            line_ends = b"\n" in pending[:cap]
+            status, description = (
+                (431, "the request headers are too large")
+                if line_ends
+                else (414, "the request line is too long")
+            )
+        else:
+            status, description = 400, msg
+        body = _refusal_body(description) if status != 400 else msg.encode("ascii")
+        kind = b"application/json" if status != 400 else b"text/plain; charset=utf-8"
+        headers = [
+            (b"content-type", kind),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=status, headers=headers),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self._linger()
+
+    def _linger(self) -> None:
+        self._lingering = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self.transport.close)
 
 
 class HeaderLimit:
@@ -78,8 +136,12 @@ class HeaderLimit:
         return None
 
 
+def _refusal_body(description: str) -> bytes:
+    return orjson.dumps({"error": "invalid_request", "error_description": description})
+
+
 async def _refuse(send: Send, status: int, description: str) -> None:
-    body = orjson.dumps({"error": "invalid_request", "error_description": description})
+    body = _refusal_body(description)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", b"%d" % len(body)),

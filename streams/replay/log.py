@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas import names
+from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS
 from streams.record import LogPosition, RawEvent, log_time
 from streams.replay.endpoints import ReplayError
 
@@ -61,6 +62,7 @@ class LogReader:
             fetch_max_wait_ms=10,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             request_timeout_ms=10_000,
+            metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         )
         try:
             await consumer.start()

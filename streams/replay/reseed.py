@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from schemas import names
-from schemas.broker import BrokerProfile
+from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS, BrokerProfile
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
@@ -89,7 +89,11 @@ async def _prepare_topics(bootstrap: str, settings: Settings, force: bool) -> No
 async def _events_held(bootstrap: str) -> int:
     # Only "empty or not" is asked of ListOffsets: Tansu's end offset is wrong (first offset of
     # the newest batch + 1) but still non-zero exactly when a partition holds something.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
+    )
     await consumer.start()
     try:
         parts = await event_partitions(consumer)

@@ -5,6 +5,7 @@ that the client could not even send it all before the server hung up)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import httpx
+import orjson
 import pytest
 
 from schemas.settings import Settings
@@ -143,6 +145,41 @@ def test_a_head_over_the_cap_that_arrives_in_one_read_is_refused_too(login_serve
     assert httpx.get(f"{login_server}/healthz", headers=under, timeout=10).status_code == 200
 
 
+def _send_in_two_reads(address: tuple[str, int], head: bytes) -> tuple[int, bytes]:
+    """Send ``head`` as two writes 0.3 s apart (so the server's cap fires on the first part) and
+    read the answer to the end; returns (status, body)."""
+    sock = socket.create_connection(address, timeout=15)
+    try:
+        sock.sendall(head[:20_000])
+        time.sleep(0.3)
+        with contextlib.suppress(OSError):  # the server may already have shut its side
+            sock.sendall(head[20_000:])
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    finally:
+        sock.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_a_head_over_the_cap_in_several_reads_gets_the_same_answer_not_a_reset(
+    login_server: str,
+) -> None:
+    # CI saw "connection reset by peer" for a 40 KB request line: the head arrived in two reads,
+    # h11 refused it, and closing with the rest unread reset the connection before the answer.
+    line = b"GET /healthz?" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: eu\r\n\r\n"
+    status, body = _send_in_two_reads(_host_port(login_server), line)
+    assert status == 414
+    assert orjson.loads(body)["error"] == "invalid_request"
+    fields = b"".join(b"X-F%d: %s\r\n" % (i, b"a" * 4000) for i in range(10))
+    status, body = _send_in_two_reads(
+        _host_port(login_server), b"GET /healthz HTTP/1.1\r\n" + fields + b"\r\n"
+    )
+    assert status == 431
+    assert orjson.loads(body)["error"] == "invalid_request"
+
+
 # -- the projector's Prometheus endpoint ---------------------------------------------------------
 @pytest.fixture
 def metrics() -> Iterator[tuple[str, int]]:
@@ -176,6 +213,17 @@ def test_metrics_caps_the_whole_head_and_the_request_line(metrics: tuple[str, in
     assert httpx.get(f"http://{host}:{port}/metrics", headers=many, timeout=10).status_code == 431
     long_path = "/metrics?" + "a" * 20_000
     assert httpx.get(f"http://{host}:{port}{long_path}", timeout=10).status_code == 414
+
+
+def test_metrics_answers_a_head_over_the_cap_in_several_reads_not_a_reset(
+    metrics: tuple[str, int],
+) -> None:
+    # The same kind as the login endpoint's reset: here the stdlib server shuts its sending side
+    # (FIN after the answer) before it closes, so the answer is read before any reset.
+    line = b"GET /metrics?" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: p\r\n\r\n"
+    assert _send_in_two_reads(metrics, line)[0] == 414
+    fields = b"".join(b"X-F%d: %s\r\n" % (i, b"a" * 1000) for i in range(40))
+    assert _send_in_two_reads(metrics, b"GET /metrics HTTP/1.1\r\n" + fields + b"\r\n")[0] == 431
 
 
 def test_the_projector_process_serves_metrics_through_the_bounded_server(

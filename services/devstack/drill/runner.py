@@ -12,7 +12,7 @@ from rich.console import Console
 
 from schemas.broker import KAFKA
 from schemas.settings import Settings
-from services.devstack.drill import drills
+from services.devstack.drill import crash, drills
 from services.devstack.drill.drills import Figures, Plan
 from services.devstack.stack import Stack
 
@@ -40,7 +40,7 @@ def run_drill(name: str, stack: Stack, plan: Plan) -> Figures:
     """Run drill ``name`` (one of DRILLS) on ``stack``; ValueError for an unknown name."""
     victim = REGIONS[-1]
     if name == "region-crash":
-        return drills.region_crash(stack, plan, victim, dict(os.environ))
+        return crash.region_crash(stack, plan, victim, dict(os.environ))
     if name == "region-partition":
         return drills.region_partition(stack, plan, victim)
     if name == "wan-latency":
