@@ -1,7 +1,7 @@
 """``python -m bench.peers.appcpu``: CPU per request of the login app itself, for before/after
 comparisons that a loaded machine does not swamp.
 
-The app (``create_app`` over a ``build_runtime`` of a one-region dev stack's settings) is called
+The app (``create_app`` over a ``build_wiring`` of a one-region dev stack's settings) is called
 as an ASGI callable in this process, with no HTTP server and no sockets in front of it, one
 request at a time. The figure is this process's CPU time (``time.process_time``, user + system)
 per request, in µs: the middleware, routing, form parsing, JWT work, logging and the client side
@@ -29,7 +29,7 @@ from bench.login import PASSWORD, create_user, wait_user_everywhere
 from bench.peers.systems import REGION, USERNAME
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 from services.login.app import create_app
-from services.login.bootstrap import build_runtime, close_runtime
+from services.login.wiring import build_wiring
 
 FORM = b"application/x-www-form-urlencoded"
 
@@ -77,8 +77,8 @@ async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[s
     settings = stack.settings[REGION]
     if mirror:
         settings = dataclasses.replace(settings, introspection_mirror=True)
-    runtime = await build_runtime(settings)
-    app = create_app(settings, runtime)
+    wiring = await build_wiring(settings)
+    app = create_app(settings, wiring)
     auth = b"Basic " + base64.b64encode(
         f"{INTROSPECTION_CLIENT_ID}:{stack.introspection_secret}".encode()
     )
@@ -116,7 +116,7 @@ async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[s
                 best[name] = min(best.get(name, per), per)
         return best
     finally:
-        await close_runtime(runtime)
+        await wiring.close()
 
 
 def main(argv: list[str] | None = None) -> None:

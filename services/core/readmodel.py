@@ -7,10 +7,10 @@ sends the query to Postgres, so a cold or flushed Redis is never silently papere
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -26,6 +26,7 @@ from schemas.settings import CLOCK_SKEW_S
 log = logging.getLogger(__name__)
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 POSTGRES_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+T = TypeVar("T")
 
 
 class StoreUnavailable(RuntimeError):
@@ -87,14 +88,42 @@ def make_engine(dsn: str, timeout_s: float = 3.0) -> AsyncEngine:
     )
 
 
+async def read_with_fallback(
+    from_redis: Callable[[], Awaitable[T]],
+    from_postgres: Callable[[], Awaitable[T]],
+    warning: str | None = None,
+) -> T:
+    """``from_redis()``; when Redis errors (``REDIS_ERRORS``), ``from_postgres()`` instead, logging
+    ``warning`` first if given. Raises ``StoreUnavailable`` when Postgres errors too
+    (``POSTGRES_ERRORS``): the caller fails closed. A Redis miss is an answer, never a fallback."""
+    try:
+        return await from_redis()
+    except REDIS_ERRORS as exc:
+        if warning is not None:
+            log.warning(warning, extra={"err": repr(exc)})
+    try:
+        return await from_postgres()
+    except POSTGRES_ERRORS as exc:
+        raise StoreUnavailable("neither redis nor postgres answered") from exc
+
+
+def optional_text(value: bytes | str | int | float | None) -> str | None:
+    """A Redis reply value as text (UTF-8 decoded), None kept as None."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def text(value: bytes | str | int | float | None) -> str:
+    """A Redis reply value as text; "" for a missing (None) or empty value."""
+    return optional_text(value) or ""
+
+
 async def hgetall(redis: Redis, key: str) -> dict[str, str]:
+    """All fields of the hash ``key`` as text ({} when absent)."""
     # redis-py types its commands as sync-or-async; on the asyncio client they are awaitables.
     raw = await cast(Awaitable[dict[Any, Any]], redis.hgetall(key))
-    return {_text(k): _text(v) for k, v in raw.items()}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 class ReadModel:
@@ -103,40 +132,41 @@ class ReadModel:
         self._engine = engine
 
     async def user(self, user_id: str) -> UserRecord | None:
-        try:
-            fields = await hgetall(self._redis, names.redis_user_key(user_id))
-        except REDIS_ERRORS as exc:
-            log.warning("redis unavailable, reading user from postgres", extra={"err": repr(exc)})
-            return await self._user_from_postgres(user_id)
-        return _user_from_hash(user_id, fields)
+        """The registered user, or None if unknown. Raises ``StoreUnavailable``."""
+        return await read_with_fallback(
+            lambda: self._user_from_redis(user_id),
+            lambda: self._user_from_postgres(user_id),
+            "redis unavailable, reading user from postgres",
+        )
+
+    async def _user_from_redis(self, user_id: str) -> UserRecord | None:
+        return _user_from_hash(user_id, await hgetall(self._redis, names.redis_user_key(user_id)))
 
     async def _user_from_postgres(self, user_id: str) -> UserRecord | None:
         query = select(tables.users.c.username, tables.users.c.password_hash).where(
             tables.users.c.user_id == user_id
         )
-        try:
-            async with self._engine.connect() as conn:
-                row = (await conn.execute(query)).first()
-        except POSTGRES_ERRORS as exc:
-            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
         return None if row is None else UserRecord(user_id, row.username, row.password_hash)
 
     async def signing_keys(self) -> list[PublishedKey]:
-        try:
-            fields = await hgetall(self._redis, names.redis_signing_keys_key())
-        except REDIS_ERRORS as exc:
-            log.warning("redis unavailable, reading keys from postgres", extra={"err": repr(exc)})
-            return await self._keys_from_postgres()
+        """Every published signing key this region has projected. Raises ``StoreUnavailable``."""
+        return await read_with_fallback(
+            self._keys_from_redis,
+            self._keys_from_postgres,
+            "redis unavailable, reading keys from postgres",
+        )
+
+    async def _keys_from_redis(self) -> list[PublishedKey]:
+        fields = await hgetall(self._redis, names.redis_signing_keys_key())
         return [k for k in (_key_from_json(v) for v in fields.values()) if k is not None]
 
     async def _keys_from_postgres(self) -> list[PublishedKey]:
         t = tables.signing_keys
         query = select(t.c.kid, t.c.region, t.c.alg, t.c.public_jwk, t.c.published_at, t.c.issuer)
-        try:
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-        except POSTGRES_ERRORS as exc:
-            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
         return [
             PublishedKey(
                 r.kid,

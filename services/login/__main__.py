@@ -13,9 +13,9 @@ import uvloop
 
 from schemas.settings import Settings, SettingsError
 from services.login.app import create_app
-from services.login.bootstrap import StartupError, build_runtime, close_runtime
 from services.login.headers import server_options
 from services.login.logs import configure_logging
+from services.login.wiring import StartupError, build_wiring
 
 
 class _Server(uvicorn.Server):
@@ -38,12 +38,12 @@ async def serve(settings: Settings) -> int:
     # Clients are built before uvicorn starts so a start-up failure (an exposed key file, an
     # unreachable broker) is one clear line and an exit code, not a lifespan traceback.
     try:
-        runtime = await build_runtime(settings)
+        wiring = await build_wiring(settings)
     except StartupError as exc:
         print(f"login[{settings.region}]: {exc}", file=sys.stderr)
         return 1
     config = uvicorn.Config(
-        create_app(settings, runtime),
+        create_app(settings, wiring),
         host=settings.http_host,
         port=settings.http_port,
         **server_options(settings),
@@ -55,7 +55,7 @@ async def serve(settings: Settings) -> int:
     try:
         await server.serve()
     finally:
-        await close_runtime(runtime)
+        await wiring.close()
     return 0 if server.started else 1
 
 

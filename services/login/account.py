@@ -1,5 +1,4 @@
-"""A user's account as the login endpoint sees it (registration + latest account changes), and
-the self-service password change.
+"""A user's account as the login endpoint sees it (registration + latest account changes).
 
 The latest password (user.password_changed, else the registration's) is the one verified; a
 disabled user cannot log in or refresh. Both come from this region's projections: Redis first,
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.names import NO_USER_REVOCATION
-from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable, UserRecord
+from services.core.readmodel import REDIS_ERRORS, UserRecord, read_with_fallback, text
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +48,20 @@ class Accounts:
         self._engine = engine
 
     async def find(self, user_id: str) -> Account | None:
-        """The registered user with its latest password and status, or None if unknown."""
-        try:
-            return await self._from_redis(user_id)
-        except REDIS_ERRORS as exc:
-            log.warning("redis down; reading the account from postgres", extra={"err": repr(exc)})
-        try:
-            return await self._from_postgres(user_id)
-        except POSTGRES_ERRORS as exc:
-            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        """The registered user with its latest password and status, or None if unknown.
+        Raises ``StoreUnavailable`` when neither store answers."""
+        return await read_with_fallback(
+            lambda: self._from_redis(user_id),
+            lambda: self._from_postgres(user_id),
+            "redis down; reading the account from postgres",
+        )
 
     async def user_disabled(self, user_id: str) -> bool:
         """Whether the latest of user.disabled / user.enabled disabled the user (False for a user
         never disabled). Raises StoreUnavailable when neither store answers: fail closed."""
         try:
-            flag = await self._redis.hget(names.redis_account_key(user_id), "disabled")
+            key = names.redis_account_key(user_id)
+            flag = await self._redis.hget(key, names.ACCOUNT_DISABLED_FIELD)
         except REDIS_ERRORS:
             account = await self.find(user_id)
             return account is not None and account.disabled
@@ -77,12 +75,12 @@ class Accounts:
         (username, *registered), (*changed, disabled), revoked = await pipe.execute()
         if registered[0] is None:
             return None
-        password_hash, event_id = _current_password(*map(_text, registered), *map(_text, changed))
+        password_hash, event_id = _current_password(*map(text, registered), *map(text, changed))
         # The password change read here is itself a revocation this login has seen, even if the
         # projector's write of the revocation entry (same batch, later command) is not visible yet.
-        seen = _greatest(_text(revoked), _text(changed[1]))
+        seen = _greatest(text(revoked), text(changed[1]))
         return Account(
-            user_id, _text(username), password_hash, disabled in (b"1", "1"), event_id, seen
+            user_id, text(username), password_hash, disabled in (b"1", "1"), event_id, seen
         )
 
     async def _from_postgres(self, user_id: str) -> Account | None:
@@ -121,7 +119,7 @@ _ACCOUNT_FIELDS = (
     "password_event_id",
     "rehash_of_event_id",
     "rehashed_password_hash",
-    "disabled",
+    names.ACCOUNT_DISABLED_FIELD,
 )
 
 
@@ -140,9 +138,3 @@ def _current_password(
     if rehashed_hash and rehash_of == event_id:
         return rehashed_hash, event_id
     return password_hash, event_id
-
-
-def _text(value: bytes | str | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return value or ""

@@ -1,4 +1,5 @@
-"""``create_app(settings)``: the login endpoint's ASGI app, its lifespan and its error mapping."""
+"""``create_app(settings)``: the login endpoint's ASGI app, its lifespan, its middleware and the
+last-resort answer to an error nothing mapped (the mapping itself: ``services.login.errors``)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.settings import Settings
-from services.login.bootstrap import Runtime, build_runtime, close_runtime
-from services.login.forms import OAuthError
+from services.login.deps import parts_of
+from services.login.errors import OAuthError, install_error_handlers
 from services.login.headers import HeaderLimit
 from services.login.logs import request_id_var
 from services.login.metrics import Metrics
-from services.login.routes import json_response, router
+from services.login.routes import router
+from services.login.wiring import LoginWiring, build_wiring
 
 log = logging.getLogger("authplane.login")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -35,26 +35,27 @@ answers get a DEBUG access line, not INFO. Every error answer on them, and every
 route that changes state (grants, logout, revocation, password change), keeps its INFO line."""
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """The app; with ``runtime`` given (tests), it is used as is and not closed by the app."""
+def create_app(settings: Settings, wiring: LoginWiring | None = None) -> FastAPI:
+    """The app; with ``wiring`` given (``__main__``, tests), it is used as is and not closed by
+    the app; without, the lifespan builds one from ``settings`` and closes it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime is not None:
+        if wiring is not None:
             yield
             return
-        app.state.runtime = await build_runtime(settings)
+        built = await build_wiring(settings)
+        app.state.parts = built.parts()
         try:
             yield
         finally:
-            await close_runtime(app.state.runtime)
+            await built.close()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    if runtime is not None:
-        app.state.runtime = runtime  # usable at once, e.g. through httpx's ASGITransport
+    if wiring is not None:
+        app.state.parts = wiring.parts()  # usable at once, e.g. through httpx's ASGITransport
     app.include_router(router)
-    app.add_exception_handler(OAuthError, _oauth_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    install_error_handlers(app)
     app.add_middleware(
         HeaderLimit,
         max_field_bytes=settings.max_header_bytes,
@@ -62,21 +63,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContext)
     return app
-
-
-async def _oauth_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)
-    headers = {"Cache-Control": "no-store", **getattr(exc, "headers", {})}
-    if exc.status == 503:
-        headers["Retry-After"] = "1"
-    body = {"error": exc.error, "error_description": exc.description}
-    return json_response(body, exc.status, headers)
-
-
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    return json_response({"error": error}, exc.status_code, dict(exc.headers or {}))
 
 
 class RequestContext:
@@ -114,10 +100,8 @@ class RequestContext:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")
         path = getattr(route, "path", "unmatched")
-        app = scope.get("app")
-        runtime = getattr(getattr(app, "state", None), "runtime", None)
-        metrics: Metrics | None = getattr(runtime, "metrics", None)
-        if metrics is not None:
+        metrics = parts_of(scope.get("app")).get(Metrics)
+        if isinstance(metrics, Metrics):
             metrics.request_seconds.labels(path, scope["method"], str(status)).observe(seconds)
         level = logging.DEBUG if status < 400 and path in QUIET_ROUTES else logging.INFO
         if log.isEnabledFor(level):

@@ -61,10 +61,6 @@ return {0, 0}
 """Returns {0, 0} reserved, {1, locked-until ms} locked out, {2, 0} refused: the checks in
 flight would reach the threshold (each counts as a failure now until it is settled)."""
 
-UNLOCK_FIELD = "unlocked_at_ms"
-"""Field of the unlock hash (``acct:v1:{uid}`` / ``ipacct:v1:{ip}``): failures up to it no
-longer count."""
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -144,7 +140,7 @@ class Attempts:
             p.lock_ms,
             repr(p.growth),
             p.max_lock_ms,
-            UNLOCK_FIELD,
+            names.UNLOCKED_AT_FIELD,
             *thresholds,
         ]
         outcome, until_ms = await self._script(keys=keys, args=args)

@@ -1,17 +1,18 @@
 """The login endpoint's wall clock: where it reads the time it writes into tokens and events.
 
-``Runtime.clock`` is this seam. Production always uses ``system_clock``; tests replace it to play
-a region whose clock is wrong (the revocation rule must hold for clock errors up to the skew
+``PasswordGrant.clock`` is the seam. Production always uses ``system_clock``; tests replace it to
+play a region whose clock is wrong (the revocation rule must hold for clock errors up to the skew
 bound, see services.verifier.rule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+from schemas.epoch import epoch_ms
 
 Clock = Callable[[], datetime]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def system_clock() -> datetime:
@@ -19,6 +20,6 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def epoch_ms(moment: datetime) -> int:
-    """Exact epoch milliseconds of an aware datetime (integer arithmetic, floored)."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+def now_ms() -> int:
+    """Now in epoch milliseconds (floored, no float: ``schemas.epoch``)."""
+    return epoch_ms(system_clock())

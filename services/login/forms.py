@@ -10,21 +10,13 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from urllib.parse import unquote_plus
 
+from services.login.errors import OAuthError as OAuthError  # re-exported: forms raise it
+
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 32
 # C0 controls but TAB, and DEL. One regex scan instead of a Python loop over each character: a
 # token parameter is ~600 characters, and the loop was most of an introspection's form parsing.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-class OAuthError(Exception):
-    """An RFC 6749 §5.2 error response."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 def invalid_request(description: str) -> OAuthError:

@@ -9,31 +9,25 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from services.login.bootstrap import Runtime
-from services.login.forms import OAuthError
+from services.login.credentials import split_authorization
+from services.login.errors import ClientAuthError
+from services.login.metrics import Metrics
+from services.verifier.verifier import Verifier
 
 INACTIVE: dict[str, Any] = {"active": False}
 _ANSWERED_CLAIMS = ("sub", "sid", "jti", "iss", "exp", "iat", "client_id", "region", "scope")
-_REALM = 'Basic realm="authplane", charset="UTF-8"'
 TOKEN_TYPE = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
-
-
-class ClientAuthError(OAuthError):
-    def __init__(self) -> None:
-        super().__init__("invalid_client", "resource server authentication failed", status=401)
-        self.headers = {"WWW-Authenticate": _REALM}
 
 
 def authenticate_client(authorization: str | None, clients: Mapping[str, str]) -> str:
     """The authenticated client id, from HTTP Basic or ``Bearer <secret>``; else 401."""
-    scheme, _, credential = (authorization or "").strip().partition(" ")
-    scheme = scheme.lower()
+    scheme, credential = split_authorization(authorization)
     if scheme == "basic":
-        client_id, secret = _basic_pair(credential.strip())
+        client_id, secret = _basic_pair(credential)
         if _secret_matches(clients.get(client_id), secret):
             return client_id
     elif scheme == "bearer":
-        matched = _bearer_client(credential.strip(), clients)
+        matched = _bearer_client(credential, clients)
         if matched is not None:
             return matched
     raise ClientAuthError()
@@ -65,21 +59,21 @@ def _bearer_client(given: str, clients: Mapping[str, str]) -> str | None:
     return matched
 
 
-async def is_revoked(rt: Runtime, claims: Mapping[str, Any]) -> bool:
-    """The revocation rule (services.verifier.rule), failing closed unless fail-open is set."""
-    return await rt.tokens.revocations.why_revoked(claims) is not None
+class Introspection:
+    """RFC 7662 answers from the token checker (signature, claims, revocation)."""
 
+    def __init__(self, tokens: Verifier, metrics: Metrics) -> None:
+        self._tokens = tokens
+        self._metrics = metrics
 
-async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
-    verdict = await rt.tokens.check(token)
-    if not verdict.active:
-        return _inactive(rt, verdict.reason)
-    rt.metrics.introspections.labels("active").inc()
-    answer = {name: verdict.claims[name] for name in _ANSWERED_CLAIMS if name in verdict.claims}
-    # RFC 7662 §2.2: token_type is an RFC 6749 §7.1 token type; ours are Bearer tokens (RFC 6750).
-    return {"active": True, "token_type": TOKEN_TYPE, **answer}
-
-
-def _inactive(rt: Runtime, reason: str) -> dict[str, Any]:
-    rt.metrics.introspections.labels(reason).inc()
-    return dict(INACTIVE)
+    async def __call__(self, token: str) -> dict[str, Any]:
+        """``{"active": false}`` for any token that does not pass, else the RFC 7662 §2.2 answer."""
+        verdict = await self._tokens.check(token)
+        if not verdict.active:
+            self._metrics.introspections.labels(verdict.reason).inc()
+            return dict(INACTIVE)
+        self._metrics.introspections.labels("active").inc()
+        answer = {name: verdict.claims[name] for name in _ANSWERED_CLAIMS if name in verdict.claims}
+        # RFC 7662 §2.2: token_type is an RFC 6749 §7.1 token type; ours are Bearer tokens (RFC
+        # 6750).
+        return {"active": True, "token_type": TOKEN_TYPE, **answer}

@@ -23,10 +23,8 @@ import contextlib
 import ipaddress
 import logging
 import math
-import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -35,31 +33,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.envelope import Envelope, wrap
+from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.identity import InvalidUsername, ip_subject_id, normalize_username, user_id_for
 from schemas.settings import Settings
-from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
-from services.login.attempts import UNLOCK_FIELD, Attempts, Refused, Reservation
+from services.core.readmodel import REDIS_ERRORS, StoreUnavailable, read_with_fallback
+from services.login.attempts import Attempts, Refused, Reservation
 from services.login.attempts import Policy as Policy  # re-exported: the lockout rule
+from services.login.clock import now_ms
+from services.login.errors import LockedOut as LockedOut  # re-exported: the 429 it raises
+from services.login.errors import Unavailable
 from services.login.events import EventPublisher, PublishFailed
-from services.login.forms import OAuthError
 
 log = logging.getLogger(__name__)
 RESERVATION_SLACK_S = 30.0
 """How long past the produce timeout a reserved check may take (argon2 queueing included)."""
 IN_FLIGHT_RETRY_MS = 1000
 """Retry-After when only checks in flight refuse a new one: they settle within about that."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class LockedOut(OAuthError):
-    """429 with Retry-After; the same body whoever the username belongs to (or nobody)."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(
-            "slow_down", "too many failed attempts; retry after the Retry-After delay", status=429
-        )
-        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 def policy_from_settings(s: Settings) -> Policy:
@@ -102,14 +92,6 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_hops: int) ->
     return peer or ""
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _unavailable(description: str) -> OAuthError:
-    return OAuthError("temporarily_unavailable", description, status=503)
-
-
 class Lockout:
     def __init__(
         self, redis: Redis, engine: AsyncEngine, settings: Settings, publisher: EventPublisher
@@ -145,7 +127,7 @@ class Lockout:
         try:
             user, by_ip = await self.windows(user_id, ip, now)
         except StoreUnavailable:
-            raise _unavailable("failure counts unreadable, try again") from None
+            raise Unavailable("failure counts unreadable, try again") from None
         p = self.policy
         until = max(
             p.locked_until_ms(user.count, user.latest_ms, p.max_failures),
@@ -163,27 +145,24 @@ class Lockout:
                 await self._attempts.settle(reservation, None)
 
     async def windows(self, user_id: str, ip: str, now: int) -> tuple[Window, Window]:
+        """(per user, per IP) failures counted at ``now`` (epoch ms). Raises
+        ``StoreUnavailable`` when neither store answers."""
         since = now - self.policy.window_ms
-        try:
-            return await self._from_redis(user_id, ip, since)
-        except REDIS_ERRORS as exc:
-            log.warning(
-                "redis unavailable, counting failures in postgres", extra={"err": repr(exc)}
-            )
-        try:
-            return await self._from_postgres(user_id, ip, since)
-        except POSTGRES_ERRORS as exc:
-            raise StoreUnavailable("neither redis nor postgres answered") from exc
+        return await read_with_fallback(
+            lambda: self._from_redis(user_id, ip, since),
+            lambda: self._from_postgres(user_id, ip, since),
+            "redis unavailable, counting failures in postgres",
+        )
 
     async def _from_redis(self, user_id: str, ip: str, since: int) -> tuple[Window, Window]:
         pipe = self._redis.pipeline(transaction=False)
         user_key = names.redis_login_failures_user_key(user_id)
         pipe.zrangebyscore(user_key, f"({since}", "+inf", withscores=True)
-        pipe.hget(names.redis_account_key(user_id), UNLOCK_FIELD)
+        pipe.hget(names.redis_account_key(user_id), names.UNLOCKED_AT_FIELD)
         pipe.zrangebyscore(
             names.redis_login_failures_ip_key(ip), f"({since}", "+inf", withscores=True
         )
-        pipe.hget(names.redis_ip_unlock_key(ip), UNLOCK_FIELD)
+        pipe.hget(names.redis_ip_unlock_key(ip), names.UNLOCKED_AT_FIELD)
         user_hits, unlocked, ip_hits, ip_unlocked = await pipe.execute()
         # Failures up to the unlock time no longer count, whichever region saw them.
         by_ip = _counted(ip_hits, ip_unlocked) if ip else Window()
@@ -191,7 +170,7 @@ class Lockout:
 
     async def _from_postgres(self, user_id: str, ip: str, since: int) -> tuple[Window, Window]:
         t, acct = tables.login_failures, tables.user_accounts
-        since_at = _EPOCH + timedelta(milliseconds=since)
+        since_at = from_epoch_ms(since)
         unlocked = select(acct.c.unlocked_at).where(acct.c.user_id == user_id).scalar_subquery()
         user_q = select(func.count(), func.max(t.c.failed_at)).where(
             t.c.user_id == user_id,
@@ -219,8 +198,8 @@ class Lockout:
     ) -> None:
         """Log a login.failed, acknowledged before the caller answers (an unrecorded failure must
         not be answered: a log outage would be a window for unthrottled guessing), then count it
-        here at once in place of its reservation. 503 if the broker does not acknowledge (the
-        reservation is then released: the guess got no answer)."""
+        here at once in place of its reservation. Raises ``PublishFailed`` (answered 503) if the
+        broker does not acknowledge; the reservation is then released: the guess got no answer."""
         envelope = wrap(
             LoginFailed(client_ip=ip),
             user_id=user_id,
@@ -231,10 +210,10 @@ class Lockout:
             await self._publisher.publish(envelope)
         except PublishFailed:
             await self.release(reservation)
-            raise _unavailable("the event log is unreachable, try again") from None
+            raise
         if reservation is not None:
             try:
-                at = (envelope.occurred_at - _EPOCH) // timedelta(milliseconds=1)
+                at = epoch_ms(envelope.occurred_at)
                 await self._attempts.settle(reservation, (envelope.event_id, at))
                 return
             except REDIS_ERRORS:
@@ -244,7 +223,7 @@ class Lockout:
     async def count_locally(self, envelope: Envelope) -> None:
         """Add an acknowledged failure to this region's windows at once, without waiting for the
         projector: the same member at the same score it will write, so nothing counts twice."""
-        at = (envelope.occurred_at - _EPOCH) // timedelta(milliseconds=1)
+        at = epoch_ms(envelope.occurred_at)
         keys = [names.redis_login_failures_user_key(envelope.user_id)]
         if envelope.payload.client_ip:
             keys.append(names.redis_login_failures_ip_key(envelope.payload.client_ip))
@@ -268,4 +247,4 @@ def _window(row: Any) -> Window:
     count, latest = row
     if not count or latest is None:
         return Window()
-    return Window(int(count), (latest - _EPOCH) // timedelta(milliseconds=1))
+    return Window(int(count), epoch_ms(latest))

@@ -19,16 +19,14 @@ Best effort: if Redis does not answer, the projector's write follows within its 
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
 from schemas import names
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_s
 from schemas.events import SessionStarted, TokenRefreshed
 from services.core.readmodel import REDIS_ERRORS
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SESSION_LUA = """
 for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -44,10 +42,6 @@ return 1
 """
 
 
-def _seconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(seconds=1)
-
-
 def session_fields(envelope: Envelope) -> dict[str, str]:
     """The fields of ``sess:v1:{sid}`` the refresh grant needs, as the session projection
     writes them (epoch seconds, the start's hash as the current one)."""
@@ -56,8 +50,8 @@ def session_fields(envelope: Envelope) -> dict[str, str]:
         "session_id": payload.session_id,
         "user_id": envelope.user_id,
         "client_id": payload.client_id,
-        "started_at": str(_seconds(envelope.occurred_at)),
-        "expires_at": str(_seconds(payload.expires_at)),
+        "started_at": str(epoch_s(envelope.occurred_at)),
+        names.SESSION_EXPIRES_FIELD: str(epoch_s(payload.expires_at)),
         names.SESSION_REFRESH_HASH_FIELD: payload.refresh_token_hash,
     }
 
@@ -71,7 +65,7 @@ class OwnWrites:
 
     async def session_started(self, envelope: Envelope) -> None:
         payload: SessionStarted = envelope.payload
-        args: list[str | int] = [_seconds(payload.expires_at)]
+        args: list[str | int] = [epoch_s(payload.expires_at)]
         for field, value in session_fields(envelope).items():
             args += [field, value]
         key = names.redis_session_key(payload.session_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -18,14 +17,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
-from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, StoreUnavailable
+from schemas.envelope import event_time_ms
+from schemas.epoch import epoch_ms, epoch_s
+from services.core.readmodel import StoreUnavailable, optional_text, read_with_fallback
+from services.login.errors import Unavailable
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SESSION_FIELDS = (
     "user_id",
     "client_id",
     "started_at",
-    "expires_at",
+    names.SESSION_EXPIRES_FIELD,
     names.SESSION_REFRESH_HASH_FIELD,
     names.SESSION_PREVIOUS_HASH_FIELD,
     names.SESSION_LAST_ACTIVE_FIELD,
@@ -53,29 +54,53 @@ class RefreshState:
     """SessionStarted.user_revocation_seen ("" for sessions logged before it existed)."""
 
 
-def millis(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+class RefreshStates:
+    """Reads one session's refresh state from this region's projections (Redis, then Postgres
+    when Redis errors)."""
+
+    def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
+        self._redis = redis
+        self._engine = engine
+
+    async def load(self, session_id: str, presented: str) -> RefreshState | None:
+        """The session's refresh state for the ``presented`` hash, or None if this region has not
+        projected the session yet. Raises ``StoreUnavailable`` when neither store answers."""
+        return await read_with_fallback(
+            lambda: self._from_redis(session_id, presented),
+            lambda: _from_postgres(self._engine, session_id, presented),
+        )
+
+    async def known(
+        self, session_id: str, presented: str, now_ms: int, max_age_s: float
+    ) -> RefreshState | None:
+        """The state, or None for a session that was never issued (unknown here and too old to
+        be on its way, see ``may_be_in_flight``). Raises ``Unavailable`` (503) when no store
+        answers, or when the session is unknown here but may still arrive."""
+        try:
+            state = await self.load(session_id, presented)
+        except StoreUnavailable:
+            raise Unavailable("session store unreachable, try again") from None
+        if state is None and may_be_in_flight(session_id, now_ms, max_age_s):
+            raise Unavailable("session not known in this region yet, try again")
+        return state
+
+    async def _from_redis(self, session_id: str, presented: str) -> RefreshState | None:
+        fields = [
+            *_SESSION_FIELDS,
+            names.redis_session_spent_field(presented),
+            names.redis_session_issued_field(presented),
+        ]
+        key = names.redis_session_key(session_id)
+        values = await cast(Awaitable[list[Any]], self._redis.hmget(key, fields))
+        return _from_redis([optional_text(v) for v in values], presented)
 
 
-async def load_state(
-    redis: Redis, engine: AsyncEngine, session_id: str, presented: str
-) -> RefreshState | None:
-    """The session's refresh state, or None if this region has not projected the session yet."""
-    fields = [
-        *_SESSION_FIELDS,
-        names.redis_session_spent_field(presented),
-        names.redis_session_issued_field(presented),
-    ]
-    key = names.redis_session_key(session_id)
-    try:
-        values = await cast(Awaitable[list[Any]], redis.hmget(key, fields))
-    except REDIS_ERRORS:
-        return await _from_postgres(engine, session_id, presented)
-    return _from_redis([_text(v) for v in values], presented)
-
-
-def _text(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
+def may_be_in_flight(session_id: str, now_ms: int, max_age_s: float) -> bool:
+    """Whether a session this region does not know may still be on its way here: its id (a
+    UUIDv7, RFC 9562) was made no more than ``max_age_s`` ago (nor more than that ahead, for a
+    fast issuing clock). Any other id was never issued by a session start of this version."""
+    created_ms = event_time_ms(session_id)
+    return created_ms is not None and abs(now_ms - created_ms) <= max_age_s * 1000
 
 
 def _from_redis(values: list[str | None], presented: str) -> RefreshState | None:
@@ -124,19 +149,16 @@ async def _from_postgres(
             ),
         ),
     )
-    try:
-        async with engine.connect() as conn:
-            session = (await conn.execute(session_query)).first()
-            rows = (await conn.execute(token_query)).all() if session is not None else []
-    except POSTGRES_ERRORS as exc:
-        raise StoreUnavailable("neither redis nor postgres answered") from exc
+    async with engine.connect() as conn:
+        session = (await conn.execute(session_query)).first()
+        rows = (await conn.execute(token_query)).all() if session is not None else []
     if session is None:
         return None
     return _state_from_rows(session, rows, presented)
 
 
 def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> RefreshState:
-    started_ms = millis(session.started_at) // 1000 * 1000  # whole seconds, as in Redis
+    started_ms = epoch_s(session.started_at) * 1000  # whole seconds, as in Redis
     unspent = sorted((r for r in rows if r.spent_by_event_id is None), key=lambda r: r.issued_at)
     current = unspent[-1] if unspent else None
     previous = [r for r in rows if current and r.spent_by_event_id == current.issued_by_event_id]
@@ -146,10 +168,10 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
         user_id=session.user_id,
         client_id=session.client_id,
         started_at_ms=started_ms,
-        expires_at_ms=millis(session.expires_at),
+        expires_at_ms=epoch_ms(session.expires_at),
         current_hash=current.refresh_hash if current else session.refresh_token_hash,
         previous_hash=previous[0].refresh_hash if previous else "",
-        last_active_ms=millis(current.issued_at) if current else started_ms,
+        last_active_ms=epoch_ms(current.issued_at) if current else started_ms,
         presented_spent_by=next((str(e) for e in spent_by if e is not None), None),
         revocation_seen=session.user_revocation_seen or "",
         presented_live=bool(mine) and all(e is None for e in spent_by),

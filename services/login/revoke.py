@@ -14,68 +14,126 @@ bound ago, 503, since answering 200 would promise a revocation that was never wr
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from schemas.envelope import wrap
+from schemas.epoch import from_epoch_ms
 from schemas.events import SessionRevoked
+from schemas.settings import Settings
 from services.core.readmodel import StoreUnavailable
-from services.login.bootstrap import Runtime
-from services.login.events import PublishFailed
-from services.login.forms import OAuthError
-from services.login.refresh import may_be_in_flight
-from services.login.refresh_state import RefreshState, load_state
-from services.login.sessions import find_session
+from services.login.clock import now_ms
+from services.login.credentials import bearer_token, session_of
+from services.login.errors import InvalidBearer, Unavailable
+from services.login.events import EventPublisher
+from services.login.refresh_state import RefreshStates
+from services.login.sessions import Sessions
 from services.login.tokens import refresh_token_hash
+from services.verifier.verifier import Verifier
 
-_REFRESH_TOKEN = re.compile(
-    r"(?P<sid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.[A-Za-z0-9_-]{43}"
-)
 CLIENT_REASON = "revoked by client"
 LOGOUT_REASON = "logout"
-_BEARER_REALM = 'Bearer realm="authplane"'
 
 
-def unavailable(description: str) -> OAuthError:
-    return OAuthError("temporarily_unavailable", description, status=503)
+@dataclass
+class Revocation:
+    """RFC 7009 revocation and logout: the ports they need, built once by the composition root."""
 
+    settings: Settings
+    tokens: Verifier
+    sessions: Sessions
+    states: RefreshStates
+    publisher: EventPublisher
 
-class InvalidBearer(OAuthError):
-    def __init__(self, description: str) -> None:
-        super().__init__("invalid_token", description, status=401)
-        self.headers = {
-            "WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token", '
-            f'error_description="{description}"'
-        }
+    async def revoke(self, token: str, request_id: str) -> str:
+        """RFC 7009 revocation; returns the outcome for the metric (``revoked`` or ``ignored``).
+        The token's shape tells access from refresh tokens, so ``token_type_hint`` is not needed
+        (RFC 7009 §2.1 allows ignoring it). Raises ``Unavailable`` or ``PublishFailed`` (503)."""
+        if token.count(".") == 2:
+            return await self._revoke_access_token(token, request_id)
+        session_id = session_of(token)
+        if session_id is None:
+            return "ignored"
+        return await self._revoke_refresh_token(token, session_id, request_id)
 
+    async def logout(self, authorization: str | None, request_id: str) -> None:
+        """Revoke the session of the presented Bearer access token. Raises ``InvalidBearer``
+        (401, RFC 6750 §3.1) for a missing, invalid, expired or revoked token."""
+        token = bearer_token(authorization)
+        claims = await self.tokens.genuine_claims(token)
+        if isinstance(claims, str):
+            raise InvalidBearer("the access token is invalid or expired")
+        # An unknown revocation state does not stop a logout: revoking again is always safe.
+        if await self.tokens.revocations.why_revoked(claims) == "revoked":
+            raise InvalidBearer("the access token is revoked")
+        until = await self._session_expiry(claims["sid"])
+        await self._publish(claims["sub"], claims["sid"], LOGOUT_REASON, "user", until, request_id)
 
-async def revoke(rt: Runtime, token: str, request_id: str) -> str:
-    """RFC 7009 revocation; returns the outcome for the metric. The token's shape tells access
-    from refresh tokens, so ``token_type_hint`` is not needed (RFC 7009 §2.1 allows ignoring it)."""
-    if token.count(".") == 2:
-        return await _revoke_access_token(rt, token, request_id)
-    match = _REFRESH_TOKEN.fullmatch(token)
-    if match is None:
-        return "ignored"
-    return await _revoke_refresh_token(rt, token, match["sid"], request_id)
+    async def _revoke_access_token(self, token: str, request_id: str) -> str:
+        claims = await self.tokens.genuine_claims(token)
+        max_age_s = self.settings.session_propagation_max_s
+        if claims == "unknown_kid" and _recently_issued(token, max_age_s):
+            raise Unavailable("the token's signing key is not known in this region yet, try again")
+        if isinstance(claims, str):
+            return "ignored"  # expired, forged or of a key never published: nothing to revoke
+        client_id = claims.get("client_id") or "unknown"
+        until = await self._session_expiry(claims["sid"])
+        revoked_by = f"client:{client_id}"
+        await self._publish(
+            claims["sub"], claims["sid"], CLIENT_REASON, revoked_by, until, request_id
+        )
+        return "revoked"
 
+    async def _session_expiry(self, session_id: str) -> datetime:
+        try:
+            session = await self.sessions.find(session_id)
+        except StoreUnavailable:
+            session = None  # the fallback expiry below covers every session, known or not
+        if session is not None:
+            return session.expires_at
+        return datetime.now(UTC) + timedelta(seconds=self.settings.session_ttl_s)
 
-async def _revoke_access_token(rt: Runtime, token: str, request_id: str) -> str:
-    claims = await rt.tokens.genuine_claims(token)
-    if claims == "unknown_kid" and _recently_issued(token, rt.settings.session_propagation_max_s):
-        raise unavailable("the token's signing key is not known in this region yet, try again")
-    if isinstance(claims, str):
-        return "ignored"  # expired, forged or of a key never published: nothing to revoke
-    client_id = claims.get("client_id") or "unknown"
-    until = await _session_expiry(rt, claims["sid"])
-    await _publish(
-        rt, claims["sub"], claims["sid"], CLIENT_REASON, f"client:{client_id}", until, request_id
-    )
-    return "revoked"
+    async def _revoke_refresh_token(self, token: str, session_id: str, request_id: str) -> str:
+        presented = refresh_token_hash(token)
+        max_age_s = self.settings.session_propagation_max_s
+        state = await self.states.known(session_id, presented, now_ms(), max_age_s)
+        if state is None:
+            return "ignored"  # never issued: nothing to revoke
+        # The refresh grant's own view of the session decides: a token it issued and has not
+        # spent (Redis, or the unspent rows in Postgres), or any token the session spent, which
+        # proves the caller holds this token family as well.
+        if not state.presented_live and state.presented_spent_by is None:
+            return "ignored"
+        client = f"client:{state.client_id or 'unknown'}"
+        expires_at = from_epoch_ms(state.expires_at_ms)
+        await self._publish(
+            state.user_id, session_id, CLIENT_REASON, client, expires_at, request_id
+        )
+        return "revoked"
+
+    async def _publish(
+        self,
+        user_id: str,
+        session_id: str,
+        reason: str,
+        revoked_by: str,
+        affects_until: datetime,
+        request_id: str,
+    ) -> None:
+        event = SessionRevoked(
+            session_id=session_id, reason=reason, revoked_by=revoked_by, affects_until=affects_until
+        )
+        envelope = wrap(
+            event,
+            user_id=user_id,
+            origin_region=self.settings.region,
+            correlation_id=request_id or str(uuid.uuid4()),
+        )
+        await self.publisher.publish(envelope)
 
 
 def _recently_issued(token: str, max_age_s: float) -> bool:
@@ -89,84 +147,3 @@ def _recently_issued(token: str, max_age_s: float) -> bool:
     if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
         return False
     return abs(time.time() - issued_at) <= max_age_s
-
-
-async def _session_expiry(rt: Runtime, session_id: str) -> datetime:
-    try:
-        session = await find_session(rt.redis, rt.engine, session_id)
-    except StoreUnavailable:
-        session = None  # the fallback expiry below covers every session, known or not
-    if session is not None:
-        return session.expires_at
-    return datetime.now(UTC) + timedelta(seconds=rt.settings.session_ttl_s)
-
-
-async def _revoke_refresh_token(rt: Runtime, token: str, session_id: str, request_id: str) -> str:
-    presented = refresh_token_hash(token)
-    state = await _known_refresh_state(rt, session_id, presented)
-    if state is None:
-        return "ignored"  # never issued: nothing to revoke
-    # The refresh grant's own view of the session decides: a token it issued and has not spent
-    # (Redis, or the unspent rows in Postgres), or any token the session spent, which proves the
-    # caller holds this token family as well.
-    if not state.presented_live and state.presented_spent_by is None:
-        return "ignored"
-    client = f"client:{state.client_id or 'unknown'}"
-    expires_at = datetime.fromtimestamp(state.expires_at_ms / 1000, UTC)
-    await _publish(rt, state.user_id, session_id, CLIENT_REASON, client, expires_at, request_id)
-    return "revoked"
-
-
-async def _known_refresh_state(rt: Runtime, session_id: str, presented: str) -> RefreshState | None:
-    try:
-        state = await load_state(rt.redis, rt.engine, session_id, presented)
-    except StoreUnavailable:
-        raise unavailable("session store unreachable, try again") from None
-    if state is None:
-        now_ms = int(time.time() * 1000)
-        if not may_be_in_flight(session_id, now_ms, rt.settings.session_propagation_max_s):
-            return None
-        raise unavailable("session not known in this region yet, try again")
-    return state
-
-
-async def logout(rt: Runtime, authorization: str | None, request_id: str) -> None:
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidBearer("a Bearer access token is required")
-    claims = await rt.tokens.genuine_claims(token.strip())
-    if isinstance(claims, str):
-        raise InvalidBearer("the access token is invalid or expired")
-    # An unknown revocation state does not stop a logout: revoking again is always safe.
-    if await rt.tokens.revocations.why_revoked(claims) == "revoked":
-        raise InvalidBearer("the access token is revoked")
-    until = await _session_expiry(rt, claims["sid"])
-    await _publish(rt, claims["sub"], claims["sid"], LOGOUT_REASON, "user", until, request_id)
-
-
-async def _publish(
-    rt: Runtime,
-    user_id: str,
-    session_id: str,
-    reason: str,
-    revoked_by: str,
-    affects_until: datetime,
-    request_id: str,
-) -> None:
-    event = SessionRevoked(
-        session_id=session_id, reason=reason, revoked_by=revoked_by, affects_until=affects_until
-    )
-    envelope = wrap(
-        event,
-        user_id=user_id,
-        origin_region=rt.settings.region,
-        correlation_id=request_id or str(uuid.uuid4()),
-    )
-    try:
-        await rt.publisher.publish(envelope)
-    except PublishFailed:
-        raise unavailable("the event log is unreachable, try again") from None
-
-
-def outcome_of(exc: OAuthError) -> str:
-    return "unavailable" if exc.status == 503 else exc.error

@@ -29,6 +29,7 @@ from schemas.settings import Settings
 from services.core import keys
 from services.core.readmodel import StoreUnavailable
 from services.login.events import PublishFailed
+from services.login.signer import Signer
 from services.verifier.keystatus import KeyStates, KeyStatus
 
 log = logging.getLogger(__name__)
@@ -45,25 +46,30 @@ def published_event(key: keys.SigningKey, region: str, issuer: str) -> Envelope:
 
 
 class KeyWatcher:
+    """Rotates, retires and heals the signing key that ``signer`` owns; ``clock`` in epoch s."""
+
     def __init__(
         self,
         settings: Settings,
-        current: keys.SigningKey,
+        signer: Signer,
         publish: Publish,
         states: States,
-        switch: Callable[[keys.SigningKey], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
-        self.current = current
+        self._signer = signer
         self._publish = publish
         self._states = states
-        self._switch = switch
         self._clock = clock
         self._version = self._file_version()
         self._retired: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+
+    @property
+    def current(self) -> keys.SigningKey:
+        """The key tokens are signed with now (owned by the signer)."""
+        return self._signer.key
 
     def start(self) -> None:
         if self._task is None and self._s.key_watch_interval_s > 0:
@@ -121,8 +127,8 @@ class KeyWatcher:
 
     async def activate(self, key: keys.SigningKey) -> None:
         await self._publish(published_event(key, self._s.region, self._s.token_issuer))
-        old, self.current = self.current.kid, key
-        self._switch(key)
+        old = self.current.kid
+        self._signer.install(key)
         log.info("signing key rotated", extra={"old_kid": old, "kid": key.kid})
 
     async def heal_if_revoked(self, revoked: set[str]) -> None:

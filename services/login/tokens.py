@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 
 from schemas.envelope import new_event_id
+from schemas.epoch import epoch_s
 from schemas.names import USER_REVOCATION_SEEN_CLAIM
 from services.core.keys import SigningKey, b64url
 
@@ -60,8 +61,8 @@ def issue_access_token(
         "sub": ctx.user_id,
         "sid": ctx.session_id,
         "jti": jti,
-        "iat": int(issued.timestamp()),
-        "exp": int((issued + timedelta(seconds=ttl_s)).timestamp()),
+        "iat": epoch_s(issued),
+        "exp": epoch_s(issued + timedelta(seconds=ttl_s)),
         "region": ctx.region,
         "client_id": ctx.client_id,
     }

@@ -2,8 +2,8 @@
 a region with a wrong clock in the e2e tests. OFFSET is seconds (negative: slow), or ``@PATH``: a
 file holding the seconds, read at every clock reading, so a test can set the clock as it goes.
 
-Test-only: it sets the runtime's clock seam (``Runtime.clock``) and otherwise runs the endpoint
-exactly as ``python -m services.login`` does, with the same AUTHPLANE_* environment.
+Test-only: it sets the password grant's clock seam (``PasswordGrant.clock``) and otherwise runs
+the endpoint exactly as ``python -m services.login`` does, with the same AUTHPLANE_* environment.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from schemas.settings import Settings
 from services.login import __main__ as login_main
-from services.login.bootstrap import Runtime, build_runtime
 from services.login.clock import system_clock
+from services.login.wiring import LoginWiring, build_wiring
 
 
 def offset_reader(spec: str) -> Callable[[], float]:
@@ -32,13 +32,13 @@ def main(spec: str) -> int:
     def shifted() -> datetime:
         return system_clock() + timedelta(seconds=offset())
 
-    async def build_shifted(settings: Settings) -> Runtime:
-        runtime = await build_runtime(settings)
-        runtime.clock = shifted
-        return runtime
+    async def build_shifted(settings: Settings) -> LoginWiring:
+        wiring = await build_wiring(settings)
+        wiring.password_grant.clock = shifted
+        return wiring
 
-    # ``serve`` looks build_runtime up in its module at call time: replace it there.
-    vars(login_main)["build_runtime"] = build_shifted
+    # ``serve`` looks build_wiring up in its module at call time: replace it there.
+    vars(login_main)["build_wiring"] = build_shifted
     return login_main.main()
 
 

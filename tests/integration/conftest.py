@@ -4,7 +4,7 @@ broker of the test's own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from services.devstack.broker import start_broker
 from services.devstack.process import ManagedProcess
 from services.devstack.redis import start_redis
-from tests.integration.login_harness import Login, login_settings, running_login
+from tests.integration.login_harness import login_fixture
 
 
 @pytest.fixture
@@ -39,12 +39,6 @@ def own_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
     process.stop(timeout=2.0)
 
 
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    """A login endpoint (in-process ASGI) on fresh stores and a broker of its own; modules that
-    need another setup define their own ``login``."""
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function", broker="own")
+"""A login endpoint (in-process ASGI) on fresh stores and a broker of its own; modules that
+need another setup assign their own ``login_fixture(...)``."""

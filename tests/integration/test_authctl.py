@@ -20,7 +20,8 @@ from schemas.topics import ensure_topics
 from services.core import topology
 from services.core.readmodel import make_engine
 from services.devstack.process import free_port
-from tests.integration.login_harness import events_on_topic, seed_user_postgres, seed_user_redis
+from tests.integration.login_harness import events_on_topic
+from tests.integration.login_seeding import seed_user_postgres, seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]
 

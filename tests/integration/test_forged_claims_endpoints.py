@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
-import orjson
 import pytest
-from redis.asyncio import Redis
 
-from schemas import names
 from services.core.keys import SigningKey
 from services.verifier import Verifier
 from tests.integration.login_harness import (
@@ -20,8 +16,8 @@ from tests.integration.login_harness import (
     INTROSPECTION_SECRET,
     Login,
     login_fixture,
-    seed_user_redis,
 )
+from tests.integration.login_seeding import project_signing_key, seed_user_redis
 from tests.unit.forged_claims import FORGERIES, forged_token, genuine_claims, sign
 
 BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}".encode()).decode()
@@ -38,20 +34,8 @@ login = login_fixture("forged", _prepare)
 
 async def _project_own_key(login: Login) -> None:
     """What eu's projector writes for eu's signing_key.published event."""
-    key = login.runtime.signing_key
-    entry = {
-        "kid": key.kid,
-        "region": "eu",
-        "alg": key.alg,
-        "public_jwk": key.public_jwk,
-        "published_at": datetime.now(UTC).isoformat(),
-        "issuer": login.settings.token_issuer,
-    }
-    redis = Redis.from_url(login.settings.redis_url)
-    try:
-        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
-    finally:
-        await redis.aclose()
+    s = login.settings
+    await project_signing_key(s.redis_url, login.wiring.signer.key, "eu", s.token_issuer)
 
 
 @pytest.fixture(scope="module", params=["eu", "us"])
@@ -69,7 +53,7 @@ async def verifier(request: pytest.FixtureRequest, login: Login) -> AsyncIterato
 
 
 def _key(login: Login) -> SigningKey:
-    return login.runtime.signing_key
+    return login.wiring.signer.key
 
 
 def _forged(login: Login, case: str) -> str:
@@ -99,7 +83,7 @@ async def test_revocation_answers_200_and_revokes_nothing(login: Login, case: st
     response = await login.client.post("/oauth2/revoke", data={"token": _forged(login, case)})
     assert response.status_code == 200
     labels = {"endpoint": "revoke", "outcome": "revoked"}
-    revoked = login.runtime.metrics.registry.get_sample_value(
+    revoked = login.wiring.metrics.registry.get_sample_value(
         "authplane_revocation_requests_total", labels
     )
     assert not revoked

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 
 from schemas import names
 from services.core.keys import SigningKey, load_or_create
-from tests.integration.login_harness import Login, login_fixture, seed_user_redis
+from tests.integration.login_harness import Login, login_fixture
+from tests.integration.login_seeding import seed_user_redis
 
 # authlib.jose is deprecated upstream (in favour of joserfc) and says so on import, with a filter
 # of its own that overrides pytest's; clients built on it still exist, so it is tested.
@@ -68,7 +69,7 @@ async def legacy_key(tmp_path_factory: pytest.TempPathFactory, login: Login) -> 
         await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
     finally:
         await redis.aclose()
-    await login.runtime.keyring.refresh()
+    await login.wiring.keyring.refresh()
     return key
 
 
@@ -110,7 +111,7 @@ async def test_every_member_of_every_key_has_its_rfc_7517_type(
     login: Login, legacy_key: SigningKey
 ) -> None:
     keys = (await _jwks(login))["keys"]
-    assert {k["kid"] for k in keys} == {login.runtime.signing_key.kid, legacy_key.kid}
+    assert {k["kid"] for k in keys} == {login.wiring.signer.key.kid, legacy_key.kid}
     assert {k["kid"]: _member_problems(k) for k in keys} == {k["kid"]: [] for k in keys}
     assert all("d" not in k for k in keys)
 

@@ -6,42 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import jwt
-import pytest
 
 from schemas.events import SigningKeyPublished, SigningKeyRevoked
 from services.core import keys
-from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
     events_on_topic,
-    login_settings,
-    running_login,
-    seed_user_redis,
+    login_fixture,
+    seeded,
 )
 from tests.integration.test_projector_support import as_log, event, projector_on
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(
-        tmp_path,
-        broker.address,
-        fresh_redis_url,
-        fresh_postgres_dsn,
-        key_watch_interval_s=0.05,
-        signing_alg="ES256",
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "alice", "pw")
-        yield running
+login = login_fixture(
+    scope="function",
+    broker="own",
+    prepare=seeded(("alice", "pw")),
+    key_watch_interval_s=0.05,
+    signing_alg="ES256",
+)
 
 
 async def project_published_keys(login: Login) -> set[str]:
@@ -91,10 +77,10 @@ async def test_a_replaced_key_file_is_published_then_signs_and_old_tokens_stay_v
     assert await active(login, old_token)
     published = await project_published_keys(login)
     assert new.kid in published  # published before it signed
-    await login.runtime.keyring.refresh()
+    await login.wiring.keyring.refresh()
     assert await active(login, old_token)
     assert await active(login, await token_of(login))
-    listed = {k.kid for k in await login.runtime.keyring.published()}
+    listed = {k.kid for k in await login.wiring.keyring.published()}
     assert listed == {new.kid, jwt.get_unverified_header(old_token)["kid"]}
 
 
@@ -110,7 +96,7 @@ async def test_a_revoked_key_kills_its_tokens_at_once_and_the_endpoint_rekeys(
     assert not await active(login, token)
 
     async def rekeyed() -> bool:
-        return bool(login.runtime.signing_key.kid != kid)
+        return bool(login.wiring.signer.key.kid != kid)
 
     await until(rekeyed)
     fresh = await token_of(login)
@@ -118,14 +104,14 @@ async def test_a_revoked_key_kills_its_tokens_at_once_and_the_endpoint_rekeys(
     assert await active(login, fresh)
     key_file = keys.key_path(s.key_dir, s.region, "ES256")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert keys.load(s.key_dir, s.region, "ES256").kid == login.runtime.signing_key.kid
+    assert keys.load(s.key_dir, s.region, "ES256").kid == login.wiring.signer.key.kid
 
 
 async def test_an_unusable_replacement_keeps_the_current_key(login: Login) -> None:
     s = login.settings
-    before = login.runtime.signing_key.kid
+    before = login.wiring.signer.key.kid
     path = keys.key_path(s.key_dir, s.region, "ES256")
     path.write_bytes(b"not a key")
     await asyncio.sleep(0.3)
-    assert login.runtime.signing_key.kid == before
+    assert login.wiring.signer.key.kid == before
     assert await active(login, await token_of(login))

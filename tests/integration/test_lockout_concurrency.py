@@ -11,11 +11,8 @@ from pathlib import Path
 from schemas import names
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.identity import ip_subject_id, user_id_for
-from tests.integration.login_harness import (
-    Login,
-    events_on_topic,
-    seed_user_redis,
-)
+from tests.integration.login_harness import Login, events_on_topic
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.test_authctl import _authctl, _stack
 from tests.integration.test_lockout_login import MAX_FAILURES, attempt, login, project
 
@@ -71,7 +68,7 @@ async def test_a_correct_password_gives_its_reservation_back(login: Login) -> No
     sequential = [await attempt(login, "rosa", "right") for _ in range(MAX_FAILURES + 2)]
     assert [a.status_code for a in sequential] == [200] * (MAX_FAILURES + 2)
     held = names.redis_login_attempts_user_key(user_id_for("rosa"))
-    assert await login.runtime.redis.zcard(held) == 0
+    assert await login.wiring.clients.redis.zcard(held) == 0
 
 
 async def test_authctl_ip_unlock_lifts_an_ip_lockout_in_the_region(

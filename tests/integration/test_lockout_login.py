@@ -3,48 +3,35 @@ login endpoint (broker, Redis, Postgres); other regions' events arrive through a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from argon2 import PasswordHasher
 
 from schemas.envelope import Envelope
 from schemas.events import LockoutLifted, LoginFailed, PasswordChanged, UserDisabled
 from schemas.identity import user_id_for
-from services.devstack.process import ManagedProcess
 from tests.integration.login_harness import (
     Login,
     events_on_topic,
-    login_settings,
-    running_login,
-    seed_user_redis,
+    login_fixture,
 )
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.test_projector_support import as_log, event, projector_on
 
 MAX_FAILURES = 3
 
 
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(
-        tmp_path,
-        broker.address,
-        fresh_redis_url,
-        fresh_postgres_dsn,
-        login_max_failures=MAX_FAILURES,
-        login_ip_max_failures=5,
-        login_lockout_s=30,
-        trusted_proxy_hops=1,
-        argon2_memory_kib=1024,
-        argon2_time_cost=1,
-    )
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(
+    scope="function",
+    broker="own",
+    login_max_failures=MAX_FAILURES,
+    login_ip_max_failures=5,
+    login_lockout_s=30,
+    trusted_proxy_hops=1,
+    argon2_memory_kib=1024,
+    argon2_time_cost=1,
+)
 
 
 async def attempt(
@@ -106,8 +93,8 @@ async def test_a_disabled_user_is_refused_like_a_wrong_password(login: Login) ->
     wrong = await attempt(login, "nobody-else", "right", ip="203.0.113.9")
     assert disabled.status_code == wrong.status_code == 400
     assert disabled.json() == wrong.json()
-    assert await login.runtime.accounts.user_disabled(user_id_for("carol")) is True
-    assert await login.runtime.accounts.user_disabled(user_id_for("nobody-else")) is False
+    assert await login.wiring.accounts.user_disabled(user_id_for("carol")) is True
+    assert await login.wiring.accounts.user_disabled(user_id_for("nobody-else")) is False
 
 
 async def test_login_verifies_the_latest_password(login: Login) -> None:

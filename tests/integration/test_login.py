@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import jwt
-import pytest
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
@@ -20,22 +18,16 @@ from services.devstack.process import ManagedProcess, free_port
 from tests.integration.login_harness import (
     Login,
     events_on_topic,
+    login_fixture,
     login_settings,
     running_login,
-    seed_user_postgres,
-    seed_user_redis,
 )
+from tests.integration.login_seeding import seed_user_postgres, seed_user_redis
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function", broker="own")
 
 
 async def _password_login(login: Login, username: str, password: str) -> httpx.Response:
@@ -78,7 +70,7 @@ async def test_startup_publishes_the_public_signing_key(login: Login) -> None:
     assert len(events) == 1
     published: SigningKeyPublished = events[0].payload
     assert events[0].user_id == names.SYSTEM_PARTITION_KEY
-    assert published.kid == login.runtime.signing_key.kid
+    assert published.kid == login.wiring.signer.key.kid
     assert "d" not in published.public_jwk
     # Tied to this region's issuer: every region then accepts only that iss from this key.
     assert published.region == login.settings.region
@@ -89,7 +81,7 @@ async def test_startup_publishes_the_public_signing_key(login: Login) -> None:
 
 async def test_wrong_password_unknown_user_and_bad_username_look_the_same(login: Login) -> None:
     await seed_user_redis(login.settings, "bob", "right password")
-    argon2 = login.runtime.metrics.argon2_seconds
+    argon2 = login.wiring.metrics.argon2_seconds
     answers = []
     for username, password in [("bob", "wrong"), ("nobody", "wrong"), ("b\u00f6b!!", "x")]:
         before = argon2._sum.get()
@@ -124,7 +116,7 @@ async def test_users_are_read_from_postgres_when_redis_is_down(
         assert (await _password_login(login, "dave", "pw-dave")).status_code == 200
         assert (await _password_login(login, "dave", "nope")).status_code == 400
         jwks = (await login.client.get("/.well-known/jwks.json")).json()
-        assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.runtime.signing_key.kid}
+        assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.wiring.signer.key.kid}
 
 
 async def _insert_signing_key(dsn: str, key: SigningKey, region: str) -> None:

@@ -6,29 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.devstack.infra import RegionInfra
-from services.devstack.process import ManagedProcess
-from tests.integration.login_harness import Login, login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import (
+    Login,
+    login_fixture,
+    seeded,
+)
 
 FORM = "application/x-www-form-urlencoded"
 GOOD = b"grant_type=password&username=grace&password=pw-grace"
 
 
-@pytest.fixture(scope="module")
-async def login(
-    tmp_path_factory: pytest.TempPathFactory,
-    shared_broker: ManagedProcess,
-    region_stores: dict[str, RegionInfra],
-) -> AsyncIterator[Login]:
-    infra = region_stores["eu"]
-    dsn = infra.fresh_postgres_dsn("inputs")
-    settings = login_settings(
-        tmp_path_factory.mktemp("login"), shared_broker.address, infra.fresh_redis_url(), dsn
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "grace", "pw-grace")
-        yield running
-    infra.drop_database(dsn)
+login = login_fixture("inputs", seeded(("grace", "pw-grace")))
 
 
 CASES: list[tuple[str, bytes, dict[str, str], int, str]] = [

@@ -10,7 +10,6 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,42 +17,21 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from services.core.keys import SigningKey, b64url, load_or_create
-from services.devstack.infra import RegionInfra
-from services.devstack.process import ManagedProcess
 from services.login.tokens import TokenContext, issue_access_token
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
-    login_settings,
-    project_signing_key,
-    running_login,
-    seed_user_redis,
+    login_fixture,
+    seeded,
     set_heartbeat,
 )
+from tests.integration.login_seeding import project_signing_key
 
 BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}".encode()).decode()
 
 
-@pytest.fixture(scope="module")
-async def login(
-    tmp_path_factory: pytest.TempPathFactory,
-    shared_broker: ManagedProcess,
-    region_stores: dict[str, RegionInfra],
-) -> AsyncIterator[Login]:
-    infra = region_stores["eu"]
-    dsn = infra.fresh_postgres_dsn("introspect")
-    settings = login_settings(
-        tmp_path_factory.mktemp("login"),
-        shared_broker.address,
-        infra.fresh_redis_url(),
-        dsn,
-        signing_alg="EdDSA",
-    )
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "heidi", "pw-heidi")
-        yield running
-    infra.drop_database(dsn)
+login = login_fixture("introspect", seeded(("heidi", "pw-heidi")), signing_alg="EdDSA")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +80,7 @@ async def test_other_regions_token_is_active_once_its_key_is_projected(
     assert body["active"] is True
     assert body["sub"] == "u-us"
     jwks = (await login.client.get("/.well-known/jwks.json")).json()
-    assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.runtime.signing_key.kid}
+    assert {k["kid"] for k in jwks["keys"]} == {us_key.kid, login.wiring.signer.key.kid}
     assert all("d" not in k for k in jwks["keys"])
 
 
@@ -141,7 +119,7 @@ async def test_hs256_signed_with_the_public_key_is_inactive(login: Login) -> Non
     head, body, _ = (await _issue(login)).split(".")
     header = json.loads(base64.urlsafe_b64decode(head + "==")) | {"alg": "HS256"}
     signing_input = f"{b64url(json.dumps(header).encode())}.{body}"
-    public_pem = login.runtime.signing_key.private_key.public_key().public_bytes(
+    public_pem = login.wiring.signer.key.private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()

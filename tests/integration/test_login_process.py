@@ -17,7 +17,8 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from services.core.keys import key_path, load_or_create
 from services.devstack.process import free_port
-from tests.integration.login_harness import login_settings, seed_user_redis
+from tests.integration.login_harness import login_settings
+from tests.integration.login_seeding import seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,43 +7,31 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 
 from schemas import names
-from schemas.codec import decode
 from schemas.envelope import Envelope
 from schemas.events import SessionRevoked
 from services.core.keys import generate_private_key, signing_key
 from services.devstack.process import ManagedProcess
-from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
+from services.login.tokens import new_refresh_token, new_session_id
 from tests.integration.login_harness import (
     Login,
-    login_settings,
-    project_signing_key,
-    running_login,
-    seed_user_redis,
+    login_fixture,
+    read_topic,
+    seeded,
 )
+from tests.integration.login_seeding import project_session, project_signing_key
 from tests.unit.forged_claims import genuine_claims, sign
 
 PASSWORD = "pw-rita"
 
 
-@pytest.fixture
-async def login(
-    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        await seed_user_redis(settings, "rita", PASSWORD)
-        yield running
+login = login_fixture(scope="function", broker="own", prepare=seeded(("rita", PASSWORD)))
 
 
 async def _tokens(login: Login, client_id: str = "shop") -> dict[str, Any]:
@@ -56,44 +44,11 @@ async def _tokens(login: Login, client_id: str = "shop") -> dict[str, Any]:
 async def _revocations(bootstrap: str, until_sid: str, timeout_s: float = 10.0) -> list[Envelope]:
     """Events on the revocation topic up to the one revoking ``until_sid``. All events of these
     tests share one user id, hence one partition: anything produced earlier comes first."""
-    consumer = AIOKafkaConsumer(
-        names.TOPIC_REVOCATIONS,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-    )
-    await consumer.start()
-    found: list[Envelope] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if any(e.payload.session_id == until_sid for e in found):
-                break
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [decode(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return found
 
+    def revoked(found: list[Envelope]) -> bool:
+        return any(e.payload.session_id == until_sid for e in found)
 
-async def _project_session(login: Login, refresh_token: str, user_id: str) -> str:
-    """Write the session hash as the projector would (the projector is tested elsewhere)."""
-    session_id = refresh_token.partition(".")[0]
-    fields = {
-        "session_id": session_id,
-        "user_id": user_id,
-        "client_id": "shop",
-        "started_at": str(int(time.time())),
-        "expires_at": str(int(time.time()) + 3600),
-        "refresh_token_hash": refresh_token_hash(refresh_token),
-    }
-    redis = Redis.from_url(login.settings.redis_url)
-    try:
-        await redis.hset(names.redis_session_key(session_id), mapping=fields)  # type: ignore[arg-type]
-    finally:
-        await redis.aclose()
-    return session_id
+    return await read_topic(bootstrap, names.TOPIC_REVOCATIONS, lambda _: True, revoked, timeout_s)
 
 
 async def _revoke(login: Login, token: str, **extra: str) -> httpx.Response:
@@ -125,7 +80,7 @@ async def test_revoking_an_access_token_revokes_its_session(login: Login) -> Non
 async def test_revoking_a_refresh_token_checks_possession(login: Login) -> None:
     issued = await _tokens(login)
     user_id = _claims_of(issued["access_token"])["sub"]
-    session_id = await _project_session(login, issued["refresh_token"], user_id)
+    session_id = await project_session(login.settings, issued["refresh_token"], user_id)
     forged = f"{session_id}.{new_refresh_token(session_id).partition('.')[2]}"
     assert (await _revoke(login, forged)).status_code == 200  # wrong secret: nothing revoked
     response = await _revoke(login, issued["refresh_token"], token_type_hint="refresh_token")

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import orjson
-import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -19,22 +15,16 @@ from schemas.redis_client import make_redis, make_sync_redis
 from services.devstack.process import ManagedProcess
 from services.login.tokens import TokenContext, issue_access_token
 from services.verifier import Verifier
-from tests.integration.login_harness import Login, login_settings, running_login, set_heartbeat
+from tests.integration.login_harness import (
+    Login,
+    login_fixture,
+    set_heartbeat,
+)
+from tests.integration.login_seeding import project_signing_key
 from tests.integration.test_login_introspect import BASIC
 from tests.integration.test_projector_support import as_log, projector_on, registration
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path,
-    shared_broker: ManagedProcess,
-    own_redis: ManagedProcess,
-    fresh_postgres_dsn: str,
-) -> AsyncIterator[Login]:
-    broker, redis_url = shared_broker.address, own_redis.address
-    settings = login_settings(tmp_path, broker, redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function", own_redis=True)
 
 
 async def kill_normal_clients(redis_url: str) -> int:
@@ -49,7 +39,7 @@ async def kill_normal_clients(redis_url: str) -> int:
 def _token(login: Login) -> str:
     s = login.settings
     ctx = TokenContext(s.token_issuer, s.region, "u1", str(uuid.uuid4()), "app", "")
-    return issue_access_token(login.runtime.signing_key, ctx, ttl_s=600).token
+    return issue_access_token(login.wiring.signer.key, ctx, ttl_s=600).token
 
 
 def _checks(registry: object, outcome: str) -> float:
@@ -74,7 +64,7 @@ async def test_login_endpoint_readiness_and_introspection_survive_client_kill(
     token = _token(login)
     assert (await login.client.get("/readyz")).status_code == 200
     assert await _introspect_active(login, token)
-    registry = login.runtime.tokens.revocations.metrics.registry
+    registry = login.wiring.tokens.revocations.metrics.registry
     from_redis = _checks(registry, "redis")
 
     assert await kill_normal_clients(login.settings.redis_url) >= 1
@@ -90,13 +80,7 @@ async def test_verifier_and_its_mirror_survive_client_kill(
     login: Login, own_redis: ManagedProcess
 ) -> None:
     """Verifier.connect's direct client and the mirror's keyspace-notification subscription."""
-    key = login.runtime.signing_key
-    entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
-    seed = Redis.from_url(own_redis.address)
-    try:
-        await seed.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
-    finally:
-        await seed.aclose()
+    await project_signing_key(own_redis.address, login.wiring.signer.key, "eu")
     direct = await Verifier.connect(
         region="eu",
         redis_url=own_redis.address,

@@ -22,13 +22,14 @@ from sqlalchemy import select
 
 from schemas import names, tables
 from schemas.envelope import new_event_id, wrap
-from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed
+from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed, UserDisabled
 from schemas.identity import user_id_for
 from services.devstack.process import ManagedProcess
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
 from streams.projection.refresh import REUSE_REASON
 from streams.wiring import create_engine
-from tests.integration.login_harness import login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import login_settings, running_login
+from tests.integration.login_seeding import event, project, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
 USER = "rita"
@@ -96,7 +97,7 @@ async def _started_elsewhere(region: Region, session_id: str) -> str:
         expires_at=datetime.now(UTC) + timedelta(days=1),
     )
     envelope = wrap(event, user_id=user_id, origin_region="us", correlation_id="elsewhere")
-    await region.login.runtime.publisher.publish(envelope)
+    await region.login.wiring.publisher.publish(envelope)
     return refresh
 
 
@@ -304,7 +305,8 @@ async def test_a_disabled_user_cannot_refresh(region: Region) -> None:
     first = await region.password_login(USER)
     await region.pump()
     user_id = jwt.decode(first["access_token"], options={"verify_signature": False})["sub"]
-    await region.stores.redis.hset(names.redis_account_key(user_id), "disabled", "1")
+    disabled = UserDisabled(reason="test", changed_by="operator:test")
+    await project([event(disabled, user_id)], redis_url=region.login.settings.redis_url)
     assert (await region.refresh(first["refresh_token"])).json()["error"] == "invalid_grant"
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import orjson
 import pytest
 from redis.asyncio import Redis
 
 from schemas import names, tables
 from schemas.envelope import new_event_id
+from schemas.epoch import epoch_ms
 from schemas.settings import CLOCK_SKEW_S
 from services.core.keys import load_or_create
 from services.core.readmodel import make_engine, make_redis
@@ -32,17 +32,11 @@ from services.verifier import InvalidToken, Verifier
 from services.verifier.checks import RevocationChecker
 from services.verifier.keyring import Keyring, jwks_loader
 from services.verifier.mirror import RevocationMirror
-from tests.integration.login_harness import Login, login_settings, running_login
+from tests.integration.login_harness import Login, login_fixture, login_settings, running_login
+from tests.integration.login_seeding import project_signing_key
 from tests.integration.test_login_introspect import BASIC
 
-
-@pytest.fixture
-async def login(
-    tmp_path: Path, shared_broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
-) -> AsyncIterator[Login]:
-    settings = login_settings(tmp_path, shared_broker.address, fresh_redis_url, fresh_postgres_dsn)
-    async with running_login(settings) as running:
-        yield running
+login = login_fixture(scope="function")
 
 
 def _token(
@@ -56,7 +50,7 @@ def _token(
     s = login.settings
     sid = sid or str(uuid.uuid4())
     ctx = TokenContext(s.token_issuer, s.region, user, sid, "app", "", seen)
-    return issue_access_token(login.runtime.signing_key, ctx, ttl_s=600, now=at).token
+    return issue_access_token(login.wiring.signer.key, ctx, ttl_s=600, now=at).token
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -77,7 +71,7 @@ async def _rev_hash(redis_url: str, key: str, **extra: str) -> None:
         "reason": "test",
         "revoked_by": "operator:test",
         "origin_region": "us",
-        "revoked_at_ms": str(int(time.time() * 1000)),
+        "revoked_at_ms": str(epoch_ms(datetime.now(UTC))),
         **extra,
     }
     redis = Redis.from_url(redis_url)
@@ -89,7 +83,7 @@ async def _rev_hash(redis_url: str, key: str, **extra: str) -> None:
 
 
 def _count(login: Login, outcome: str) -> float:
-    value = login.runtime.metrics.registry.get_sample_value(
+    value = login.wiring.metrics.registry.get_sample_value(
         "authplane_revocation_checks_total", {"outcome": outcome}
     )
     return value or 0.0
@@ -121,11 +115,11 @@ async def test_user_revocation_without_evidence_kills_tokens_up_to_the_skew_boun
     fast_clock = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=8))
     after_skew = _token(login, user="u-nb", at=revoked_at + timedelta(seconds=CLOCK_SKEW_S + 1))
     other_user = _token(login, user="u-other", at=revoked_at - timedelta(seconds=5))
-    not_before_ms = int(revoked_at.timestamp() * 1000) + 300
+    not_before_ms = epoch_ms(revoked_at) + 300
     await _rev_hash(
         login.settings.redis_url,
         names.redis_user_not_before_key("u-nb"),
-        not_before_ms=str(not_before_ms),
+        **{names.REVOCATION_NOT_BEFORE_FIELD: str(not_before_ms)},
     )
     tokens = (before, same_second, fast_clock, after_skew, other_user)
     answers = [await _active(login, t) for t in tokens]
@@ -149,8 +143,10 @@ async def test_user_revocation_kills_exactly_the_tokens_whose_region_had_not_see
     await _rev_hash(
         login.settings.redis_url,
         names.redis_user_not_before_key("u-ev"),
-        not_before_ms=str(int(revoked_at.timestamp() * 1000)),
-        **{names.USER_REVOCATION_LATEST_FIELD: revocation},
+        **{
+            names.REVOCATION_NOT_BEFORE_FIELD: str(epoch_ms(revoked_at)),
+            names.USER_REVOCATION_LATEST_FIELD: revocation,
+        },
     )
     tokens = (knew, knew_slow_clock, missed_fast_clock, saw_none)
     assert [await _active(login, t) for t in tokens] == [True, True, False, False]
@@ -343,19 +339,15 @@ async def test_verifier_connect_reads_keys_from_the_stores(login: Login, tmp_pat
         postgres_dsn=login.settings.postgres_dsn,
         mirror=False,
     )
-    key = login.runtime.signing_key
-    # The endpoint's key reaches the stores through the projector; write it as the projector does.
-    entry = {"kid": key.kid, "region": "eu", "alg": key.alg, "public_jwk": key.public_jwk}
-    redis = Redis.from_url(login.settings.redis_url)
     try:
-        await redis.hset(names.redis_signing_keys_key(), key.kid, orjson.dumps(entry))
+        # The endpoint's key reaches the stores through the projector: project its event.
+        await project_signing_key(login.settings.redis_url, login.wiring.signer.key, "eu")
         assert (await verifier.verify(_token(login)))["region"] == "eu"
         stranger = load_or_create(tmp_path / "stranger", "eu", "RS256")
         ctx = TokenContext(login.settings.token_issuer, "eu", "u1", "s1", "app", "")
         with pytest.raises(InvalidToken, match="unknown_kid"):
             await verifier.verify(issue_access_token(stranger, ctx, ttl_s=600).token)
     finally:
-        await redis.aclose()
         await verifier.close()
 
 

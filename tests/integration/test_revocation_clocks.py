@@ -5,7 +5,7 @@ and Postgres, with the region's projector run on demand.
   tokens that are active and refreshable; what was issued before stays dead.
 - A region whose clock runs up to the skew bound fast cannot mint a token (or session) that
   survives a later revocation, and one whose clock runs slow does not lose logins made after it.
-The region's clock is shifted through the login runtime's clock seam (``Runtime.clock``).
+The region's clock is shifted through the password grant's clock seam (``PasswordGrant.clock``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from services.admin.revocation import Found, revocation
 from services.core.readmodel import list_sessions, make_engine
 from services.devstack.process import ManagedProcess
 from services.login.clock import system_clock
-from tests.integration.login_harness import login_settings, running_login, seed_user_redis
+from tests.integration.login_harness import login_settings, running_login
+from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
 USER = "clara"
@@ -67,7 +68,7 @@ async def _revoke_user(region: Region) -> None:
     settings = region.login.settings
     found = Found(user_id=user_id_for(USER))
     event = revocation(settings, "user", USER, found, "test", "operator:test", settings.region)
-    await region.login.runtime.publisher.publish(event)
+    await region.login.wiring.publisher.publish(event)
     await region.pump()
 
 
@@ -99,7 +100,7 @@ async def test_a_login_in_the_same_second_as_a_password_change_survives_it(
     await region.pump()
     changed_at = await _change_password(region, old["access_token"])
     # The region's clock reads the very moment of the change: iat is that same second.
-    region.login.runtime.clock = lambda: changed_at
+    region.login.wiring.password_grant.clock = lambda: changed_at
     new = await _login(region, NEW_PASSWORD)
     await region.pump()
     assert await region.active(new["access_token"])
@@ -111,7 +112,7 @@ async def test_a_login_in_the_same_second_as_a_password_change_survives_it(
 async def test_a_region_with_a_fast_clock_cannot_outlive_a_later_revocation(
     region: Region,
 ) -> None:
-    region.login.runtime.clock = lambda: system_clock() + FAST
+    region.login.wiring.password_grant.clock = lambda: system_clock() + FAST
     skewed = await _login(region, PASSWORD)  # iat 8 s ahead: still accepted (10 s leeway)
     await region.pump()
     assert await region.active(skewed["access_token"])
@@ -128,7 +129,7 @@ async def test_a_region_with_a_slow_clock_keeps_logins_made_after_a_revocation(
     before = await _login(region, PASSWORD)
     await region.pump()
     await _revoke_user(region)
-    region.login.runtime.clock = lambda: system_clock() - FAST
+    region.login.wiring.password_grant.clock = lambda: system_clock() - FAST
     after = await _login(region, PASSWORD)  # iat 8 s before the revocation's not-before
     await region.pump()
     assert await region.active(after["access_token"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -13,17 +12,18 @@ import pytest
 from argon2 import PasswordHasher
 
 from schemas import names
-from schemas.envelope import Envelope, new_event_id, wrap
+from schemas.envelope import Envelope, wrap
 from schemas.events import LoginFailed, PasswordChanged, PasswordRehashed, UserRegistered
 from schemas.identity import user_id_for
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from services.core.passwords import make_hasher
-from services.core.readmodel import make_engine, make_redis
+from services.core.readmodel import make_engine
 from services.login.account import Accounts
-from tests.integration.login_harness import (
-    Login,
-    events_on_topic,
+from tests.integration.login_harness import Login, events_on_topic
+from tests.integration.login_seeding import (
+    project,
+    registered_hash,
     seed_user_postgres,
     seed_user_redis,
 )
@@ -64,21 +64,10 @@ async def test_an_nfd_login_for_an_nfc_password_succeeds_and_is_no_failure(login
 
 async def _seed_legacy_user(login: Login, username: str, raw_password: str) -> tuple[str, str]:
     """A registration as the code before RFC 8265 preparation stored it (hash of the raw text)."""
-    user_id, registration = user_id_for(username), new_event_id()
-    fields = {
-        "user_id": user_id,
-        "username": username,
-        "password_hash": make_hasher(login.settings).hash(raw_password),
-        "registration_event_id": registration,
-        "registered_at": datetime.now(UTC).isoformat(),
-        "origin_region": "eu",
-    }
-    redis = make_redis(login.settings.redis_url)
-    try:
-        await redis.hset(names.redis_user_key(user_id), mapping=fields)  # type: ignore[arg-type]
-    finally:
-        await redis.aclose()
-    return user_id, registration
+    legacy_hash = make_hasher(login.settings).hash(raw_password)
+    registration = registered_hash(login.settings, username, legacy_hash)
+    await project([registration], redis_url=login.settings.redis_url)
+    return str(registration.user_id), registration.event_id
 
 
 async def test_a_hash_from_before_is_rehashed_at_login_without_revoking_sessions(

@@ -11,7 +11,9 @@ from schemas.events import SigningKeyRetired
 from schemas.settings import Settings
 from services.core import keys
 from services.core.readmodel import PublishedKey
+from services.login.keyring import Keyring
 from services.login.rotation import KeyWatcher
+from services.login.signer import Signer
 from services.verifier.keystatus import KeyStates, KeyStatus
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -34,7 +36,12 @@ def watcher(now: datetime, current_kid: str, sent: list[Envelope], tmp: Path) ->
     settings = Settings(
         region="eu", access_token_ttl_s=900, key_retire_grace_s=60, key_dir=tmp / "keys"
     )
-    return KeyWatcher(settings, current, publish, states, lambda _: None, clock=now.timestamp)
+
+    async def no_keys() -> list[PublishedKey]:
+        return []
+
+    signer = Signer(current, settings.region, settings.token_issuer, Keyring(None, no_keys))
+    return KeyWatcher(settings, signer, publish, states, clock=now.timestamp)
 
 
 def statuses(*keys_: PublishedKey, retired: frozenset[str] = frozenset()) -> list[KeyStatus]:

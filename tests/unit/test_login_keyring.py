@@ -7,6 +7,7 @@ from pathlib import Path
 from services.core.keys import load_or_create
 from services.core.readmodel import PublishedKey, StoreUnavailable
 from services.login.keyring import Keyring, own_published_key
+from services.login.signer import Signer
 
 
 class Clock:
@@ -79,3 +80,23 @@ async def test_unusable_published_keys_are_skipped(tmp_path: Path) -> None:
     assert await ring.get("hs") is None
     assert await ring.get("bad") is None
     assert {k.kid for k in await ring.published()} == {own.kid, us.kid}
+
+
+async def test_the_signer_alone_owns_the_key_and_its_successor_verifies_at_once(
+    tmp_path: Path,
+) -> None:
+    first = load_or_create(tmp_path / "a", "eu", "ES256")
+    second = load_or_create(tmp_path / "b", "eu", "ES256")
+
+    async def load() -> list[PublishedKey]:
+        return []
+
+    ring = Keyring(own_published_key(first, "eu", "https://eu.test"), load)
+    signer = Signer(first, "eu", "https://eu.test", ring)
+    assert signer.key is first
+    signer.install(second)
+    assert signer.key is second
+    # Tokens of the new key verify before any projection lists it; the old key stays until the
+    # stores stop listing it (the next refresh from an empty load here).
+    assert await ring.get(second.kid) is not None
+    assert {k.kid for k in await ring.published()} == {second.kid}

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from schemas.envelope import new_event_id
-from services.login.refresh import may_be_in_flight, session_of
+from services.login.credentials import session_of
 from services.login.refresh_rule import Verdict, judge
-from services.login.refresh_state import RefreshState
+from services.login.refresh_state import RefreshState, may_be_in_flight
 from services.login.tokens import new_refresh_token, new_session_id
 
 T = 1_800_000_000_000  # the last rotation, epoch ms
