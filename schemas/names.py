@@ -76,6 +76,11 @@ UNLOCKED_AT_FIELD = "unlocked_at_ms"
 UNLOCK_EVENT_FIELD = "unlock_event_id"
 """Event id of that latest unlock (the tie-breaker of the latest-wins write)."""
 
+# Field of ``user:v1:{uid}`` (and column of the users table), written by the projector, read by
+# ``authctl user create --wait``.
+USER_REGISTRATION_FIELD = "registration_event_id"
+"""Event id of the user.registered the region keeps (the earliest registration wins)."""
+
 
 def redis_session_spent_field(refresh_hash: str) -> str:
     """Field of ``sess:v1:{sid}``: the event id that spent this refresh hash of the session."""

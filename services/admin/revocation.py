@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -22,15 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.envelope import Envelope, Payload, new_event_id, utc_now, wrap
+from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from schemas.settings import Settings
 from schemas.topology import Topology
+from services.admin.publish import correlation_id
 from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS, make_engine, make_redis
 
 KINDS = ("session", "token", "user")
 POLL_S = 0.005
 LOOKUP_TIMEOUT_S = 5.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RevokeError(Exception):
@@ -115,7 +116,7 @@ def revocation(
     origin_region: str,
 ) -> Envelope:  # fmt: skip
     # Whole milliseconds: the Redis entry holds not_before in ms, and --wait compares with it.
-    now = utc_now().replace(microsecond=utc_now().microsecond // 1000 * 1000)
+    now = from_epoch_ms(epoch_ms(utc_now()))
     payload: Payload
     if kind == "session":
         until = found.expires_at or now + timedelta(seconds=settings.session_ttl_s)
@@ -132,14 +133,10 @@ def revocation(
         payload,
         user_id=found.user_id,
         origin_region=origin_region,
-        correlation_id=f"authctl:{uuid.uuid4()}",
+        correlation_id=correlation_id(),
         occurred_at=now,
-        event_id=new_event_id(_millis(now)),
+        event_id=new_event_id(epoch_ms(now)),
     )
-
-
-def _millis(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 # -- waiting until every region has it in effect ------------------------------------------------
@@ -211,6 +208,11 @@ def in_effect(redis: Redis, envelope: Envelope) -> Callable[[], Awaitable[bool]]
         return latest is not None and latest >= envelope.event_id
 
     return revocation_applied
+
+
+def unconfirmed(confirmations: list[Confirmation]) -> str:
+    """``region (why); ...`` for each region that did not confirm, or "" when all did."""
+    return "; ".join(f"{c.region} ({c.error})" for c in confirmations if not c.confirmed)
 
 
 # -- what the operator sees ----------------------------------------------------------------------

@@ -22,7 +22,6 @@ from schemas.identity import user_id_for
 from schemas.topics import ensure_topics
 from services.devstack.infra import RegionStores
 
-REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 4
 
 
@@ -37,7 +36,7 @@ def write_stack_file(path: Path, bootstrap: str, stores: dict[str, RegionStores]
 
 async def engine_cli(stack_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m streams.replay`` (what every ``authplane`` recovery command runs)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AUTHPLANE_TOPIC_PARTITIONS": str(PARTITIONS)}
+    env = {**os.environ, "AUTHPLANE_TOPIC_PARTITIONS": str(PARTITIONS)}
     argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack_file), *args]
     return await asyncio.to_thread(
         subprocess.run, argv, env=env, capture_output=True, text=True, timeout=120, check=False

@@ -7,7 +7,7 @@ import pytest
 
 from schemas import topology
 from schemas.broker import KAFKA, TANSU
-from services.admin import authctl_accounts
+from services.admin import publish
 from services.admin.errors import CliError
 
 
@@ -17,15 +17,15 @@ def _topo(kind: str | None) -> topology.Topology:
 
 
 def test_the_stack_files_broker_decides_idempotence() -> None:
-    assert authctl_accounts.broker_of(_topo(KAFKA)).producer_options()["enable_idempotence"]
-    assert not authctl_accounts.broker_of(_topo(TANSU)).producer_options()["enable_idempotence"]
+    assert publish.broker_of(_topo(KAFKA)).producer_options()["enable_idempotence"]
+    assert not publish.broker_of(_topo(TANSU)).producer_options()["enable_idempotence"]
 
 
 def test_without_a_kind_the_setting_decides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHPLANE_BROKER_KIND", KAFKA)
-    assert authctl_accounts.broker_of(_topo(None)).kind == KAFKA
+    assert publish.broker_of(_topo(None)).kind == KAFKA
 
 
 def test_an_unknown_kind_is_one_line_for_the_operator() -> None:
     with pytest.raises(CliError, match="broker kind"):
-        authctl_accounts.broker_of(_topo("redpanda"))
+        publish.broker_of(_topo("redpanda"))

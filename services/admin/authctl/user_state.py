@@ -9,7 +9,6 @@ A region whose stores do not answer is shown with the error instead of failing t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -25,11 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas import names, tables, topology
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.identity import user_id_for
 from schemas.settings import Settings
-from services.admin import revocation
-from services.admin.authctl_accounts import AsJson, StackFile, _context, _username
+from services.admin import context, revocation
 from services.admin.errors import CliError
+from services.admin.options import AsJson, StackFile
 from services.core.readmodel import (
     REDIS_ERRORS,
     StoreUnavailable,
@@ -67,8 +67,8 @@ def register(user_app: typer.Typer) -> None:
 
 def user_show(username: str, as_json: AsJson = False, stack_file: StackFile = None) -> None:
     """A user's state in every region: registered, disabled, locked out, sessions."""
-    settings, topo = _context(stack_file)
-    name = _username(username)
+    settings, topo = context.context(stack_file)
+    name = context.username(username)
     states = asyncio.run(user_states(settings, topo, user_id_for(name)))
     _print({name: states}, as_json)
     if not any(s.registered for s in states) and not any(s.error for s in states):
@@ -81,7 +81,7 @@ def user_list(
     stack_file: StackFile = None,
 ) -> None:
     """Users registered in any region (by name), each with its state in every region."""
-    settings, topo = _context(stack_file)
+    settings, topo = context.context(stack_file)
     usernames = asyncio.run(_usernames(topo, limit))
     states = asyncio.run(_all_states(settings, topo, usernames))
     _print(states, as_json)
@@ -107,16 +107,13 @@ async def _all_states(
 async def _region_user(
     settings: Settings, stores: topology.RegionEndpoints, user_id: str
 ) -> RegionUser:
-    redis, engine = make_redis(stores.redis_url), make_engine(stores.postgres_dsn)
     try:
-        return await asyncio.wait_for(
-            _read_user(settings, stores.name, redis, engine, user_id), READ_TIMEOUT_S
-        )
+        async with context.clients(stores) as (redis, engine):
+            return await asyncio.wait_for(
+                _read_user(settings, stores.name, redis, engine, user_id), READ_TIMEOUT_S
+            )
     except _STORE_ERRORS as exc:
         return RegionUser(stores.name, error=f"stores unreachable: {type(exc).__name__}")
-    finally:
-        await redis.aclose()
-        await engine.dispose()
 
 
 async def _read_user(
@@ -125,17 +122,17 @@ async def _read_user(
     account = await Accounts(redis, engine).find(user_id)
     # Read-only use: the lockout windows and policy never publish, so no producer is built.
     lockout = Lockout(redis, engine, settings, cast(EventPublisher, None))
-    now_ms = int(time.time() * 1000)
+    now = datetime.now(UTC)
+    now_ms = epoch_ms(now)
     window, _ = await lockout.windows(user_id, "", now_ms)
     policy = lockout.policy
     until_ms = policy.locked_until_ms(window.count, window.latest_ms, policy.max_failures)
     sessions = await list_sessions(engine, user_id)
-    now = datetime.now(UTC)
     return RegionUser(
         region,
         registered=account is not None,
         disabled=account is not None and account.disabled,
-        locked_until=datetime.fromtimestamp(until_ms / 1000, UTC) if until_ms > now_ms else None,
+        locked_until=from_epoch_ms(until_ms) if until_ms > now_ms else None,
         sessions=len(sessions),
         active_sessions=sum(1 for s in sessions if not s.revoked and s.expires_at > now),
     )
@@ -182,7 +179,7 @@ async def registration_winners(topo: topology.Topology, user_id: str) -> dict[st
     async def one(region: str) -> tuple[str, str]:
         redis = make_redis(topo.region(region).redis_url)
         try:
-            kept = await redis.hget(names.redis_user_key(user_id), "registration_event_id")
+            kept = await redis.hget(names.redis_user_key(user_id), names.USER_REGISTRATION_FIELD)
         except REDIS_ERRORS:
             return region, ""
         finally:

@@ -1,19 +1,11 @@
-"""``authplane``: the dev launcher (up / down / status) and database migrations.
-
-authplane up [--regions eu,us] [--detach] [--no-wait] [--port-offset N | --free-ports]
-authplane status | down | env [--region R]
-authplane db upgrade [--dsn DSN]
-authplane replay --region R [--target all|redis|postgres] [--since T] [--pause-live] [--restart]
-authplane checksum --region R [--json] | verify --region R | reseed --from-region eu[,us] [--force]
-"""
+"""``authplane up|status|down|env``: the dev stack started, inspected, stopped and exported to
+a shell (the processes themselves are in ``services.devstack``)."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -22,54 +14,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.dsn import redact
 from schemas.settings import Settings, SettingsError
 from schemas.topology import TopologyError
 from schemas.topology import load as load_topology
-from services.admin.cliargs import non_utf8_argument
+from services.admin.authplane.terminal import BaseDirOption, console, fail
+from services.admin.authplane.terminal import base_dir as _base_dir
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
-from services.devstack.apps import REPO_ROOT
-from services.devstack.infra import apply_migrations
 from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-db_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Database migrations.")
-app.add_typer(db_app, name="db")
-console = Console()
 
-BaseDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        help="Holds stack.json, logs, keys, data [default: AUTHPLANE_STACK_FILE's directory]"
-    ),
-]
-
-
-def main() -> None:
-    not_text = non_utf8_argument(sys.argv[1:])
-    if not_text is not None:
-        raise SystemExit(_fail(not_text).exit_code)
-    app()
-
-
-def _fail(message: str) -> typer.Exit:
-    # Expected failures are one line, never a traceback; details are in the log it names.
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] {message.splitlines()[0]}", highlight=False
-    )
-    return typer.Exit(1)
-
-
-def _base_dir(option: Path | None) -> Path:
-    return option if option is not None else Settings.from_env().stack_file.parent
-
-
-@app.command()
 def up(
     regions: Annotated[str, typer.Option(help="Comma-separated region names.")] = "eu,us",
     detach: Annotated[bool, typer.Option(help="Leave the stack running and return.")] = False,
@@ -104,7 +62,7 @@ def up(
     try:
         kind, why = choose_broker(broker)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(why, highlight=False)
     try:
         base = Settings.from_env()
@@ -127,9 +85,9 @@ def up(
         if wait and not infra_only:
             _wait_ready(stack, timeout)
     except (InfraError, SettingsError, TopologyError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        raise _fail("interrupted during start-up; everything started was stopped") from None
+        raise fail("interrupted during start-up; everything started was stopped") from None
     _print_processes(stackfile.records_of(stack), stack.stack_file, stack.broker_kind)
     if not infra_only:
         _print_next_commands(stack.stack_file, ready=wait)
@@ -198,7 +156,6 @@ def _run_foreground(stack: Stack) -> int:
     return code
 
 
-@app.command()
 def status(base_dir: BaseDirOption = None) -> None:
     """Show which recorded processes are alive, and each login endpoint's /readyz."""
     path = _base_dir(base_dir) / "stack.json"
@@ -206,13 +163,12 @@ def status(base_dir: BaseDirOption = None) -> None:
         topo = load_topology(path)
         records = stackfile.records(topo)
     except TopologyError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_processes(records, path, stackfile.broker_kind(topo), live=True)
     if not all(r.alive() for r in records):
         raise typer.Exit(1)
 
 
-@app.command()
 def down(base_dir: BaseDirOption = None) -> None:
     """Stop the processes recorded in the stack file (and only those). With no stack running it
     says so and succeeds, so clean-up scripts may call it unconditionally."""
@@ -223,11 +179,10 @@ def down(base_dir: BaseDirOption = None) -> None:
     try:
         stopped = stackfile.down(path)
     except TopologyError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"stopped {len(stopped)} process(es); removed {path}")
 
 
-@app.command("env")
 def env_exports(
     region: Annotated[
         str | None, typer.Option(help="Only this region (adds AUTHPLANE_URL).")
@@ -239,126 +194,8 @@ def env_exports(
     try:
         pairs = shell_env.exports(load_topology(path), path, region)
     except TopologyError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(shell_env.render(pairs), nl=False)
-
-
-@db_app.command("upgrade")
-def db_upgrade(
-    dsn: Annotated[str | None, typer.Option(help="[default: AUTHPLANE_POSTGRES_DSN]")] = None,
-) -> None:
-    """Apply the Alembic migrations to a Postgres database."""
-    try:
-        target = dsn or Settings.from_env().postgres_dsn
-        apply_migrations(target)
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise _fail(f"migrating {redact(target)} failed: {exc}") from None
-    console.print(f"migrated {redact(target)}")
-
-
-RECOVERY_MODULE = "streams.replay"
-RegionOption = Annotated[str, typer.Option(help="Region name as in the stack file.")]
-
-
-def _run_recovery(args: list[str], base_dir: Path | None) -> None:
-    """Run the recovery engine (streams/) as a child with our stdio; exit with its code.
-
-    A child, not an import: services/ never imports streams/. Ctrl-C reaches the child
-    directly (same terminal), which reports and exits; we wait for it and pass its code on.
-    """
-    stack_file = base_dir / "stack.json" if base_dir else Settings.from_env().stack_file
-    env = dict(os.environ)  # passed through unread; the child reads its own settings
-    env["PYTHONPATH"] = str(REPO_ROOT) + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-    )
-    argv = [sys.executable, "-m", RECOVERY_MODULE, "--stack-file", str(stack_file), *args]
-    child = subprocess.Popen(argv, env=env)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        code = child.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    raise typer.Exit(code if code >= 0 else 128 - code)
-
-
-@app.command()
-def replay(
-    region: RegionOption,
-    target: Annotated[str, typer.Option(help="all | redis | postgres")] = "all",
-    since: Annotated[
-        str | None, typer.Option(help="Only events produced at or after this ISO 8601 time.")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 5000,
-    pause_live: Annotated[
-        bool, typer.Option(help="Pause the region's live projector for the replay.")
-    ] = False,
-    restart: Annotated[bool, typer.Option(help="Ignore an interrupted run's checkpoint.")] = False,
-    plain: Annotated[bool, typer.Option(help="Plain progress lines even on a terminal.")] = False,
-    base_dir: BaseDirOption = None,
-) -> None:
-    """Rebuild a region's projections from the event log (resumes an interrupted run)."""
-    args = ["replay", "--region", region, "--target", target, "--batch-size", str(batch_size)]
-    args += ["--since", since] if since else []
-    args += [flag for flag, on in _flags(pause_live=pause_live, restart=restart, plain=plain) if on]
-    _run_recovery(args, base_dir)
-
-
-@app.command()
-def checksum(
-    region: RegionOption,
-    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
-    base_dir: BaseDirOption = None,
-) -> None:
-    """Print a stable digest of a region's projected state, per kind of record and overall."""
-    _run_recovery(["checksum", "--region", region, *(["--json"] if json_output else [])], base_dir)
-
-
-@app.command()
-def verify(
-    region: RegionOption,
-    batch_size: Annotated[int, typer.Option(min=1)] = 5000,
-    base_dir: BaseDirOption = None,
-) -> None:
-    """Rebuild a region from the log into scratch stores and compare; exit 2 on drift."""
-    _run_recovery(["verify", "--region", region, "--batch-size", str(batch_size)], base_dir)
-
-
-@app.command()
-def reseed(
-    from_region: Annotated[str, typer.Option(help="Region(s) whose archive to republish: eu,us")],
-    force: Annotated[bool, typer.Option(help="Publish even if the topics hold events.")] = False,
-    base_dir: BaseDirOption = None,
-) -> None:
-    """Refill an empty event log from regions' event archives (deduplicated, in order)."""
-    _run_recovery(
-        ["reseed", "--from-region", from_region, *(["--force"] if force else [])], base_dir
-    )
-
-
-@app.command()
-def drill(
-    name: Annotated[
-        str, typer.Argument(help="region-crash | region-partition | wan-latency | rolling-restart")
-    ],
-    rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,
-    fault_s: Annotated[float, typer.Option(min=1.0, help="Seconds the fault lasts.")] = 20.0,
-    base_dir: Annotated[Path | None, typer.Option(help="[default: a new temp directory]")] = None,
-) -> None:
-    """Run a disaster drill on a fresh 3-region Kafka stack under load and print its figures."""
-    from services.devstack.drill.runner import DRILLS, run_and_print
-
-    if name not in DRILLS:
-        raise _fail(f"unknown drill {name!r} (one of: {', '.join(DRILLS)})")
-    try:
-        run_and_print(name, rate, fault_s, base_dir, console)
-    except InfraError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _flags(**flags: bool) -> list[tuple[str, bool]]:
-    return [("--" + name.replace("_", "-"), on) for name, on in flags.items()]
 
 
 def _print_processes(
@@ -373,7 +210,3 @@ def _print_processes(
             state += f", {stackfile.readiness(r.address)}"
         table.add_row(r.region or "-", r.service, str(r.pid), r.address, state)
     console.print(table)
-
-
-if __name__ == "__main__":
-    main()
