@@ -15,10 +15,15 @@ from schemas import names
 from schemas.envelope import Envelope
 from schemas.events import PasswordChanged, PasswordRehashed, UserDisabled
 from schemas.settings import MAX_SESSION_TTL_S
-from streams.operations import Operation, PgUpsertMax, RedisHashSetIfGreater
+from streams.operations import (
+    Operation,
+    PgFailuresDropBefore,
+    PgUpsertMax,
+    RedisHashSetIfGreater,
+    RedisWindowReset,
+)
 from streams.projection.revocations import Audit, millis, user_not_before
 from streams.record import Record
-from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 
 REASON_PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an audit reason)
 REASON_DISABLED = "user_disabled"
@@ -81,7 +86,7 @@ def reduce_unlocked(record: Record) -> list[Operation]:
         "unlock_event_id": event.event_id,
     }
     cached = {"unlocked_at_ms": str(millis(event.occurred_at)), "unlock_event_id": event.event_id}
-    # Every earlier failure in the log stops counting, whatever its date (streams.unlock_ops).
+    # Every earlier failure in the log stops counting, whatever its date (streams.operations).
     at = record.position
     drops: list[Operation] = [
         PgFailuresDropBefore(event.user_id, at.topic, at.partition, at.offset),

@@ -1,7 +1,7 @@
 """Refresh tokens: session.started, token.refreshed, refresh_token.reused -> refresh_tokens_v1,
 the session hash's refresh fields, and (on reuse) the session's revocation.
 
-Rotation is decided by log order (see streams.refresh_ops): the first token.refreshed that spends
+Rotation is decided by log order (see streams.operations): the first token.refreshed that spends
 a session's refresh token rotates the session (new current hash, last activity); a later one
 within the event's grace window of the first issues a sibling token (``issued:{hash}``) that
 stays valid; any other later one spending the same token is reuse and revokes the session
@@ -19,10 +19,16 @@ from schemas import names
 from schemas.envelope import Envelope, event_time_ms
 from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed
 from schemas.settings import MAX_SESSION_TTL_S
-from streams.operations import Operation, PgInsertIgnore, PgUpsertMin, RedisHashKeepEarliest
+from streams.operations import (
+    Operation,
+    PgInsertIgnore,
+    PgRefreshSpend,
+    PgUpsertMin,
+    RedisHashKeepEarliest,
+    RedisRefreshSpend,
+)
 from streams.projection.revocations import expiry_seconds, millis
 from streams.record import Record
-from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
 
 REUSE_REASON = "refresh token reused"
 REUSE_REVOKED_BY = "system:refresh-reuse"

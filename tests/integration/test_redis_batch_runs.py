@@ -10,9 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from streams.errors import StoreUnavailable
-from streams.operations import RedisHashSetIfLower, RedisSortedSetAdd
+from streams.operations import RedisHashSetIfLower, RedisSortedSetAdd, RedisWindowReset
 from streams.redis_ops import RedisExecutor
-from streams.unlock_ops import RedisWindowReset
 
 
 def _later(seconds: int = 3600) -> int:

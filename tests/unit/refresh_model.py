@@ -10,14 +10,14 @@ from typing import Any
 from schemas import names
 from schemas.envelope import event_time_ms
 from schemas.events import RefreshTokenReused, TokenRefreshed
+from streams.operations import PgRefreshSpend, RedisRefreshSpend
 from streams.record import Record
-from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
 from tests.unit.test_projection_properties import MemoryStores
 from tests.unit.test_reducers import make_record, session
 
 
 class RefreshMemoryStores(MemoryStores):
-    """MemoryStores plus the order-dependent spend operations (streams.refresh_ops)."""
+    """MemoryStores plus the order-dependent spend operations (streams.operations)."""
 
     def _PgRefreshSpend(self, op: PgRefreshSpend) -> None:
         rows = self.rows.setdefault(names.TABLE_REFRESH_TOKENS, [])

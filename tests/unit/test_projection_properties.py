@@ -23,6 +23,7 @@ from schemas.tables import metadata
 from streams.deadletter import DeadLetter
 from streams.operations import (
     Operation,
+    PgFailuresDropBefore,
     PgInsertIgnore,
     PgUpsertMin,
     RedisHashKeepEarliest,
@@ -31,11 +32,11 @@ from streams.operations import (
     RedisHashSetIfLower,
     RedisJsonFieldSetIfLower,
     RedisSortedSetAdd,
+    RedisWindowReset,
 )
 from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
-from streams.unlock_ops import PgFailuresDropBefore, RedisWindowReset
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 

@@ -16,12 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import names
-from streams.operations import PgInsertIgnore, PgUpsertMin, RedisHashKeepEarliest
+from streams.operations import (
+    PgInsertIgnore,
+    PgRefreshSpend,
+    PgUpsertMin,
+    RedisHashKeepEarliest,
+    RedisRefreshSpend,
+)
 from streams.projection import reduce
 from streams.projection.refresh import REUSE_REASON
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent, Record
-from streams.refresh_ops import PgRefreshSpend, RedisRefreshSpend
 from tests.unit.refresh_model import Reference, RefreshMemoryStores, refreshed, reused, started
 from tests.unit.test_projection_properties import MemoryDeadLetters
 from tests.unit.test_reducers import ALICE
