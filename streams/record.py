@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from schemas.envelope import Envelope
 
@@ -39,11 +38,3 @@ class Record:
     envelope: Envelope
     position: LogPosition
     body: bytes
-
-
-def epoch_seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def epoch_millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from schemas import names
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_ms
 from schemas.events import PasswordChanged, PasswordRehashed, UserDisabled
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import (
@@ -22,7 +23,7 @@ from streams.operations import (
     RedisHashSetIfGreater,
     RedisWindowReset,
 )
-from streams.projection.revocations import Audit, millis, user_not_before
+from streams.projection.revocations import Audit, user_not_before
 from streams.record import Record
 
 REASON_PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an audit reason)
@@ -41,7 +42,7 @@ def reduce_password(record: Record) -> list[Operation]:
     cached = {
         "password_hash": payload.password_hash,
         "password_event_id": event.event_id,
-        "password_changed_ms": str(millis(event.occurred_at)),
+        "password_changed_ms": str(epoch_ms(event.occurred_at)),
     }
     return [
         *_latest(row, cached, "password_event_id"),
@@ -85,14 +86,17 @@ def reduce_unlocked(record: Record) -> list[Operation]:
         "unlocked_at": event.occurred_at,
         "unlock_event_id": event.event_id,
     }
-    cached = {"unlocked_at_ms": str(millis(event.occurred_at)), "unlock_event_id": event.event_id}
+    cached = {
+        names.UNLOCKED_AT_FIELD: str(epoch_ms(event.occurred_at)),
+        names.UNLOCK_EVENT_FIELD: event.event_id,
+    }
     # Every earlier failure in the log stops counting, whatever its date (streams.operations).
     at = record.position
     drops: list[Operation] = [
         PgFailuresDropBefore(event.user_id, at.topic, at.partition, at.offset),
         RedisWindowReset(names.redis_login_failures_user_key(event.user_id)),
     ]
-    return [*_latest(row, cached, "unlock_event_id"), *drops]
+    return [*_latest(row, cached, names.UNLOCK_EVENT_FIELD), *drops]
 
 
 def _status(event: Envelope, *, disabled: bool, reason: str) -> list[Operation]:
@@ -103,7 +107,7 @@ def _status(event: Envelope, *, disabled: bool, reason: str) -> list[Operation]:
         "status_reason": reason,
     }
     cached = {
-        "disabled": "1" if disabled else "0",
+        names.ACCOUNT_DISABLED_FIELD: "1" if disabled else "0",
         "status_event_id": event.event_id,
         "status_reason": reason,
     }

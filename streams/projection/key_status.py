@@ -10,9 +10,9 @@ keyring refresh; it never expires because a stolen key can sign new tokens forev
 from __future__ import annotations
 
 from schemas import names
+from schemas.epoch import epoch_ms
 from schemas.events import SigningKeyRetired, SigningKeyRevoked
 from streams.operations import Operation, PgUpsertMax, RedisHashSet, RedisHashSetIfLower
-from streams.projection.revocations import millis
 from streams.record import Record
 
 
@@ -40,7 +40,7 @@ def reduce_revoked(record: Record) -> list[Operation]:
         "reason": payload.reason,
         "revoked_by": payload.revoked_by,
         "origin_region": event.origin_region,
-        "revoked_at_ms": str(millis(event.occurred_at)),
+        "revoked_at_ms": str(epoch_ms(event.occurred_at)),
     }
     return [
         PgUpsertMax(names.TABLE_SIGNING_KEY_STATUS, row, key="kid", compare="revoked_at"),

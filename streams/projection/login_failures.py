@@ -10,10 +10,10 @@ equal) configured window.
 from __future__ import annotations
 
 from schemas import names
+from schemas.epoch import epoch_ms
 from schemas.events import IpLockoutLifted, LoginFailed
 from schemas.settings import MAX_LOGIN_FAILURE_WINDOW_S
 from streams.operations import Operation, PgInsertIgnore, RedisHashSetIfGreater, RedisWindowAdd
-from streams.projection.revocations import millis
 from streams.record import Record
 
 WINDOW_MS = MAX_LOGIN_FAILURE_WINDOW_S * 1000
@@ -24,7 +24,7 @@ MAX_MEMBERS = 1000
 def reduce(record: Record) -> list[Operation]:
     event = record.envelope
     payload: LoginFailed = event.payload
-    at_ms = millis(event.occurred_at)
+    at_ms = epoch_ms(event.occurred_at)
     row = {
         "event_id": event.event_id,
         "user_id": event.user_id,
@@ -46,9 +46,9 @@ def reduce_ip_unlocked(record: Record) -> list[Operation]:
     endpoint's fallback query."""
     event = record.envelope
     payload: IpLockoutLifted = event.payload
-    cached = {"unlocked_at_ms": str(millis(event.occurred_at)), "unlock_event_id": event.event_id}
-    return [
-        RedisHashSetIfGreater(
-            names.redis_ip_unlock_key(payload.client_ip), cached, compare_field="unlock_event_id"
-        )
-    ]
+    cached = {
+        names.UNLOCKED_AT_FIELD: str(epoch_ms(event.occurred_at)),
+        names.UNLOCK_EVENT_FIELD: event.event_id,
+    }
+    key = names.redis_ip_unlock_key(payload.client_ip)
+    return [RedisHashSetIfGreater(key, cached, compare_field=names.UNLOCK_EVENT_FIELD)]

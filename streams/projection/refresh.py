@@ -13,21 +13,19 @@ refresh_token.reused event (a region saw a spent token presented) revokes the sa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from schemas import names
 from schemas.envelope import Envelope, event_time_ms
+from schemas.epoch import epoch_ms, epoch_s_ceil
 from schemas.events import RefreshTokenReused, SessionStarted, TokenRefreshed
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import (
     Operation,
-    PgInsertIgnore,
     PgRefreshSpend,
     PgUpsertMin,
-    RedisHashKeepEarliest,
     RedisRefreshSpend,
 )
-from streams.projection.revocations import expiry_seconds, millis
+from streams.projection.revocations import KIND_SESSION, Audit, audit_fields, revocation_row, revoke
 from streams.record import Record
 
 REUSE_REASON = "refresh token reused"
@@ -66,14 +64,15 @@ def reduce_refreshed(record: Record) -> list[Operation]:
     rotation = {
         names.SESSION_REFRESH_HASH_FIELD: payload.new_refresh_hash,
         names.SESSION_PREVIOUS_HASH_FIELD: payload.spent_refresh_hash,
-        names.SESSION_LAST_ACTIVE_FIELD: str(millis(event.occurred_at)),
+        names.SESSION_LAST_ACTIVE_FIELD: str(epoch_ms(event.occurred_at)),
         names.redis_session_spent_field(payload.spent_refresh_hash): event.event_id,
         issued: event.event_id,
     }
     # Event ids are UUIDv7; an id that is not (tests, hand-made events) falls back to the event's
     # own time, still a value the event carries, so every region computes the same.
-    event_ms = event_time_ms(event.event_id) or millis(event.occurred_at)
+    event_ms = event_time_ms(event.event_id) or epoch_ms(event.occurred_at)
     grace_ms = max(0, payload.reuse_grace_ms)
+    reuse = Audit(REUSE_REASON, REUSE_REVOKED_BY, fallback_until)
     return [
         PgRefreshSpend(
             spent_hash=payload.spent_refresh_hash,
@@ -82,7 +81,7 @@ def reduce_refreshed(record: Record) -> list[Operation]:
             user_id=_user(event),
             event_id=event.event_id,
             occurred_at=event.occurred_at,
-            revocation=_revocation_row(event, payload.session_id, fallback_until),
+            revocation=revocation_row(event, KIND_SESSION, payload.session_id, reuse),
             event_ms=event_ms,
             grace_ms=grace_ms,
         ),
@@ -92,8 +91,8 @@ def reduce_refreshed(record: Record) -> list[Operation]:
             spent_field=names.redis_session_spent_field(payload.spent_refresh_hash),
             event_id=event.event_id,
             rotation=rotation,
-            audit=_audit(event),
-            fallback_until=expiry_seconds(fallback_until),
+            audit=audit_fields(event, reuse),
+            fallback_until=epoch_s_ceil(fallback_until),
             issued_field=issued,
             event_ms=event_ms,
             grace_ms=grace_ms,
@@ -104,48 +103,13 @@ def reduce_refreshed(record: Record) -> list[Operation]:
 def reduce_reused(record: Record) -> list[Operation]:
     event = record.envelope
     payload: RefreshTokenReused = event.payload
-    return [
-        PgInsertIgnore(
-            names.TABLE_REVOCATIONS,
-            _revocation_row(event, payload.session_id, payload.affects_until),
-        ),
-        RedisHashKeepEarliest(
-            names.redis_revoked_session_key(payload.session_id),
-            _audit(event),
-            compare_field="event_id",
-            expire_at=expiry_seconds(payload.affects_until),
-        ),
-    ]
+    _user(event)  # a reuse without a user is dead-lettered, as in reduce_refreshed
+    key = names.redis_revoked_session_key(payload.session_id)
+    audit = Audit(REUSE_REASON, REUSE_REVOKED_BY, payload.affects_until)
+    return revoke(event, KIND_SESSION, payload.session_id, key, audit)
 
 
 def _user(event: Envelope) -> str:
     if event.user_id is None:
         raise ValueError(f"{event.type} without a user id")  # dead-lettered by the projector
     return event.user_id
-
-
-def _audit(event: Envelope) -> dict[str, str]:
-    return {
-        "event_id": event.event_id,
-        "reason": REUSE_REASON,
-        "revoked_by": REUSE_REVOKED_BY,
-        "origin_region": event.origin_region,
-        "revoked_at_ms": str(millis(event.occurred_at)),
-    }
-
-
-def _revocation_row(event: Envelope, session_id: str, affects_until: Any) -> dict[str, Any]:
-    # The same columns as every other revocation row (streams.projection.revocations).
-    return {
-        "event_id": event.event_id,
-        "kind": "session",
-        "subject": session_id,
-        "user_id": _user(event),
-        "session_id": session_id,
-        "not_before": None,
-        "reason": REUSE_REASON,
-        "revoked_by": REUSE_REVOKED_BY,
-        "origin_region": event.origin_region,
-        "revoked_at": event.occurred_at,
-        "affects_until": affects_until,
-    }

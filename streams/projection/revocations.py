@@ -11,13 +11,13 @@ expires (``affects_until``), never earlier.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from schemas import names
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_ms, epoch_s_ceil
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from streams.operations import (
     Operation,
@@ -27,49 +27,31 @@ from streams.operations import (
 )
 from streams.record import Record
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+KIND_SESSION, KIND_TOKEN, KIND_USER = "session", "token", "user"
+"""``revocations_v1.kind``: what ``subject`` names (a session id, a jti, a user id)."""
 
 
-def millis(moment: datetime) -> int:
-    """Exact epoch milliseconds (integer arithmetic: float timestamps can round 0.123 to 122)."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Why and by whom, and until when (the longest-lived credential it could affect)."""
 
-
-def expiry_seconds(moment: datetime) -> int:
-    # Rounded up: the entry must not lapse a fraction of a second before the credential does.
-    return math.ceil((moment - _EPOCH) / timedelta(seconds=1))
+    reason: str
+    revoked_by: str
+    affects_until: datetime
 
 
 def reduce_session(record: Record) -> list[Operation]:
     event = record.envelope
     payload: SessionRevoked = event.payload
-    return [
-        PgInsertIgnore(
-            names.TABLE_REVOCATIONS, _row(event, "session", payload.session_id, _audit_of(event))
-        ),
-        RedisHashKeepEarliest(
-            names.redis_revoked_session_key(payload.session_id),
-            _audit(event, _audit_of(event)),
-            compare_field="event_id",
-            expire_at=expiry_seconds(payload.affects_until),
-        ),
-    ]
+    key = names.redis_revoked_session_key(payload.session_id)
+    return revoke(event, KIND_SESSION, payload.session_id, key, _audit_of(event))
 
 
 def reduce_token(record: Record) -> list[Operation]:
     event = record.envelope
     payload: TokenRevoked = event.payload
-    return [
-        PgInsertIgnore(
-            names.TABLE_REVOCATIONS, _row(event, "token", payload.jti, _audit_of(event))
-        ),
-        RedisHashKeepEarliest(
-            names.redis_revoked_token_key(payload.jti),
-            _audit(event, _audit_of(event)),
-            compare_field="event_id",
-            expire_at=expiry_seconds(payload.affects_until),
-        ),
-    ]
+    key = names.redis_revoked_token_key(payload.jti)
+    return revoke(event, KIND_TOKEN, payload.jti, key, _audit_of(event))
 
 
 def reduce_user(record: Record) -> list[Operation]:
@@ -79,11 +61,18 @@ def reduce_user(record: Record) -> list[Operation]:
     return user_not_before(event, payload.not_before, audit)
 
 
-@dataclass(frozen=True, slots=True)
-class Audit:
-    reason: str
-    revoked_by: str
-    affects_until: datetime
+def revoke(event: Envelope, kind: str, subject: str, key: str, audit: Audit) -> list[Operation]:
+    """Revoke one session or token: its revocations_v1 row and its ``rev:v1:*`` hash ``key``,
+    where the earliest event id is kept and the expiry only moves later (``affects_until``)."""
+    return [
+        PgInsertIgnore(names.TABLE_REVOCATIONS, revocation_row(event, kind, subject, audit)),
+        RedisHashKeepEarliest(
+            key,
+            audit_fields(event, audit),
+            compare_field="event_id",
+            expire_at=epoch_s_ceil(audit.affects_until),
+        ),
+    ]
 
 
 def user_not_before(event: Envelope, not_before: datetime, audit: Audit) -> list[Operation]:
@@ -91,17 +80,18 @@ def user_not_before(event: Envelope, not_before: datetime, audit: Audit) -> list
     revocations_v1 row and the greatest-wins ``rev:v1:user`` hash. Account events (password
     change, disable) call this too, so there is one not-before rule for every cause."""
     key = names.redis_user_not_before_key(event.user_id)
-    fields = {"not_before_ms": str(millis(not_before)), **_audit(event, audit)}
-    row = _row(event, "user", event.user_id, audit) | {"not_before": not_before}
+    not_before_ms = names.REVOCATION_NOT_BEFORE_FIELD
+    fields = {not_before_ms: str(epoch_ms(not_before)), **audit_fields(event, audit)}
+    row = revocation_row(event, KIND_USER, event.user_id, audit) | {"not_before": not_before}
     latest = {
         names.USER_REVOCATION_ORDER_FIELD: descending(event.event_id),
         names.USER_REVOCATION_LATEST_FIELD: event.event_id,
     }
-    expire_at = expiry_seconds(audit.affects_until)
+    expire_at = epoch_s_ceil(audit.affects_until)
     return [
         PgInsertIgnore(names.TABLE_REVOCATIONS, row),
         RedisHashSetIfHigher(
-            key, fields, compare_field="not_before_ms", tie_field="event_id", expire_at=expire_at
+            key, fields, compare_field=not_before_ms, tie_field="event_id", expire_at=expire_at
         ),
         # The greatest revocation id is what sessions are compared with (services.verifier.rule):
         # keeping the smallest complemented id keeps the greatest id, with the same expiry rule.
@@ -124,25 +114,27 @@ def _audit_of(event: Envelope) -> Audit:
     return Audit(payload.reason, payload.revoked_by, payload.affects_until)
 
 
-def _audit(event: Envelope, audit: Audit) -> dict[str, str]:
+def audit_fields(event: Envelope, audit: Audit) -> dict[str, str]:
+    """The audit fields of a ``rev:v1:*`` hash (``revoked_at_ms``: epoch ms of the event)."""
     return {
         "event_id": event.event_id,
         "reason": audit.reason,
         "revoked_by": audit.revoked_by,
         "origin_region": event.origin_region,
-        "revoked_at_ms": str(millis(event.occurred_at)),
+        "revoked_at_ms": str(epoch_ms(event.occurred_at)),
     }
 
 
-def _row(event: Envelope, kind: str, subject: str, audit: Audit) -> dict[str, Any]:
-    payload = event.payload
+def revocation_row(event: Envelope, kind: str, subject: str, audit: Audit) -> dict[str, Any]:
+    """The revocations_v1 row of ``event`` (keyed by its event id), the only place it is built:
+    the refresh rotation's reuse row is this row too (``PgRefreshSpend.revocation``)."""
     # Every kind writes the same columns, so one batch is one INSERT statement.
     return {
         "event_id": event.event_id,
         "kind": kind,
         "subject": subject,
         "user_id": event.user_id,
-        "session_id": getattr(payload, "session_id", None),
+        "session_id": getattr(event.payload, "session_id", None),
         "not_before": None,
         "reason": audit.reason,
         "revoked_by": audit.revoked_by,

@@ -9,9 +9,10 @@ Session ids are random, but should two starts ever share one, the earliest start
 from __future__ import annotations
 
 from schemas import names
+from schemas.epoch import epoch_ms, epoch_s
 from schemas.events import SessionStarted
 from streams.operations import Operation, PgUpsertMin, RedisHashSetIfLower, RedisSortedSetAdd
-from streams.record import Record, epoch_millis, epoch_seconds
+from streams.record import Record
 
 
 def reduce(record: Record) -> list[Operation]:
@@ -30,14 +31,14 @@ def reduce(record: Record) -> list[Operation]:
         "start_event_id": event.event_id,
         "user_revocation_seen": payload.user_revocation_seen or None,
     }
-    expires_at = epoch_seconds(payload.expires_at)
+    expires_at = epoch_s(payload.expires_at)
     cached = {
         "session_id": payload.session_id,
         "user_id": event.user_id,
         "client_id": payload.client_id,
         "origin_region": event.origin_region,
-        "started_at": str(epoch_seconds(event.occurred_at)),
-        "expires_at": str(expires_at),
+        "started_at": str(epoch_s(event.occurred_at)),
+        names.SESSION_EXPIRES_FIELD: str(expires_at),
         "refresh_token_hash": payload.refresh_token_hash,
         "access_jti": payload.access_jti,
         "signing_kid": payload.signing_kid,
@@ -56,7 +57,7 @@ def reduce(record: Record) -> list[Operation]:
         RedisSortedSetAdd(
             names.redis_user_sessions_key(event.user_id),
             member=payload.session_id,
-            score=epoch_millis(event.occurred_at),
+            score=epoch_ms(event.occurred_at),
             expire_at=expires_at,
         ),
     ]

@@ -8,9 +8,10 @@ id, whatever order the events arrive in and however often.
 from __future__ import annotations
 
 from schemas import names
+from schemas.epoch import epoch_s
 from schemas.events import UserRegistered
 from streams.operations import Operation, PgUpsertMin, RedisHashSetIfLower
-from streams.record import Record, epoch_seconds
+from streams.record import Record
 
 
 def reduce(record: Record) -> list[Operation]:
@@ -29,7 +30,7 @@ def reduce(record: Record) -> list[Operation]:
         "username": payload.username,
         "password_hash": payload.password_hash,
         "registration_event_id": event.event_id,
-        "registered_at": str(epoch_seconds(event.occurred_at)),
+        "registered_at": str(epoch_s(event.occurred_at)),
         "origin_region": event.origin_region,
     }
     return [

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from schemas import names
 from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS, BrokerProfile
 from schemas.dsn import redact
+from schemas.epoch import epoch_ms
 from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
@@ -168,7 +169,7 @@ async def _publish_row(
         summary.corrupt.append(f"{event_id} ({topic}/{row['log_offset']}): {problem}")
         return
     seen.add(event_id)
-    timestamp_ms = int(row["occurred_at"].timestamp() * 1000)
+    timestamp_ms = epoch_ms(row["occurred_at"])
     await producer.send(
         topic, value=bytes(row["body"]), key=row["user_id"].encode(), timestamp_ms=timestamp_ms
     )

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from schemas import names
 from schemas.envelope import Payload, new_event_id
+from schemas.epoch import epoch_ms
 from schemas.events import (
     LockoutLifted,
     LoginFailed,
@@ -29,7 +30,6 @@ from schemas.identity import user_id_for
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.operations import PgUpsertMax, RedisHashSetIfGreater, RedisWindowAdd
 from streams.projection import reduce
-from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import Record
 from tests.unit.test_projection_properties import (
@@ -86,7 +86,7 @@ def _at(seconds: int) -> datetime:
 def account_events(draw: st.DrawFn) -> Record:
     at = _at(draw(st.integers(0, 1200)))
     # Distinct ids even within one millisecond; their order is the event order.
-    event_id = new_event_id(millis(at))
+    event_id = new_event_id(epoch_ms(at))
     choices: list[Payload] = [
         PasswordChanged(password_hash=f"hash-{event_id}", changed_by="user"),
         UserDisabled(reason="left", changed_by="operator:ops"),
@@ -120,7 +120,7 @@ def test_the_latest_change_of_each_kind_wins_in_any_order(
         assert row["disabled"] is disabled
     unlocks = _latest(records, LockoutLifted)
     if unlocks is not None:
-        assert account["unlocked_at_ms"] == str(millis(unlocks.envelope.occurred_at))
+        assert account["unlocked_at_ms"] == str(epoch_ms(unlocks.envelope.occurred_at))
 
 
 @settings(max_examples=100, deadline=None)
@@ -135,7 +135,7 @@ def test_password_changes_and_disables_revoke_what_was_issued_before_the_latest(
         assert not_before is None
         return
     assert not_before is not None
-    assert int(not_before["not_before_ms"]) == max(millis(r.envelope.occurred_at) for r in causes)
+    assert int(not_before["not_before_ms"]) == max(epoch_ms(r.envelope.occurred_at) for r in causes)
     latest = max(r.envelope.occurred_at for r in causes)
     assert (
         stores.expiry[names.redis_user_not_before_key(USER)]
@@ -152,7 +152,7 @@ def test_enabling_does_not_bring_back_revoked_sessions() -> None:
     stores = asyncio.run(_project([_as_log([disabled, enabled], [])]))
     assert stores.hashes[names.redis_account_key(USER)]["disabled"] == "0"
     not_before = stores.hashes[names.redis_user_not_before_key(USER)]["not_before_ms"]
-    assert int(not_before) == millis(_at(10))
+    assert int(not_before) == epoch_ms(_at(10))
 
 
 def _latest(records: list[Record], *kinds: type) -> Record | None:

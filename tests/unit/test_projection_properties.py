@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import names
+from schemas.epoch import epoch_ms
 from schemas.identity import user_id_for
 from schemas.tables import metadata
 from streams.deadletter import DeadLetter
@@ -34,7 +35,6 @@ from streams.operations import (
     RedisSortedSetAdd,
     RedisWindowReset,
 )
-from streams.projection.revocations import millis
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
 from tests.unit.test_reducers import key_published, make_record, registered, session
@@ -309,7 +309,7 @@ def test_the_greatest_user_not_before_wins(revs: list[Any], data: st.DataObject)
     (tables, hashes, _, _), _ = asyncio.run(_project(data.draw(deliveries(log))))
     entry = hashes[names.redis_user_not_before_key(user_id_for("alice"))]
     greatest = max(r.envelope.payload.not_before for r in revs)
-    assert int(entry["not_before_ms"]) == millis(greatest)
+    assert int(entry["not_before_ms"]) == epoch_ms(greatest)
     tied = [r.envelope.event_id for r in revs if r.envelope.payload.not_before == greatest]
     assert entry["event_id"] == min(tied)
     # Postgres keeps every revocation, once each.

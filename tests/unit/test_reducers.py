@@ -175,6 +175,16 @@ def test_a_session_start_writes_row_hash_with_expiry_and_user_index() -> None:
     )
 
 
+def test_a_session_index_score_is_the_exact_start_millisecond() -> None:
+    """The user's session index is scored in epoch ms of the start. A float conversion read
+    2004-02-08T07:49:54.837Z as ...836 (issue 9 replaced it with schemas.epoch.epoch_ms): the
+    stored score moves by that 1 ms to the instant itself, as every other process computes it."""
+    at = datetime(2004, 2, 8, 7, 49, 54, 837_000, tzinfo=UTC)
+    operations = reduce(make_record(session("s-ms"), at=at))
+    scores = [op.score for op in operations if isinstance(op, RedisSortedSetAdd)]
+    assert scores == [1_076_226_594_837]
+
+
 def test_a_session_records_the_user_revocation_it_was_issued_under() -> None:
     seen = "018f3a6e-2c40-7a1b-8c3d-4e5f60718293"
     payload = dataclasses.replace(session("s-9"), user_revocation_seen=seen)

@@ -9,11 +9,12 @@ import pytest
 
 from schemas import names
 from schemas.envelope import Payload, new_event_id
+from schemas.epoch import epoch_ms, epoch_s_ceil
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
 from schemas.names import NO_USER_REVOCATION
 from streams.operations import PgInsertIgnore, RedisHashKeepEarliest, RedisHashSetIfHigher
 from streams.projection import reduce
-from streams.projection.revocations import descending, expiry_seconds, millis
+from streams.projection.revocations import descending
 from streams.record import Record
 from tests.unit.test_reducers import ALICE, T0, make_record
 
@@ -74,7 +75,7 @@ def test_each_revocation_is_archived_recorded_and_cached(
     assert {k: cached.mapping[k] for k in ("event_id", "origin_region", "revoked_at_ms")} == {
         "event_id": event_id,
         "origin_region": "us",
-        "revoked_at_ms": str(millis(T0)),
+        "revoked_at_ms": str(epoch_ms(T0)),
     }
     assert cached.mapping["reason"] == columns["reason"]
     assert cached.mapping["revoked_by"] == columns["revoked_by"]
@@ -105,7 +106,7 @@ def test_a_user_revocation_keeps_the_greatest_not_before_in_exact_milliseconds()
     ],
 )
 def test_milliseconds_are_exact(moment: datetime, ms: int) -> None:
-    assert millis(moment) == ms
+    assert epoch_ms(moment) == ms
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_milliseconds_are_exact(moment: datetime, ms: int) -> None:
     ],
 )
 def test_expiry_rounds_up_to_whole_seconds(moment: datetime, seconds: int) -> None:
-    assert expiry_seconds(moment) == seconds
+    assert epoch_s_ceil(moment) == seconds
 
 
 def test_a_user_revocation_keeps_the_greatest_event_id_whatever_the_order() -> None:
