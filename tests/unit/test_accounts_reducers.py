@@ -1,8 +1,8 @@
 """Account, signing-key status and login-failure projections: the latest account change wins
 and failures count once, under any delivery order, duplication and batching.
 
-The projector runs for real against the in-memory stores of test_projection_properties, extended
-with this module's operations (the integration tests check the real executors against them).
+The projector runs for real against the in-memory store (tests/memory_store.py), which the
+executor contract suite checks against the real executors.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from schemas.events import (
 )
 from schemas.identity import user_id_for
 from schemas.settings import MAX_SESSION_TTL_S
-from streams.operations import PgUpsertMax, RedisHashSetIfGreater, RedisWindowAdd
+from streams.operations import RedisWindowAdd
 from streams.projection import reduce
 from streams.projector import Projector
 from streams.record import Record
+from tests.memory_store import MemoryStore
 from tests.unit.test_projection_properties import (
     MemoryDeadLetters,
-    MemoryStores,
     _as_log,
     deliveries,
 )
@@ -44,34 +44,8 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 USER = user_id_for("alice")
 
 
-class Stores(MemoryStores):
-    def _PgUpsertMax(self, op: PgUpsertMax) -> None:
-        rows = self.rows.setdefault(op.table, [])
-        for i, row in enumerate(rows):
-            if row[op.key] == op.row[op.key]:
-                if row.get(op.compare) is None or row[op.compare] < op.row[op.compare]:
-                    rows[i] = {**row, **op.row}
-                return
-        rows.append(dict(op.row))
-
-    def _RedisHashSetIfGreater(self, op: RedisHashSetIfGreater) -> None:
-        current = self.hashes.get(op.key, {}).get(op.compare_field)
-        if current is None or current < op.mapping[op.compare_field]:
-            self.hashes.setdefault(op.key, {}).update(op.mapping)
-
-    def _RedisWindowAdd(self, op: RedisWindowAdd) -> None:
-        floor = self.now * 1000 - op.window_ms
-        if op.score <= floor:
-            return
-        members = self.zsets.setdefault(op.key, {})
-        members[op.member] = op.score
-        for member, score in list(members.items()):
-            if score <= floor:
-                del members[member]
-
-
-async def _project(batches: list[Any]) -> Stores:
-    stores = Stores(NOW.timestamp())
+async def _project(batches: list[Any]) -> MemoryStore:
+    stores = MemoryStore(NOW.timestamp())
     projector = Projector(stores, MemoryDeadLetters())
     for batch in batches:
         await projector.apply(batch)

@@ -28,7 +28,7 @@ from streams.operations import Operation, RedisWindowAdd
 from streams.projector import CONVICTIONS, Backoff, Projector
 from streams.record import LogPosition, RawEvent
 from streams.worker import _raw_event
-from tests.unit.test_projection_properties import MemoryStores
+from tests.memory_store import MemoryStore
 
 SCHEMA_DIR = Path(__file__).parents[2] / "schemas" / "jsonschema"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -130,11 +130,11 @@ def _event(payload: Payload, at: datetime = NOW, user_id: str = "u-1") -> Envelo
     return wrap(payload, user_id=user_id, origin_region="eu", correlation_id="c", occurred_at=at)
 
 
-class Stores(MemoryStores):
-    """MemoryStores plus the failure windows (members only: the window arithmetic is tested
+class Stores(MemoryStore):
+    """MemoryStore plus the failure windows (members only: the window arithmetic is tested
     against real Redis)."""
 
-    def _RedisWindowAdd(self, op: RedisWindowAdd) -> None:
+    def _redis_window_add(self, op: RedisWindowAdd) -> None:
         self.zsets.setdefault(op.key, {})[op.member] = op.score
 
 
@@ -148,7 +148,7 @@ class Letters:
 
 async def _project(
     batch: list[RawEvent], clock_s: float | None = None
-) -> tuple[MemoryStores, Letters]:
+) -> tuple[MemoryStore, Letters]:
     stores, letters = Stores(NOW.timestamp()), Letters()
     now = NOW.timestamp() if clock_s is None else clock_s
     projector = Projector(stores, letters, FAST, max_skew_s=300, clock=lambda: now)
@@ -156,7 +156,7 @@ async def _project(
     return stores, letters
 
 
-def _failures(stores: MemoryStores) -> int:
+def _failures(stores: MemoryStore) -> int:
     return len(stores.rows.get(names.TABLE_LOGIN_FAILURES, []))
 
 
@@ -249,7 +249,7 @@ def test_the_skew_is_a_bounded_setting() -> None:
 # -- refusal or outage: decided by evidence -------------------------------------------------------
 
 
-class EvidenceStores(MemoryStores):
+class EvidenceStores(MemoryStore):
     """Raises ``error`` for any batch holding the poison username, for the first ``failures``
     such attempts (None: always); ``up`` answers the health probe until then, True after."""
 

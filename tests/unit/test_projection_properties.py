@@ -1,8 +1,8 @@
 """Order tolerance: any permutation, duplication and batching of a log gives the same state.
 
-The projector runs for real (decode -> reduce -> batch) against an in-memory executor that
-implements the operations' documented semantics; the integration tests check the Redis and
-Postgres executors against the same semantics.
+The projector runs for real (decode -> reduce -> batch) against the in-memory store
+(tests/memory_store.py); the executor contract suite checks the Redis and Postgres executors
+against the same semantics.
 """
 
 from __future__ import annotations
@@ -13,147 +13,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import names
 from schemas.epoch import epoch_ms
 from schemas.identity import user_id_for
-from schemas.tables import metadata
 from streams.deadletter import DeadLetter
-from streams.operations import (
-    Operation,
-    PgFailuresDropBefore,
-    PgInsertIgnore,
-    PgUpsertMin,
-    RedisHashKeepEarliest,
-    RedisHashSet,
-    RedisHashSetIfHigher,
-    RedisHashSetIfLower,
-    RedisJsonFieldSetIfLower,
-    RedisSortedSetAdd,
-    RedisWindowReset,
-)
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent
+from tests.memory_store import MemoryStore
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-class MemoryStores:
-    """The operation semantics, one operation at a time, in plain dicts."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-        self.hashes: dict[str, dict[str, str]] = {}
-        self.zsets: dict[str, dict[str, int]] = {}
-        self.expiry: dict[str, int] = {}
-
-    async def healthy(self) -> bool:
-        return True
-
-    async def apply(self, operations: Sequence[Operation]) -> None:
-        for op in operations:
-            getattr(self, f"_{type(op).__name__}")(op)
-
-    def _PgInsertIgnore(self, op: PgInsertIgnore) -> None:
-        rows = self.rows.setdefault(op.table, [])
-        if not any(_conflicts(op.table, row, op.row) for row in rows):
-            rows.append(dict(op.row))
-
-    def _PgUpsertMin(self, op: PgUpsertMin) -> None:
-        rows = self.rows.setdefault(op.table, [])
-        for i, row in enumerate(rows):
-            if row[op.key] == op.row[op.key]:
-                if op.row[op.compare] < row[op.compare]:
-                    rows[i] = {**row, **op.row}
-                return
-        rows.append(dict(op.row))
-
-    def _RedisHashSet(self, op: RedisHashSet) -> None:
-        if op.expire_at is not None and op.expire_at <= self.now:
-            return
-        self.hashes.setdefault(op.key, {}).update(op.mapping)
-        if op.expire_at is not None:
-            self.expiry[op.key] = op.expire_at
-
-    def _RedisHashSetIfLower(self, op: RedisHashSetIfLower) -> None:
-        if op.expire_at is not None and op.expire_at <= self.now:
-            return
-        current = self.hashes.get(op.key, {}).get(op.compare_field)
-        if current is None or op.mapping[op.compare_field] < current:
-            self.hashes.setdefault(op.key, {}).update(op.mapping)
-            if op.expire_at is not None:
-                self.expiry[op.key] = op.expire_at
-
-    def _RedisJsonFieldSetIfLower(self, op: RedisJsonFieldSetIfLower) -> None:
-        fields = self.hashes.setdefault(op.key, {})
-        current = fields.get(op.field)
-        document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
-        if current is None or op.document[op.compare] < orjson.loads(current)[op.compare]:
-            fields[op.field] = document
-
-    def _PgFailuresDropBefore(self, op: PgFailuresDropBefore) -> None:
-        earlier = {
-            r["event_id"]
-            for r in self.rows.get(names.TABLE_EVENT_ARCHIVE, [])
-            if (r["topic"], r["log_partition"]) == (op.topic, op.partition)
-            and r["log_offset"] < op.offset
-        }
-        rows = self.rows.get(names.TABLE_LOGIN_FAILURES, [])
-        rows[:] = [r for r in rows if r["user_id"] != op.user_id or r["event_id"] not in earlier]
-
-    def _RedisWindowReset(self, op: RedisWindowReset) -> None:
-        self.zsets.pop(op.key, None)
-
-    def _RedisSortedSetAdd(self, op: RedisSortedSetAdd) -> None:
-        if op.expire_at <= self.now:
-            return
-        members = self.zsets.setdefault(op.key, {})
-        members[op.member] = min(members.get(op.member, op.score), op.score)
-        self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
-
-    def _RedisHashKeepEarliest(self, op: RedisHashKeepEarliest) -> None:
-        if op.expire_at <= self.now:
-            return
-        current = self.hashes.get(op.key, {}).get(op.compare_field)
-        if current is None or op.mapping[op.compare_field] < current:
-            self.hashes.setdefault(op.key, {}).update(op.mapping)
-        self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
-
-    def _RedisHashSetIfHigher(self, op: RedisHashSetIfHigher) -> None:
-        if op.expire_at <= self.now:
-            return
-        fields = self.hashes.get(op.key, {})
-        new = (-int(op.mapping[op.compare_field]), op.mapping[op.tie_field])
-        if op.compare_field not in fields or new < (
-            -int(fields[op.compare_field]),
-            fields[op.tie_field],
-        ):
-            self.hashes.setdefault(op.key, {}).update(op.mapping)
-        self.expiry[op.key] = max(self.expiry.get(op.key, 0), op.expire_at)
-
-    def state(self) -> Any:
-        tables = {name: sorted(map(_sortable, rows)) for name, rows in self.rows.items()}
-        return tables, self.hashes, self.zsets, self.expiry
-
-
-def _conflicts(table: str, existing: dict[str, Any], new: Any) -> bool:
-    t = metadata.tables[table]
-    unique_sets = [[c.name for c in t.primary_key.columns]]
-    unique_sets += [[c.name] for c in t.columns if c.unique]
-    unique_sets += [list(c.columns.keys()) for c in t.constraints if hasattr(c, "columns")]
-    return any(
-        all(col in new and existing.get(col) == new[col] for col in cols) for cols in unique_sets
-    )
-
-
-def _sortable(row: dict[str, Any]) -> list[tuple[str, str]]:
-    return sorted((k, repr(v)) for k, v in row.items())
 
 
 class MemoryDeadLetters:
@@ -223,7 +96,7 @@ def _as_log(records: list[Any], garbage: list[bytes]) -> list[RawEvent]:
 
 
 async def _project(batches: list[list[RawEvent]]) -> tuple[Any, set[LogPosition]]:
-    stores, letters = MemoryStores(NOW.timestamp()), MemoryDeadLetters()
+    stores, letters = MemoryStore(NOW.timestamp()), MemoryDeadLetters()
     projector = Projector(stores, letters)
     for batch in batches:
         await projector.apply(batch)

@@ -15,7 +15,8 @@ from streams.errors import StoreRejected, StoreUnavailable
 from streams.operations import Operation
 from streams.projector import Backoff, Projector
 from streams.record import LogPosition, RawEvent, Record
-from tests.unit.test_projection_properties import NOW, MemoryDeadLetters, MemoryStores
+from tests.memory_store import MemoryStore
+from tests.unit.test_projection_properties import NOW, MemoryDeadLetters
 from tests.unit.test_reducers import make_record, registered, session
 
 
@@ -23,7 +24,7 @@ def raw(record: Record, offset: int) -> RawEvent:
     return RawEvent(LogPosition(names.TOPIC_EVENTS, 1, offset), b"k", record.body)
 
 
-class FlakyStores(MemoryStores):
+class FlakyStores(MemoryStore):
     """Unavailable for the first ``outages`` attempts; refuses batches holding ``poison``."""
 
     def __init__(self, outages: int = 0, poison: str | None = None) -> None:
@@ -57,7 +58,7 @@ def broken_session_reducer() -> Iterator[None]:
 
 @pytest.mark.usefixtures("broken_session_reducer")
 async def test_a_reducer_bug_dead_letters_that_event_only() -> None:
-    stores, letters = MemoryStores(NOW.timestamp()), MemoryDeadLetters()
+    stores, letters = MemoryStore(NOW.timestamp()), MemoryDeadLetters()
     batch = [raw(make_record(registered()), 0), raw(make_record(session()), 1)]
     result = await Projector(stores, letters).apply(batch)
     assert (result.applied, result.deadlettered) == (1, 1)

@@ -27,7 +27,8 @@ from streams.projection import reduce
 from streams.projection.refresh import REUSE_REASON
 from streams.projector import Projector
 from streams.record import LogPosition, RawEvent, Record
-from tests.unit.refresh_model import Reference, RefreshMemoryStores, refreshed, reused, started
+from tests.memory_store import MemoryStore
+from tests.unit.refresh_model import Reference, refreshed, reused, started
 from tests.unit.test_projection_properties import MemoryDeadLetters
 from tests.unit.test_reducers import ALICE
 
@@ -97,7 +98,7 @@ def _log(records: list[Record]) -> list[RawEvent]:
 
 
 async def _project(batches: list[list[RawEvent]]) -> Any:
-    stores = RefreshMemoryStores(NOW.timestamp())
+    stores = MemoryStore(NOW.timestamp())
     projector = Projector(stores, MemoryDeadLetters())
     for batch in batches:
         await projector.apply(batch)
