@@ -69,7 +69,7 @@ class MemoryStore:
     def _insert(self, table: str, row: Mapping[str, Any]) -> None:
         # A new row takes the table's boolean server defaults, as Postgres fills them.
         defaults = {
-            c.name: False
+            str(c.name): False
             for c in metadata.tables[table].columns
             if c.server_default is not None and str(getattr(c.server_default, "arg", "")) == "false"
         }
