@@ -26,9 +26,9 @@ class PgInsertIgnore:
 
 
 @dataclass(frozen=True, slots=True)
-class PgUpsertMin:
-    """INSERT, or overwrite the row's columns named in ``row`` when the row with the same ``key``
-    has a larger ``compare`` (columns not in ``row`` are left alone)."""
+class PgUpsert:
+    """The fields of both upserts: ``row`` into ``table``, one row per ``key``, the winner
+    chosen by ``compare``; not an operation itself."""
 
     table: str
     row: Mapping[str, Any]
@@ -37,14 +37,15 @@ class PgUpsertMin:
 
 
 @dataclass(frozen=True, slots=True)
-class PgUpsertMax:
+class PgUpsertMin(PgUpsert):
+    """INSERT, or overwrite the row's columns named in ``row`` when the row with the same ``key``
+    has a larger ``compare`` (columns not in ``row`` are left alone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PgUpsertMax(PgUpsert):
     """INSERT, or overwrite the row's columns named in ``row`` when the existing row's
     ``compare`` is NULL (that group of columns was never written) or smaller: the latest wins."""
-
-    table: str
-    row: Mapping[str, Any]
-    key: str
-    compare: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +61,23 @@ class RedisHashSet:
 
 
 @dataclass(frozen=True, slots=True)
-class RedisHashSetIfLower:
+class RedisHashWrite:
+    """The fields of the conditional hash writes: ``mapping`` into hash ``key``, decided by the
+    value of ``compare_field`` (which ``mapping`` holds); not an operation itself."""
+
+    key: str
+    mapping: Mapping[str, str]
+    compare_field: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHashSetIfLower(RedisHashWrite):
     """HSET the fields only if the hash lacks ``compare_field`` or holds a larger value there
     (other fields are left alone), then EXPIREAT ``expire_at`` if set; skipped once expired.
 
     Values are compared as strings, which orders canonical UUIDv7 event ids by time.
     """
 
-    key: str
-    mapping: Mapping[str, str]
-    compare_field: str
     expire_at: int | None = None
 
 
@@ -96,7 +104,7 @@ class RedisSortedSetAdd:
 
 
 @dataclass(frozen=True, slots=True)
-class RedisHashKeepEarliest:
+class RedisHashKeepEarliest(RedisHashWrite):
     """HSET the fields only if the hash lacks ``compare_field`` or holds a larger (string) value
     there, as ``RedisHashSetIfLower``; but whatever the outcome, the key's expiry moves to
     ``expire_at`` (epoch s) if that is later, never earlier. Skipped once ``expire_at`` passed.
@@ -104,34 +112,24 @@ class RedisHashKeepEarliest:
     The expiry is the latest of all writers', so it does not depend on which one arrived last.
     """
 
-    key: str
-    mapping: Mapping[str, str]
-    compare_field: str
     expire_at: int
 
 
 @dataclass(frozen=True, slots=True)
-class RedisHashSetIfHigher:
+class RedisHashSetIfHigher(RedisHashWrite):
     """HSET the fields only if the hash lacks ``compare_field`` or holds a smaller *number* there;
     on equal numbers the smaller (string) ``tie_field`` value is kept, so ties resolve the same in
     any order. The key's expiry moves to ``expire_at`` if later (never earlier); skipped once
     ``expire_at`` has passed."""
 
-    key: str
-    mapping: Mapping[str, str]
-    compare_field: str
     tie_field: str
     expire_at: int
 
 
 @dataclass(frozen=True, slots=True)
-class RedisHashSetIfGreater:
+class RedisHashSetIfGreater(RedisHashWrite):
     """HSET the fields only if the hash lacks ``compare_field`` or holds a smaller (string) value
     there: the latest event id wins. Other fields (other groups) are left alone. No expiry."""
-
-    key: str
-    mapping: Mapping[str, str]
-    compare_field: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +193,14 @@ class RedisRefreshSpend:
     (epoch s)."""
 
     session_key: str
-    revoked_key: str
-    spent_field: str
-    event_id: str
     rotation: Mapping[str, str]
     audit: Mapping[str, str]
+    revoked_key: str
+    spent_field: str
+    """``spent:{spent hash}``: names the event that spent it."""
+    event_id: str
     fallback_until: int
+    """Epoch s: when a reuse revocation expires if the session hash holds no expiry."""
     issued_field: str = ""
     """``issued:{new hash}``: written by a rotation and by a sibling, so the new token is live."""
     event_ms: int = 0

@@ -15,7 +15,6 @@ users, sessions, tokens, keys and addresses, times taken when the example runs):
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -26,26 +25,15 @@ from typing import Protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import events
 from schemas.envelope import Payload, utc_now
-from schemas.events import (
-    IpLockoutLifted,
-    LockoutLifted,
-    LoginFailed,
-    PasswordChanged,
-    PasswordRehashed,
-    RefreshTokenReused,
-    SigningKeyRetired,
-    SigningKeyRevoked,
-    TokenRefreshed,
-    UserDisabled,
-    UserEnabled,
-)
 from schemas.identity import user_id_for
 from streams.operations import IN_LOG_ORDER, Operation
 from streams.projection import reduce
 from streams.record import Record
 from tests.memory_store import MemoryStore
 from tests.store_state import State, memory_state
+from tests.unit.test_projection_properties import deliveries
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
@@ -108,7 +96,7 @@ def _started(sid: str, first_hash: str, lifetime: timedelta) -> PayloadAt:
 
 
 def _refreshed(sid: str, spent: str, new: str, grace_ms: int) -> PayloadAt:
-    payload = TokenRefreshed(
+    payload = events.TokenRefreshed(
         session_id=sid,
         spent_refresh_hash=f"{sid}:{spent}",
         new_refresh_hash=f"{sid}:{new}",
@@ -120,7 +108,7 @@ def _refreshed(sid: str, spent: str, new: str, grace_ms: int) -> PayloadAt:
 
 
 def _reused(sid: str, presented: str, lifetime: timedelta) -> PayloadAt:
-    return lambda at, _name: RefreshTokenReused(
+    return lambda at, _name: events.RefreshTokenReused(
         session_id=sid, presented_refresh_hash=f"{sid}:{presented}", affects_until=at + lifetime
     )
 
@@ -131,8 +119,10 @@ payloads: st.SearchStrategy[PayloadAt] = st.one_of(
     st.builds(_refreshed, SID, HASH, HASH, st.sampled_from([0, 0, 5_000])),
     st.builds(_reused, SID, HASH, LIFETIMES),
     st.builds(lambda kid: _fixed(key_published(kid)), KID),
-    st.builds(lambda kid: _fixed(SigningKeyRetired(kid=kid, region="eu")), KID),
-    st.builds(lambda kid: _fixed(SigningKeyRevoked(kid=kid, reason="leak", revoked_by="ops")), KID),
+    st.builds(lambda kid: _fixed(events.SigningKeyRetired(kid=kid, region="eu")), KID),
+    st.builds(
+        lambda kid: _fixed(events.SigningKeyRevoked(kid=kid, reason="leak", revoked_by="ops")), KID
+    ),
     st.builds(lambda sid, life: lambda at, _name: session_revoked(sid, at + life), SID, LIFETIMES),
     st.builds(
         lambda sid, life: lambda at, _name: token_revoked(f"j-{sid}", at + life), SID, LIFETIMES
@@ -142,15 +132,17 @@ payloads: st.SearchStrategy[PayloadAt] = st.one_of(
         st.integers(-2000, 2000),
         LIFETIMES,
     ),
-    st.builds(lambda ip: _fixed(LoginFailed(client_ip=ip)), IP),
-    st.just(_fixed(LockoutLifted(unlocked_by="ops"))),
-    st.builds(lambda ip: _fixed(IpLockoutLifted(client_ip=ip, unlocked_by="ops")), IP),
-    st.builds(lambda n: _fixed(PasswordChanged(password_hash=f"h-{n}", changed_by="u")), HASH),
+    st.builds(lambda ip: _fixed(events.LoginFailed(client_ip=ip)), IP),
+    st.just(_fixed(events.LockoutLifted(unlocked_by="ops"))),
+    st.builds(lambda ip: _fixed(events.IpLockoutLifted(client_ip=ip, unlocked_by="ops")), IP),
     st.builds(
-        lambda n: _fixed(PasswordRehashed(password_hash=f"r-{n}", replaces_event_id=n)), HASH
+        lambda n: _fixed(events.PasswordChanged(password_hash=f"h-{n}", changed_by="u")), HASH
     ),
-    st.just(_fixed(UserDisabled(reason="left", changed_by="ops"))),
-    st.just(_fixed(UserEnabled(changed_by="ops"))),
+    st.builds(
+        lambda n: _fixed(events.PasswordRehashed(password_hash=f"r-{n}", replaces_event_id=n)), HASH
+    ),
+    st.just(_fixed(events.UserDisabled(reason="left", changed_by="ops"))),
+    st.just(_fixed(events.UserEnabled(changed_by="ops"))),
 )
 EventSpec = tuple[PayloadAt, str, int]
 """(payload, username, ms before now): one event of the log."""
@@ -190,16 +182,6 @@ def build_log(specs: list[EventSpec]) -> list[Record]:
 def log_operations(records: Sequence[Record]) -> list[Operation]:
     """Every operation the reducers ask for, in log order."""
     return [op for record in records for op in reduce(record)]
-
-
-@st.composite
-def deliveries(draw: st.DrawFn, operations: list[Operation]) -> list[list[Operation]]:
-    """``operations`` permuted, some delivered again, cut into batches."""
-    repeats = draw(st.lists(st.sampled_from(operations), max_size=len(operations)))
-    delivered = draw(st.permutations(operations + repeats))
-    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(delivered) - 1)), max_size=5)))
-    bounds = [0, *cuts, len(delivered)]
-    return [delivered[a:b] for a, b in itertools.pairwise(bounds) if a < b]
 
 
 CONTRACT = settings(

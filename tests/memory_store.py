@@ -16,24 +16,7 @@ import orjson
 from schemas import names
 from schemas.envelope import event_time_ms
 from schemas.tables import metadata
-from streams.operations import (
-    Operation,
-    PgFailuresDropBefore,
-    PgInsertIgnore,
-    PgRefreshSpend,
-    PgUpsertMax,
-    PgUpsertMin,
-    RedisHashKeepEarliest,
-    RedisHashSet,
-    RedisHashSetIfGreater,
-    RedisHashSetIfHigher,
-    RedisHashSetIfLower,
-    RedisJsonFieldSetIfLower,
-    RedisRefreshSpend,
-    RedisSortedSetAdd,
-    RedisWindowAdd,
-    RedisWindowReset,
-)
+from streams import operations as ops
 
 Row = dict[str, Any]
 
@@ -52,7 +35,7 @@ class MemoryStore:
     async def healthy(self) -> bool:
         return True
 
-    async def apply(self, operations: Sequence[Operation]) -> None:
+    async def apply(self, operations: Sequence[ops.Operation]) -> None:
         """Apply each operation in order. Raises ``TypeError`` for a type without a handler."""
         for op in operations:
             handler = _HANDLERS.get(type(op))
@@ -78,25 +61,25 @@ class MemoryStore:
     def _find(self, table: str, key: str, value: Any) -> Row | None:
         return next((r for r in self.rows.get(table, []) if r[key] == value), None)
 
-    def _pg_insert_ignore(self, op: PgInsertIgnore) -> None:
+    def _pg_insert_ignore(self, op: ops.PgInsertIgnore) -> None:
         if not any(_conflicts(op.table, row, op.row) for row in self.rows.get(op.table, [])):
             self._insert(op.table, op.row)
 
-    def _pg_upsert_min(self, op: PgUpsertMin) -> None:
+    def _pg_upsert_min(self, op: ops.PgUpsertMin) -> None:
         row = self._find(op.table, op.key, op.row[op.key])
         if row is None:
             self._insert(op.table, op.row)
         elif op.row[op.compare] < row[op.compare]:
             row.update(op.row)
 
-    def _pg_upsert_max(self, op: PgUpsertMax) -> None:
+    def _pg_upsert_max(self, op: ops.PgUpsertMax) -> None:
         row = self._find(op.table, op.key, op.row[op.key])
         if row is None:
             self._insert(op.table, op.row)
         elif row.get(op.compare) is None or row[op.compare] < op.row[op.compare]:
             row.update(op.row)
 
-    def _pg_refresh_spend(self, op: PgRefreshSpend) -> None:
+    def _pg_refresh_spend(self, op: ops.PgRefreshSpend) -> None:
         table = names.TABLE_REFRESH_TOKENS
         row = self._find(table, "refresh_hash", op.spent_hash)
         if row is None:
@@ -116,7 +99,7 @@ class MemoryStore:
             until = op.revocation["affects_until"] if session is None else session["expires_at"]
             self._insert(names.TABLE_REVOCATIONS, {**op.revocation, "affects_until": until})
 
-    def _pg_failures_drop(self, op: PgFailuresDropBefore) -> None:
+    def _pg_failures_drop(self, op: ops.PgFailuresDropBefore) -> None:
         earlier = {
             r["event_id"]
             for r in self.rows.get(names.TABLE_EVENT_ARCHIVE, [])
@@ -136,44 +119,46 @@ class MemoryStore:
     def _hash(self, key: str) -> dict[str, str]:
         return self.hashes.setdefault(key, {})
 
-    def _redis_hash_set(self, op: RedisHashSet) -> None:
+    def _redis_hash_set(self, op: ops.RedisHashSet) -> None:
         if self._expired(op.expire_at):
             return
         self._hash(op.key).update(op.mapping)
         if op.expire_at is not None:
             self.expiry[op.key] = op.expire_at
 
-    def _redis_hash_set_if_lower(self, op: RedisHashSetIfLower) -> None:
-        if self._expired(op.expire_at):
-            return
-        current = self.hashes.get(op.key, {}).get(op.compare_field)
-        if current is None or op.mapping[op.compare_field] < current:
-            self._hash(op.key).update(op.mapping)
-            if op.expire_at is not None:
-                self.expiry[op.key] = op.expire_at
+    def _write_if_lower(self, key: str, mapping: Mapping[str, str], field: str) -> bool:
+        current = self.hashes.get(key, {}).get(field)
+        lower = current is None or mapping[field] < current
+        if lower:
+            self._hash(key).update(mapping)
+        return lower
 
-    def _redis_json_field(self, op: RedisJsonFieldSetIfLower) -> None:
+    def _redis_hash_set_if_lower(self, op: ops.RedisHashSetIfLower) -> None:
+        wrote = not self._expired(op.expire_at) and self._write_if_lower(
+            op.key, op.mapping, op.compare_field
+        )
+        if wrote and op.expire_at is not None:
+            self.expiry[op.key] = op.expire_at
+
+    def _redis_json_field(self, op: ops.RedisJsonFieldSetIfLower) -> None:
         current = self.hashes.get(op.key, {}).get(op.field)
         document = orjson.dumps(op.document, option=orjson.OPT_UTC_Z).decode()
         if current is None or op.document[op.compare] < orjson.loads(current)[op.compare]:
             self._hash(op.key)[op.field] = document
 
-    def _redis_sorted_set_add(self, op: RedisSortedSetAdd) -> None:
+    def _redis_sorted_set_add(self, op: ops.RedisSortedSetAdd) -> None:
         if self._expired(op.expire_at):
             return
         members = self.zsets.setdefault(op.key, {})
         members[op.member] = min(members.get(op.member, op.score), op.score)
         self._expire_later(op.key, op.expire_at)
 
-    def _redis_keep_earliest(self, op: RedisHashKeepEarliest) -> None:
-        if self._expired(op.expire_at):
-            return
-        current = self.hashes.get(op.key, {}).get(op.compare_field)
-        if current is None or op.mapping[op.compare_field] < current:
-            self._hash(op.key).update(op.mapping)
-        self._expire_later(op.key, op.expire_at)
+    def _redis_keep_earliest(self, op: ops.RedisHashKeepEarliest) -> None:
+        if not self._expired(op.expire_at):
+            self._write_if_lower(op.key, op.mapping, op.compare_field)
+            self._expire_later(op.key, op.expire_at)
 
-    def _redis_set_if_higher(self, op: RedisHashSetIfHigher) -> None:
+    def _redis_set_if_higher(self, op: ops.RedisHashSetIfHigher) -> None:
         if self._expired(op.expire_at):
             return
         fields = self.hashes.get(op.key, {})
@@ -185,12 +170,12 @@ class MemoryStore:
             self._hash(op.key).update(op.mapping)
         self._expire_later(op.key, op.expire_at)
 
-    def _redis_set_if_greater(self, op: RedisHashSetIfGreater) -> None:
+    def _redis_set_if_greater(self, op: ops.RedisHashSetIfGreater) -> None:
         current = self.hashes.get(op.key, {}).get(op.compare_field)
         if current is None or current < op.mapping[op.compare_field]:
             self._hash(op.key).update(op.mapping)
 
-    def _redis_window_add(self, op: RedisWindowAdd) -> None:
+    def _redis_window_add(self, op: ops.RedisWindowAdd) -> None:
         floor = self.now * 1000 - op.window_ms
         if op.score <= floor:
             return
@@ -201,11 +186,11 @@ class MemoryStore:
         members.update((m, s) for s, m in kept)
         self._expire_later(op.key, math.ceil((op.score + op.window_ms) / 1000))
 
-    def _redis_window_reset(self, op: RedisWindowReset) -> None:
+    def _redis_window_reset(self, op: ops.RedisWindowReset) -> None:
         self.zsets.pop(op.key, None)
         self.expiry.pop(op.key, None)
 
-    def _redis_refresh_spend(self, op: RedisRefreshSpend) -> None:
+    def _redis_refresh_spend(self, op: ops.RedisRefreshSpend) -> None:
         session = self.hashes.get(op.session_key) or None
         spender = session.get(op.spent_field) if session else None
         if session is None or spender == op.event_id:
@@ -225,23 +210,23 @@ class MemoryStore:
 
 
 _HANDLERS: dict[type, str] = {
-    PgInsertIgnore: "_pg_insert_ignore",
-    PgUpsertMin: "_pg_upsert_min",
-    PgUpsertMax: "_pg_upsert_max",
-    PgRefreshSpend: "_pg_refresh_spend",
-    PgFailuresDropBefore: "_pg_failures_drop",
-    RedisHashSet: "_redis_hash_set",
-    RedisHashSetIfLower: "_redis_hash_set_if_lower",
-    RedisJsonFieldSetIfLower: "_redis_json_field",
-    RedisSortedSetAdd: "_redis_sorted_set_add",
-    RedisHashKeepEarliest: "_redis_keep_earliest",
-    RedisHashSetIfHigher: "_redis_set_if_higher",
-    RedisHashSetIfGreater: "_redis_set_if_greater",
-    RedisWindowAdd: "_redis_window_add",
-    RedisWindowReset: "_redis_window_reset",
-    RedisRefreshSpend: "_redis_refresh_spend",
+    ops.PgInsertIgnore: "_pg_insert_ignore",
+    ops.PgUpsertMin: "_pg_upsert_min",
+    ops.PgUpsertMax: "_pg_upsert_max",
+    ops.PgRefreshSpend: "_pg_refresh_spend",
+    ops.PgFailuresDropBefore: "_pg_failures_drop",
+    ops.RedisHashSet: "_redis_hash_set",
+    ops.RedisHashSetIfLower: "_redis_hash_set_if_lower",
+    ops.RedisJsonFieldSetIfLower: "_redis_json_field",
+    ops.RedisSortedSetAdd: "_redis_sorted_set_add",
+    ops.RedisHashKeepEarliest: "_redis_keep_earliest",
+    ops.RedisHashSetIfHigher: "_redis_set_if_higher",
+    ops.RedisHashSetIfGreater: "_redis_set_if_greater",
+    ops.RedisWindowAdd: "_redis_window_add",
+    ops.RedisWindowReset: "_redis_window_reset",
+    ops.RedisRefreshSpend: "_redis_refresh_spend",
 }
-"""Operation type -> the method applying it (by name, so a test's subclass may replace one)."""
+"""ops.Operation type -> the method applying it (by name, so a test's subclass may replace one)."""
 
 
 def _conflicts(table: str, existing: Row, new: Any) -> bool:
@@ -263,7 +248,7 @@ def _sibling(first_spender: str, event_ms: int, grace_ms: int) -> bool:
     return grace_ms > 0 and first_ms is not None and event_ms - first_ms <= grace_ms
 
 
-def _token_row(refresh_hash: str, op: PgRefreshSpend) -> Row:
+def _token_row(refresh_hash: str, op: ops.PgRefreshSpend) -> Row:
     return {
         "refresh_hash": refresh_hash,
         "session_id": op.session_id,

@@ -8,25 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from schemas.events import (
-    IpLockoutLifted,
-    LockoutLifted,
-    LoginFailed,
-    PasswordChanged,
-    PasswordRehashed,
-    RefreshTokenReused,
-    SessionRevoked,
-    SessionStarted,
-    SigningKeyPublished,
-    SigningKeyRetired,
-    SigningKeyRevoked,
-    TokenRefreshed,
-    TokenRevoked,
-    UserDisabled,
-    UserEnabled,
-    UserRegistered,
-    UserRevoked,
-)
+from schemas import events as ev
 from streams.operations import Operation
 from streams.projection import (
     accounts,
@@ -47,23 +29,23 @@ EVERY_EVENT: tuple[Reducer, ...] = (archive.reduce,)
 """Reducers that see every decoded event, whatever its type."""
 
 REDUCERS: dict[str, tuple[Reducer, ...]] = {
-    UserRegistered.TYPE: (users.reduce,),
-    SessionStarted.TYPE: (sessions.reduce, refresh.reduce_started),
-    SigningKeyPublished.TYPE: (signing_keys.reduce,),
-    SessionRevoked.TYPE: (revocations.reduce_session,),
-    TokenRevoked.TYPE: (revocations.reduce_token,),
-    UserRevoked.TYPE: (revocations.reduce_user,),
-    TokenRefreshed.TYPE: (refresh.reduce_refreshed,),
-    RefreshTokenReused.TYPE: (refresh.reduce_reused,),
-    PasswordChanged.TYPE: (accounts.reduce_password,),
-    PasswordRehashed.TYPE: (accounts.reduce_rehashed,),
-    UserDisabled.TYPE: (accounts.reduce_disabled,),
-    UserEnabled.TYPE: (accounts.reduce_enabled,),
-    LockoutLifted.TYPE: (accounts.reduce_unlocked,),
-    LoginFailed.TYPE: (login_failures.reduce,),
-    IpLockoutLifted.TYPE: (login_failures.reduce_ip_unlocked,),
-    SigningKeyRetired.TYPE: (key_status.reduce_retired,),
-    SigningKeyRevoked.TYPE: (key_status.reduce_revoked,),
+    ev.UserRegistered.TYPE: (users.reduce,),
+    ev.SessionStarted.TYPE: (sessions.reduce, refresh.reduce_started),
+    ev.SigningKeyPublished.TYPE: (signing_keys.reduce,),
+    ev.SessionRevoked.TYPE: (revocations.reduce_session,),
+    ev.TokenRevoked.TYPE: (revocations.reduce_token,),
+    ev.UserRevoked.TYPE: (revocations.reduce_user,),
+    ev.TokenRefreshed.TYPE: (refresh.reduce_refreshed,),
+    ev.RefreshTokenReused.TYPE: (refresh.reduce_reused,),
+    ev.PasswordChanged.TYPE: (accounts.reduce_password,),
+    ev.PasswordRehashed.TYPE: (accounts.reduce_rehashed,),
+    ev.UserDisabled.TYPE: (accounts.reduce_disabled,),
+    ev.UserEnabled.TYPE: (accounts.reduce_enabled,),
+    ev.LockoutLifted.TYPE: (accounts.reduce_unlocked,),
+    ev.LoginFailed.TYPE: (login_failures.reduce,),
+    ev.IpLockoutLifted.TYPE: (login_failures.reduce_ip_unlocked,),
+    ev.SigningKeyRetired.TYPE: (key_status.reduce_retired,),
+    ev.SigningKeyRevoked.TYPE: (key_status.reduce_revoked,),
 }
 
 

@@ -80,22 +80,21 @@ def reduce_enabled(record: Record) -> list[Operation]:
 
 
 def reduce_unlocked(record: Record) -> list[Operation]:
-    event = record.envelope
+    event, at = record.envelope, record.position
+    # Every earlier failure in the log stops counting, whatever its date (streams.operations).
+    drops: list[Operation] = [
+        PgFailuresDropBefore(event.user_id, at.topic, at.partition, at.offset),
+        RedisWindowReset(names.redis_login_failures_user_key(event.user_id)),
+    ]
+    cached = {
+        names.UNLOCKED_AT_FIELD: str(epoch_ms(event.occurred_at)),
+        names.UNLOCK_EVENT_FIELD: event.event_id,
+    }
     row = {
         "user_id": event.user_id,
         "unlocked_at": event.occurred_at,
         "unlock_event_id": event.event_id,
     }
-    cached = {
-        names.UNLOCKED_AT_FIELD: str(epoch_ms(event.occurred_at)),
-        names.UNLOCK_EVENT_FIELD: event.event_id,
-    }
-    # Every earlier failure in the log stops counting, whatever its date (streams.operations).
-    at = record.position
-    drops: list[Operation] = [
-        PgFailuresDropBefore(event.user_id, at.topic, at.partition, at.offset),
-        RedisWindowReset(names.redis_login_failures_user_key(event.user_id)),
-    ]
     return [*_latest(row, cached, names.UNLOCK_EVENT_FIELD), *drops]
 
 

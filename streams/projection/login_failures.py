@@ -24,20 +24,19 @@ MAX_MEMBERS = 1000
 def reduce(record: Record) -> list[Operation]:
     event = record.envelope
     payload: LoginFailed = event.payload
+    # The user's window always; the address's too when the endpoint knew it.
+    keys = [names.redis_login_failures_user_key(event.user_id)]
+    if payload.client_ip:
+        keys.append(names.redis_login_failures_ip_key(payload.client_ip))
     at_ms = epoch_ms(event.occurred_at)
+    windows = [RedisWindowAdd(key, event.event_id, at_ms, WINDOW_MS, MAX_MEMBERS) for key in keys]
     row = {
         "event_id": event.event_id,
         "user_id": event.user_id,
         "client_ip": payload.client_ip,
         "failed_at": event.occurred_at,
     }
-    keys = [names.redis_login_failures_user_key(event.user_id)]
-    if payload.client_ip:
-        keys.append(names.redis_login_failures_ip_key(payload.client_ip))
-    return [
-        PgInsertIgnore(names.TABLE_LOGIN_FAILURES, row),
-        *(RedisWindowAdd(key, event.event_id, at_ms, WINDOW_MS, MAX_MEMBERS) for key in keys),
-    ]
+    return [PgInsertIgnore(names.TABLE_LOGIN_FAILURES, row), *windows]
 
 
 def reduce_ip_unlocked(record: Record) -> list[Operation]:

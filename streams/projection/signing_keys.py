@@ -11,25 +11,16 @@ from streams.record import Record
 def reduce(record: Record) -> list[Operation]:
     event = record.envelope
     payload: SigningKeyPublished = event.payload
-    public_jwk = dict(payload.public_jwk)
-    row = {
-        "kid": payload.kid,
-        "region": payload.region,
-        "alg": payload.alg,
-        "public_jwk": public_jwk,
-        "published_at": event.occurred_at,
-        "event_id": event.event_id,
-        "issuer": payload.issuer or None,
-    }
     entry = {
         "kid": payload.kid,
         "region": payload.region,
         "alg": payload.alg,
-        "public_jwk": public_jwk,
+        "public_jwk": dict(payload.public_jwk),
         "published_at": event.occurred_at,
         "event_id": event.event_id,
         "issuer": payload.issuer,
     }
+    row = entry | {"issuer": payload.issuer or None}  # the column is NULL, not "", when absent
     # A login endpoint re-publishes its key on every start: the first publication wins, so the
     # entry (and its published_at) is the same whatever order the copies arrive in.
     return [

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +27,7 @@ from tests.unit.test_reducers import key_published, make_record, registered, ses
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 class MemoryDeadLetters:
@@ -104,8 +105,8 @@ async def _project(batches: list[list[RawEvent]]) -> tuple[Any, set[LogPosition]
 
 
 @st.composite
-def deliveries(draw: st.DrawFn, log: list[RawEvent]) -> list[list[RawEvent]]:
-    """The log permuted, with some events delivered again, cut into batches."""
+def deliveries(draw: st.DrawFn, log: list[T]) -> list[list[T]]:
+    """The log (events, or operations) permuted, with some delivered again, cut into batches."""
     repeats = draw(st.lists(st.sampled_from(log), max_size=len(log)))
     delivered = draw(st.permutations(log + repeats))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(delivered) - 1)), max_size=5)))
