@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import names
 from schemas.envelope import Envelope
+from schemas.epoch import epoch_ms
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionStores
 from tests.integration.replay_harness import (
@@ -102,7 +103,7 @@ async def test_reseed_republishes_in_order_skips_corrupt_rows_and_refuses_a_full
     for key, doc, timestamp in republished:
         envelope = _envelope_of(doc)
         assert key == envelope.partition_key
-        assert timestamp == int(envelope.occurred_at.timestamp() * 1000)  # for --since
+        assert timestamp == epoch_ms(envelope.occurred_at)  # for --since (exact ms, no float)
     assert again.returncode == 1
     assert "already hold" in one_error_line(again.stderr)
     # Merged archives: us holds an intact copy of the damaged event; every event once.
