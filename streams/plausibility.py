@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from schemas.epoch import from_epoch_ms
 from schemas.settings import MAX_SESSION_TTL_S
 from streams.record import Record
 
@@ -33,7 +34,7 @@ def implausibility(
     """
     now_ms = int(now_s * 1000)
     reference_ms = now_ms if log_time_ms is None else min(log_time_ms, now_ms)
-    latest = datetime.fromtimestamp(reference_ms / 1000, UTC) + timedelta(seconds=max_skew_s)
+    latest = from_epoch_ms(reference_ms) + timedelta(seconds=max_skew_s)
     envelope = record.envelope
     if envelope.occurred_at > latest:
         return _too_late("occurred_at", envelope.occurred_at, latest)
