@@ -25,5 +25,6 @@ def test_authplane_runs_the_engine_from_any_directory_without_pythonpath(tmp_pat
 
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
-        f"error: no stack file at {tmp_path / 'stack.json'} (set AUTHPLANE_STACK_FILE)"
+        f"error: no stack file at {tmp_path / 'stack.json'} "
+        "(start one with `make dev`, or set AUTHPLANE_STACK_FILE)"
     ]
