@@ -47,7 +47,7 @@ def new_event_id(now_ms: int | None = None) -> str:
     Sorting event ids sorts events by creation time (to the millisecond), which projections use
     as a deterministic, order-independent tie-breaker.
     """
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76  # version

@@ -24,6 +24,7 @@ from schemas import names, tables
 from schemas.envelope import Envelope, Payload, new_event_id, utc_now, wrap
 from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.events import SessionRevoked, TokenRevoked, UserRevoked
+from schemas.redis_client import as_text
 from schemas.settings import Settings
 from schemas.topology import Topology
 from services.admin.publish import correlation_id
@@ -204,8 +205,8 @@ def in_effect(redis: Redis, envelope: Envelope) -> Callable[[], Awaitable[bool]]
         # effect once the region holds this id or a greater one.
         field = names.USER_REVOCATION_LATEST_FIELD
         raw: Any = await cast(Awaitable[Any], redis.hget(key, field))
-        latest = raw.decode() if isinstance(raw, bytes) else raw
-        return latest is not None and latest >= envelope.event_id
+        latest = as_text(raw)
+        return bool(latest) and latest >= envelope.event_id
 
     return revocation_applied
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
 from schemas.postgres_client import make_engine as make_engine
+from schemas.redis_client import as_text
 from schemas.redis_client import make_redis as make_redis
 from schemas.settings import CLOCK_SKEW_S
 
@@ -92,14 +93,11 @@ async def read_with_fallback(
 
 def optional_text(value: bytes | str | int | float | None) -> str | None:
     """A Redis reply value as text (UTF-8 decoded), None kept as None."""
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return None if value is None else as_text(value)
 
 
-def text(value: bytes | str | int | float | None) -> str:
-    """A Redis reply value as text; "" for a missing (None) or empty value."""
-    return optional_text(value) or ""
+text = as_text
+"""A Redis reply value as text; "" for a missing (None) value (``schemas.redis_client.as_text``)."""
 
 
 async def hgetall(redis: Redis, key: str) -> dict[str, str]:

@@ -21,43 +21,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from schemas import names
+from services.login.lua import RESERVE_LUA
 
-# KEYS per window (user, then IP): failures zset, reservations zset, unlock hash.
-# ARGV: now_ms, since_ms, reservation id, reservation expiry ms, lock_ms, growth, max_lock_ms,
-#       unlock field, then per window: threshold.
-RESERVE_LUA = """
-local now = tonumber(ARGV[1])
-local since = tonumber(ARGV[2])
-local lock_ms, growth, max_lock = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local windows = #KEYS / 3
-local function locked_until(count, latest, threshold)
-  if count < threshold then return 0 end
-  local factor = growth ^ math.min(count - threshold, 64)
-  return latest + math.floor(math.min(lock_ms * factor, max_lock))
-end
-local busy = false
-for w = 0, windows - 1 do
-  local fails, held, unlock = KEYS[w * 3 + 1], KEYS[w * 3 + 2], KEYS[w * 3 + 3]
-  local threshold = tonumber(ARGV[9 + w])
-  redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
-  local floor = tonumber(redis.call('HGET', unlock, ARGV[8])) or 0
-  local lower = math.max(since, floor)
-  local count = redis.call('ZCOUNT', fails, '(' .. lower, '+inf')
-  local latest = redis.call('ZREVRANGEBYSCORE', fails, '+inf', '(' .. lower,
-                            'WITHSCORES', 'LIMIT', 0, 1)
-  local until_ms = 0
-  if latest[2] then until_ms = locked_until(count, tonumber(latest[2]), threshold) end
-  if until_ms > now then return {1, until_ms} end
-  if count + redis.call('ZCARD', held) >= threshold then busy = true end
-end
-if busy then return {2, 0} end
-for w = 0, windows - 1 do
-  local held = KEYS[w * 3 + 2]
-  redis.call('ZADD', held, tonumber(ARGV[4]), ARGV[3])
-  redis.call('PEXPIREAT', held, tonumber(ARGV[4]))
-end
-return {0, 0}
-"""
 """Returns {0, 0} reserved, {1, locked-until ms} locked out, {2, 0} refused: the checks in
 flight would reach the threshold (each counts as a failure now until it is settled)."""
 

@@ -27,19 +27,7 @@ from schemas.envelope import Envelope
 from schemas.epoch import epoch_s
 from schemas.events import SessionStarted, TokenRefreshed
 from services.core.readmodel import REDIS_ERRORS
-
-SESSION_LUA = """
-for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIREAT', KEYS[1], ARGV[1])
-return 1
-"""
-"""ARGV: expiry (epoch s), then field/value pairs; each field set only if absent."""
-
-ISSUED_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
+from services.login.lua import ISSUED_LUA, SESSION_LUA
 
 
 def session_fields(envelope: Envelope) -> dict[str, str]:

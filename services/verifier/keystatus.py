@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names, tables
+from schemas.redis_client import as_text
 from services.core.readmodel import (
     POSTGRES_ERRORS,
     REDIS_ERRORS,
@@ -73,7 +74,7 @@ async def _status_sets(redis: Redis, engine: AsyncEngine) -> tuple[set[str], set
         retired, revoked = cast(list[list[bytes | str]], await pipe.execute())
     except REDIS_ERRORS:
         return await _status_from_postgres(engine)
-    return {_text(k) for k in retired}, {_text(k) for k in revoked}
+    return {as_text(k) for k in retired}, {as_text(k) for k in revoked}
 
 
 async def _status_from_postgres(engine: AsyncEngine) -> tuple[set[str], set[str]]:
@@ -85,7 +86,3 @@ async def _status_from_postgres(engine: AsyncEngine) -> tuple[set[str], set[str]
         raise StoreUnavailable("neither redis nor postgres answered") from exc
     retired = {r.kid for r in rows if r.retired_at is not None}
     return retired, {r.kid for r in rows if r.revoked_at is not None}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -26,6 +26,7 @@ from schemas import names, tables, topology
 from schemas.envelope import Envelope
 from schemas.epoch import epoch_ms, from_epoch_ms
 from schemas.identity import user_id_for
+from schemas.redis_client import as_text
 from schemas.settings import Settings
 from services.admin import context, revocation
 from services.admin.errors import CliError
@@ -184,7 +185,7 @@ async def registration_winners(topo: topology.Topology, user_id: str) -> dict[st
             return region, ""
         finally:
             await redis.aclose()
-        return region, kept.decode() if isinstance(kept, bytes) else (kept or "")
+        return region, as_text(kept)
 
     return dict(await asyncio.gather(*(one(r) for r in sorted(topo.regions))))
 
