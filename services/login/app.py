@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.settings import Settings
+from services.login.answers import install_error_handlers
 from services.login.deps import parts_of
-from services.login.errors import OAuthError, install_error_handlers
+from services.login.errors import OAuthError
 from services.login.headers import HeaderLimit
 from services.login.logs import request_id_var
 from services.login.metrics import Metrics

@@ -1,22 +1,16 @@
-"""What can go wrong in a login-endpoint request, and the one place it becomes an HTTP answer.
+"""What can go wrong in a login-endpoint request (``services.login.answers`` turns it into HTTP).
 
 Use cases raise ``OAuthError`` (an RFC 6749 §5.2 error: ``error``, ``error_description``, a status
 and extra headers) or one of its kinds below (``Unavailable`` 503 "try again", ``InvalidBearer``
 and ``ClientAuthError`` 401 with their ``WWW-Authenticate`` challenge, ``LockedOut`` 429),
 or let ``PublishFailed`` (the broker did not acknowledge) and Starlette's ``HTTPException``
-through. ``install_error_handlers`` maps each to its response; nothing else builds error answers.
+through. ``services.login.answers`` maps each to its response; nothing else builds error
+answers. No web framework is imported here: ``authctl`` reuses the lockout rule that raises them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException
-
 from services.login.events import PublishFailed
-from services.login.responses import json_response
 
 EVENT_LOG_UNREACHABLE = "the event log is unreachable, try again"
 BEARER_REALM = 'Bearer realm="authplane"'
@@ -81,36 +75,3 @@ def outcome_of(exc: OAuthError | PublishFailed) -> str:
     if isinstance(exc, PublishFailed) or exc.status == 503:
         return "unavailable"
     return exc.error
-
-
-async def _oauth_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)
-    headers = {"Cache-Control": "no-store", **exc.headers}
-    if exc.status == 503:
-        headers["Retry-After"] = RETRY_AFTER_S
-    body = {"error": exc.error, "error_description": exc.description}
-    return json_response(body, exc.status, headers)
-
-
-async def _publish_failed(request: Request, _exc: Exception) -> Response:
-    # An event the broker did not take was never promised to anyone: the client retries.
-    return await _oauth_error(request, Unavailable(EVENT_LOG_UNREACHABLE))
-
-
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    return json_response({"error": error}, exc.status_code, dict(exc.headers or {}))
-
-
-HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
-    OAuthError: _oauth_error,
-    PublishFailed: _publish_failed,
-    HTTPException: _http_error,
-}
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Register every mapping of ``HANDLERS`` on ``app``."""
-    for kind, handler in HANDLERS.items():
-        app.add_exception_handler(kind, handler)

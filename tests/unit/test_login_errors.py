@@ -9,13 +9,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.login.answers import install_error_handlers
 from services.login.errors import (
     ClientAuthError,
     InvalidBearer,
     LockedOut,
     OAuthError,
     Unavailable,
-    install_error_handlers,
     outcome_of,
 )
 from services.login.events import PublishFailed

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from importlib.metadata import requires
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -61,6 +62,45 @@ from services.verifier import Verifier
 loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({EXTRA_ONLY_MODULES!r}))
 print(",".join(loaded))
 """
+
+
+# What each extra provides (top-level modules), beyond the base install; the rest stays absent.
+PROVIDED_BY = {
+    "cli": {"aiokafka", "alembic", "argon2", "precis_i18n", "typer", "rich", "psutil", "tenacity"},
+    "login": {"aiokafka", "argon2", "precis_i18n", "fastapi", "starlette", "uvicorn", "multipart"},
+}
+# What a user of each extra runs: it must import with only that extra installed.
+ENTRY_MODULES = {
+    "cli": ["services.admin.authctl", "services.admin.authplane"],
+    "login": ["services.login.app", "services.login.__main__"],
+}
+IMPORT_WITH_ONLY = """
+import importlib, importlib.abc, sys
+absent = set(sys.argv[1].split(","))
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in absent:
+            raise ModuleNotFoundError(f"No module named {name!r} (another extra's)", name=name)
+        return None
+sys.meta_path.insert(0, Absent())
+for module in sys.argv[2:]:
+    importlib.import_module(module)
+"""
+
+
+@pytest.mark.parametrize("extra", sorted(ENTRY_MODULES))
+def test_each_extras_entry_points_import_with_that_extra_alone(extra: str) -> None:
+    # A newcomer's `pip install '.[cli]'` gave an authctl that died importing fastapi.
+    absent = sorted(set(EXTRA_ONLY_MODULES) - PROVIDED_BY[extra])
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_WITH_ONLY, ",".join(absent), *ENTRY_MODULES[extra]],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def _requirements() -> list[Requirement]:
