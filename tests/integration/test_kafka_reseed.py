@@ -102,6 +102,7 @@ async def test_reseed_on_kafka_publishes_each_event_once_and_replay_counts_from_
     again = await engine_cli(kafka, "reseed", "--from-region", "eu")
     in_log = await _event_ids_in_log(kafka_bootstrap_one)
     rebuilt = await engine_cli(kafka, "replay", "--region", "us")
+    forced = await engine_cli(kafka, "reseed", "--from-region", "eu", "--force")
 
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert number(seeded.stdout, "events published") == f"{len(history):,}"
@@ -113,3 +114,6 @@ async def test_reseed_on_kafka_publishes_each_event_once_and_replay_counts_from_
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert _totals(rebuilt.stderr, "replay us")[0] == len(in_log)  # from the end offsets
     assert number(rebuilt.stdout, "events read") == f"{len(in_log):,}"
+    # --force onto the full log: what it held before plus what was published, nothing else.
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert number(forced.stdout, "events now in the log") == f"{2 * len(history):,}"
