@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from schemas.topics import ensure_topics
 from services.devstack import apps, postgres, redis, stackfile
 from services.devstack.broker import start_broker
+from services.devstack.fresh_log import replace_kafka_cluster
 from services.devstack.infra import apply_migrations
 from services.devstack.process import InfraError, ManagedProcess, run_in_thread
 from services.devstack.stack import Stack
@@ -65,14 +66,20 @@ def wipe_region(stack: Stack, region: str) -> None:
 
 def replace_broker(stack: Stack) -> str:
     """Stop every app and the broker (a memory-only broker forgets everything), start a new
-    empty one on a new port with the topics created; apps stay stopped. Returns its address."""
+    empty one on a new port with the topics created; apps stay stopped. Returns its address.
+
+    On a Kafka stack the whole cluster is replaced by a new, empty one on new ports, and each
+    region's bootstrap list again starts with its own node."""
     for proc in stack.apps:
         proc.signal_stop()
     for proc in stack.apps:
         proc.stop()
     stack.apps.clear()
-    stack.broker.stop()
-    stack.broker = start_broker(stack.base_dir, die_with_parent=not stack.detached)
+    if stack.kafka is None:
+        stack.broker.stop()
+        stack.broker = start_broker(stack.base_dir, die_with_parent=not stack.detached)
+    else:
+        replace_kafka_cluster(stack)
     bootstrap = stack.kafka_bootstrap
     base = next(iter(stack.settings.values()))
     # Before any producer or worker: Tansu would auto-create them with 4 partitions otherwise.
@@ -80,6 +87,7 @@ def replace_broker(stack: Stack) -> str:
         lambda: asyncio.run(ensure_topics(bootstrap, base.topic_partitions, base.topic_replication))
     )
     for region, settings in stack.settings.items():
-        stack.settings[region] = settings.replace(kafka_bootstrap=bootstrap)
+        # On Kafka, the region's own node first.
+        stack.settings[region] = settings.replace(kafka_bootstrap=stack.bootstrap_of(region))
     stackfile.write(stack)
     return stack.kafka_bootstrap

@@ -59,22 +59,28 @@ class BarReporter:
 
 
 class LineReporter:
+    """One line every ``LINE_EVERY_S`` s, and one at once when the total first becomes known
+    (a short run would otherwise end before its first line and never show its total)."""
+
     def __init__(self, label: str) -> None:
         self._label = label
         self._started = time.monotonic()
         self._last = self._started
+        self._told_total = False
 
     def update(self, done: int, remaining: int | None) -> None:
         now = time.monotonic()
-        if now - self._last < LINE_EVERY_S:
+        first_total = remaining is not None and not self._told_total
+        if now - self._last < LINE_EVERY_S and not first_total:
             return
         self._last = now
+        self._told_total = self._told_total or remaining is not None
         rate = done / max(now - self._started, 1e-6)
         if remaining is None:
             tail = ""
         else:
-            eta = remaining / rate if rate > 0 else 0.0
-            tail = f" of {done + remaining:,}, ETA {eta:.0f} s"
+            eta = f", ETA {remaining / rate:.0f} s" if rate > 0 else ""
+            tail = f" of {done + remaining:,}{eta}"
         print(f"{self._label}: {done:,} events{tail}, {rate:,.0f} events/s", file=sys.stderr)
 
     def close(self) -> None:

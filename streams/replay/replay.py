@@ -97,6 +97,7 @@ async def _replay(
     )
     await reader.open(start)
     progress = reporter(f"replay {stores.name}", options.plain_progress)
+    progress.update(0, reader.remaining())  # on Kafka the total is known from the end offsets
     reading = time.perf_counter()
     try:
         async for batch in reader.batches():

@@ -4,6 +4,10 @@ Each archived body is republished byte for byte to its original topic, keyed by 
 user id, partition by partition in original offset order; so every user's events keep their
 order. Merging several archives dedupes by event id (the first copy seen wins). Each record keeps
 the event's own time as its timestamp, so ``replay --since`` works on the new log too.
+
+Progress counts archive rows against their total. Where end offsets are exact (Kafka), the log is
+counted again afterwards: it must hold what it held before plus exactly what was published (the
+idempotent producer writes a retried batch once), else the exit code is 2.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from schemas.settings import Settings
 from schemas.topics import TopicError, ensure_topics
 from streams.replay.endpoints import Endpoints, RegionStores, ReplayError
 from streams.replay.log import event_partitions
+from streams.replay.progress import Reporter, reporter
 
 _T = names.TABLE_EVENT_ARCHIVE
 _PARTITIONS = f"SELECT DISTINCT topic, log_partition FROM {_T}"  # noqa: S608
+_COUNT = f"SELECT count(*) FROM {_T}"  # noqa: S608
 _ROWS = (
     f"SELECT event_id::text, type, user_id, occurred_at, log_offset, body FROM {_T} "  # noqa: S608
     "WHERE topic = $1 AND log_partition = $2 ORDER BY log_offset"
@@ -41,6 +47,20 @@ class ReseedSummary:
     duplicates: int = 0
     corrupt: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    held_before: int = 0
+    """Events the log held before (non-zero only with ``--force``)."""
+    in_log: int | None = None
+    """Events the log holds afterwards, from its end offsets; None where those are wrong."""
+
+    @property
+    def rows(self) -> int:
+        """Archive rows handled so far, whatever became of them."""
+        return self.published + self.duplicates + len(self.corrupt)
+
+    @property
+    def miscounted(self) -> bool:
+        """The log does not hold exactly what it held plus what was published."""
+        return self.in_log is not None and self.in_log != self.held_before + self.published
 
 
 async def run(endpoints: Endpoints, regions: Sequence[str], force: bool, settings: Settings) -> int:
@@ -49,16 +69,19 @@ async def run(endpoints: Endpoints, regions: Sequence[str], force: bool, setting
         raise ReplayError("--from-region names no region")
     bootstrap = endpoints.kafka_bootstrap
     started = time.perf_counter()
-    await _prepare_topics(bootstrap, settings, force)
+    held = await _prepare_topics(bootstrap, settings, force)
     connections = [await _connect(source) for source in sources]
     try:
         summary = await _republish(bootstrap, connections, endpoints.broker)
     finally:
         for conn in connections:
             await conn.close()
+    summary.held_before = held
+    if endpoints.broker.exact_end_offsets:
+        summary.in_log = await _events_held(bootstrap)
     summary.seconds = time.perf_counter() - started
     print(render(regions, bootstrap, summary))
-    return 2 if summary.corrupt else 0
+    return 2 if summary.corrupt or summary.miscounted else 0
 
 
 def render(regions: Sequence[str], bootstrap: str, summary: ReseedSummary) -> str:
@@ -68,13 +91,22 @@ def render(regions: Sequence[str], bootstrap: str, summary: ReseedSummary) -> st
         f"  duplicates skipped     {summary.duplicates:>10,}",
         f"  corrupt rows skipped   {len(summary.corrupt):>10,}",
     ]
+    if summary.in_log is not None:
+        lines.append(f"  events now in the log  {summary.in_log:>10,}")
     lines.extend(f"  corrupt: {text}" for text in summary.corrupt)
     if summary.corrupt:
         lines.append(f"exit 2: {len(summary.corrupt)} archive row(s) could not be republished")
+    if summary.miscounted:
+        expected = summary.held_before + summary.published
+        lines.append(f"exit 2: the log holds {summary.in_log:,} events, not {expected:,}")
     return "\n".join(lines)
 
 
-async def _prepare_topics(bootstrap: str, settings: Settings, force: bool) -> None:
+async def _prepare_topics(bootstrap: str, settings: Settings, force: bool) -> int:
+    """Create missing topics; returns how many events the log holds (see ``_events_held``).
+
+    Raises ReplayError if the broker is unreachable, or the log is not empty and not ``force``.
+    """
     try:
         await ensure_topics(bootstrap, settings.topic_partitions, settings.topic_replication)
         held = await _events_held(bootstrap)
@@ -85,11 +117,13 @@ async def _prepare_topics(bootstrap: str, settings: Settings, force: bool) -> No
             f"the event topics on {bootstrap} already hold events: reseeding would add a "
             "second copy (pass --force to publish anyway)"
         )
+    return held
 
 
 async def _events_held(bootstrap: str) -> int:
-    # Only "empty or not" is asked of ListOffsets: Tansu's end offset is wrong (first offset of
-    # the newest batch + 1) but still non-zero exactly when a partition holds something.
+    # Of Tansu's ListOffsets only "empty or not" is used: its end offset is wrong (first offset
+    # of the newest batch + 1) but still non-zero exactly when a partition holds something.
+    # Kafka's is exact, so there the sum is the number of events held.
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -121,6 +155,9 @@ async def _republish(
 ) -> ReseedSummary:
     summary = ReseedSummary()
     seen: set[str] = set()
+    total = sum([int(await conn.fetchval(_COUNT)) for conn in connections])
+    progress = reporter("reseed")
+    progress.update(0, total)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=5,
@@ -133,12 +170,20 @@ async def _republish(
             rows = await _partition_rows(connections, topic, partition)
             for row in rows:
                 await _publish_row(producer, topic, row, seen, summary)
+                _tell(progress, summary, total)
         await producer.flush()
     except KafkaError as exc:
         raise ReplayError(f"publishing to {bootstrap} failed: {exc}") from None
     finally:
+        progress.close()
         await producer.stop()
     return summary
+
+
+def _tell(progress: Reporter, summary: ReseedSummary, total: int) -> None:
+    # Every 1,000 rows and the last: a bar redrawn per row costs more than publishing the row.
+    if summary.rows % 1000 == 0 or summary.rows == total:
+        progress.update(summary.rows, total - summary.rows)
 
 
 async def _partitions(connections: list[Any]) -> list[tuple[str, int]]:
