@@ -148,3 +148,23 @@ def test_the_verifier_imports_without_any_extra_installed() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("script", ["authctl", "authplane"])
+def test_a_console_script_without_its_extra_says_which_extra_in_one_line(script: str) -> None:
+    # A newcomer's base `pip install .` put both scripts on PATH; each ended in a traceback.
+    absent = ",".join(sorted(EXTRA_ONLY_MODULES))
+    run = f"from services.admin import entry; entry.{script}()"
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_WITH_ONLY + run, absent],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{script}: this command needs the command-line extra: pip install 'authplane[cli]' "
+        "(no module 'typer')"
+    ]
