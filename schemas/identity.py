@@ -19,11 +19,13 @@ class InvalidUsername(ValueError):
 
 
 def normalize_username(raw: str) -> str:
+    """The canonical username: NFKC, surrounding whitespace removed, case folded (``Bob`` and
+    ``BOB`` are ``bob``). Raises ``InvalidUsername`` (with the rule, in one line) otherwise."""
     name = unicodedata.normalize("NFKC", raw).strip().casefold()
     if not _USERNAME.fullmatch(name):
         raise InvalidUsername(
             "a username is 1-128 characters of a-z, 0-9 and . _ @ + -, starting with a letter "
-            "or digit"
+            "or digit (upper case is read as lower case)"
         )
     return name
 
