@@ -5,7 +5,7 @@ routes import the parts' types, never the root."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -19,11 +19,15 @@ def parts_of(app: Any) -> dict[type, object]:
     return parts
 
 
-def provide(kind: type[T]) -> Callable[[Request], T]:
+def provide(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency returning the registered instance of ``kind``; raises ``LookupError`` when
-    none is (a wiring bug: the route would be answered 500 by the last-resort mapping)."""
+    none is (a wiring bug: the route would be answered 500 by the last-resort mapping).
 
-    def dependency(request: Request) -> T:
+    It is a coroutine function on purpose: FastAPI runs a plain-function dependency in its thread
+    pool, a thread hop per dependency per request (measured: introspection 800 -> 1,429 µs of app
+    CPU with two such dependencies)."""
+
+    async def dependency(request: Request) -> T:
         part = parts_of(request.app).get(kind)
         if not isinstance(part, kind):
             raise LookupError(f"no {kind.__name__} is wired into this app")
