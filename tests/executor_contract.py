@@ -14,6 +14,7 @@ users, sessions, tokens, keys and addresses, times taken when the example runs):
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -197,11 +198,12 @@ CONTRACT = settings(
 )
 
 
-class ExecutorContract:
+class ExecutorContract(abc.ABC):
     """The suite; a subclass named ``Test...`` provides ``stores()``."""
 
+    @abc.abstractmethod
     def stores(self) -> AbstractAsyncContextManager[StoresUnderTest]:
-        raise NotImplementedError
+        """The stores under test, emptied, for one example."""
 
     @CONTRACT
     @given(logs, st.data())

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
+from pydantic import SecretStr
+
 from services.login.credentials import split_authorization
 from services.login.errors import ClientAuthError
 from services.login.metrics import Metrics
@@ -19,8 +21,11 @@ _ANSWERED_CLAIMS = ("sub", "sid", "jti", "iss", "exp", "iat", "client_id", "regi
 TOKEN_TYPE = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
 
 
-def authenticate_client(authorization: str | None, clients: Mapping[str, str]) -> str:
-    """The authenticated client id, from HTTP Basic or ``Bearer <secret>``; else 401."""
+def authenticate_client(authorization: str | None, clients: Mapping[str, SecretStr]) -> str:
+    """The authenticated client id, from HTTP Basic or ``Bearer <secret>``; else 401.
+
+    ``clients`` maps client id to secret as settings hold them; a secret is unwrapped only for
+    the comparison (constant-time, RFC 6749 §2.3.1 client password)."""
     scheme, credential = split_authorization(authorization)
     if scheme == "basic":
         client_id, secret = _basic_pair(credential)
@@ -45,16 +50,16 @@ def _basic_pair(credential: str) -> tuple[str, str]:
     return unquote(client_id), unquote(secret)
 
 
-def _secret_matches(expected: str | None, given: str) -> bool:
+def _secret_matches(expected: SecretStr | None, given: str) -> bool:
     # Compare even for an unknown client id, so its absence does not show in the timing.
-    reference = expected if expected is not None else given + "\x00"
+    reference = expected.get_secret_value() if expected is not None else given + "\x00"
     return hmac.compare_digest(reference.encode(), given.encode()) and expected is not None
 
 
-def _bearer_client(given: str, clients: Mapping[str, str]) -> str | None:
+def _bearer_client(given: str, clients: Mapping[str, SecretStr]) -> str | None:
     matched = None
     for client_id, secret in clients.items():  # no early exit: constant over the client list
-        if hmac.compare_digest(secret.encode(), given.encode()) and given:
+        if hmac.compare_digest(secret.get_secret_value().encode(), given.encode()) and given:
             matched = client_id
     return matched
 

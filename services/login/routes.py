@@ -95,10 +95,7 @@ async def password(
 async def introspect_token(
     request: Request, settings: SettingsDep, introspect: IntrospectionDep
 ) -> Response:
-    authenticate_client(
-        request.headers.get("authorization"),
-        {k: v.get_secret_value() for k, v in settings.introspection_clients.items()},
-    )
+    authenticate_client(request.headers.get("authorization"), settings.introspection_clients)
     form = await read_form(request, settings.max_body_bytes)
     answer = await introspect(require(form, "token"))
     return json_response(answer, headers=NO_STORE)
