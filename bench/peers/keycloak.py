@@ -107,11 +107,23 @@ def _env(admin_password: str) -> dict[str, str]:
     return env
 
 
+def build_fingerprint(kc_home: Path) -> str:
+    """What the last ``kc.sh build`` left: the build options plus the size and mtime (ns) of the
+    augmented application file it rewrites. A distribution unpacked again over the cache (which
+    restores that file) no longer matches, so the build is redone ("" if the file is absent)."""
+    app = kc_home / "lib" / "quarkus" / "quarkus-application.dat"
+    if not app.exists():
+        return ""
+    stat = app.stat()
+    return f"{' '.join(BUILD_OPTIONS)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
 def build(kc_home: Path) -> None:
-    """``kc.sh build`` once for PostgreSQL (a marker file remembers the options)."""
+    """``kc.sh build`` once for PostgreSQL; a marker file remembers ``build_fingerprint``, so a
+    re-unpacked distribution (whose ``--optimized`` start would refuse to run) is built again.
+    CalledProcessError if the build fails."""
     marker = kc_home / ".authplane-build"
-    wanted = " ".join(BUILD_OPTIONS)
-    if marker.exists() and marker.read_text() == wanted:
+    if marker.exists() and marker.read_text() == build_fingerprint(kc_home):
         return
     print("   building Keycloak for PostgreSQL (kc.sh build, once)")
     subprocess.run(
@@ -120,7 +132,7 @@ def build(kc_home: Path) -> None:
         check=True,
         capture_output=True,
     )
-    marker.write_text(wanted)
+    marker.write_text(build_fingerprint(kc_home))
 
 
 @dataclass

@@ -3,13 +3,14 @@ aims of the side-by-side table, the profile summary, and Keycloak's argon2 optio
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
 from bench.peers.compare import Row, load, render, save
-from bench.peers.keycloak import Argon2
+from bench.peers.keycloak import Argon2, build_fingerprint
 from bench.peers.memory import parse_heap_used
 from bench.peers.profile import summarise
 from bench.peers.wrk import parse_wrk
@@ -144,3 +145,16 @@ def test_refresh_form_prefix_ends_where_the_token_goes() -> None:
         "refresh_token": ["tok.en"],
     }
     assert parse_qs(side.password_body())["password"] == ["p w"]
+
+
+def test_a_distribution_unpacked_again_over_a_built_one_is_built_again(tmp_path: Path) -> None:
+    """Seen: the cache was unpacked again after a build; the marker still matched, and Keycloak
+    refused its ``--optimized`` start ("first ever server start")."""
+    app = tmp_path / "lib" / "quarkus" / "quarkus-application.dat"
+    app.parent.mkdir(parents=True)
+    app.write_bytes(b"built")
+    built = build_fingerprint(tmp_path)
+    os.utime(app, ns=(1, 1))  # what unpacking the zip again does: the file's original time
+    assert build_fingerprint(tmp_path) != built
+    app.unlink()
+    assert build_fingerprint(tmp_path) == ""
