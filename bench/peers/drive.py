@@ -57,7 +57,10 @@ def _measured(
     )
     busy = (pin.cpu_seconds(pids) - cpu0) / (time.perf_counter() - wall0)
     if result.bad:
-        raise RuntimeError(f"{side.name}: {result.bad} unexpected answers during {script}")
+        raise RuntimeError(
+            f"{side.name}: {result.bad} unexpected answers during {script} "
+            f"(HTTP {result.bad_status} among them)"
+        )
     return Run(result, busy)
 
 

@@ -19,6 +19,7 @@ function init(args)
   expect = args[4] or ""
   good = 0
   bad = 0
+  bad_status = 0
   wrk.headers["Host"] = host_header()
   request_bytes = wrk.format()
 end
@@ -32,6 +33,7 @@ function response(status, headers, body)
     good = good + 1
   else
     bad = bad + 1
+    bad_status = status
   end
 end
 

@@ -39,6 +39,8 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     cpu_cores: float = 0.0
+    bad_status: int = 0
+    """The HTTP status of an unexpected answer (0: none; 200: a 200 without the expected text)."""
 
     @property
     def rate(self) -> float:
@@ -58,6 +60,7 @@ def parse_wrk(stdout: str) -> WrkResult:
                 seconds=data["duration_us"] / 1e6,
                 p50_ms=data["p50_us"] / 1000,
                 p99_ms=data["p99_us"] / 1000,
+                bad_status=int(data.get("bad_status", 0)),
             )
     raise ValueError(f"wrk printed no result line:\n{stdout[-2000:]}")
 

@@ -19,7 +19,7 @@ WRK_STDOUT = (
     "Running 5s test @ http://127.0.0.1:8080\n  1 threads and 32 connections\n"
     "Requests/sec:   1203.33\n"
     'AUTHPLANE-WRK {"good": 6000, "bad": 2, "retry": 15, "duration_us": 5000000, '
-    '"p50_us": 2500, "p99_us": 12000}\n'
+    '"p50_us": 2500, "p99_us": 12000, "bad_status": 503}\n'
 )
 
 
@@ -28,6 +28,7 @@ def test_wrk_result_line_is_read_into_rates_and_milliseconds() -> None:
     assert (result.good, result.bad, result.retry) == (6000, 2, 15)
     assert result.rate == pytest.approx(1200.0)
     assert (result.p50_ms, result.p99_ms) == (2.5, 12.0)
+    assert result.bad_status == 503  # a failed run says which answer it was not expecting
 
 
 def test_wrk_output_without_a_result_line_is_an_error() -> None:
