@@ -232,4 +232,5 @@ REDIS_KEY_PREFIXES = (
     "acct:v1:",
     "lfail:v1:",
     "lres:v1:",
+    "client:v1:",
 )
