@@ -28,6 +28,10 @@ CLIENT_TYPES = ("confidential", "public")
 """RFC 6749 §2.1."""
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 """RFC 7591 §2 ``token_endpoint_auth_method`` values a client may be registered with."""
+AUTH_NONE = AUTH_METHODS[3]
+"""The auth method of a public client: it sends only its ``client_id``."""
+AUTH_PRIVATE_KEY_JWT = AUTH_METHODS[2]
+"""RFC 7523 §2.2 client assertion signed with a key of the client's registered JWK Set."""
 SECRET_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 """The grants a client may be allowed (RFC 6749 §4.3, §6, §4.4)."""
