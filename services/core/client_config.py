@@ -65,13 +65,16 @@ class ClientSpec:
 
 
 def normalized(spec: ClientSpec) -> ClientSpec:
-    """``spec`` with duplicates dropped, ``name`` defaulted to the id, and a default audience
-    alone added to the allowed audiences; then checked (raises ``InvalidClient``)."""
+    """``spec`` with duplicates dropped, ``name`` defaulted to the id, a default audience added
+    to the allowed ones, and a single allowed audience made the default; then checked (raises
+    ``InvalidClient``)."""
     audiences = _unique(spec.audiences)
     if spec.default_audience and spec.default_audience not in audiences:
         audiences = (*audiences, spec.default_audience)
+    default_audience = spec.default_audience or (audiences[0] if len(audiences) == 1 else "")
     spec = replace(
         spec,
+        default_audience=default_audience,
         name=spec.name or spec.client_id,
         grant_types=_unique(spec.grant_types),
         scopes=_unique(spec.scopes),
@@ -93,8 +96,8 @@ def check(spec: ClientSpec) -> None:
     public = spec.client_type == "public"
     if public != (spec.token_endpoint_auth_method == AUTH_NONE):
         raise InvalidClient("a public client uses auth method none, a confidential one never")
-    if not spec.grant_types:
-        raise InvalidClient("a client needs at least one grant")
+    if not spec.grant_types and not spec.can_introspect:
+        raise InvalidClient("a client needs a grant, or the introspection permission")
     for grant in spec.grant_types:
         _one_of("grant", grant, GRANT_TYPES)
     if public and "client_credentials" in spec.grant_types:

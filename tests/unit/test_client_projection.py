@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import names
+from schemas.client_events import registration_order, update_order
 from schemas.client_secrets import client_secret_matches
 from services.core.clients import ClientRecord, record_from_fields
-from streams.projection.clients import registration_order, update_order
 from streams.record import Record
 from tests.unit import client_samples as cs
 from tests.unit.test_projection_properties import NOW, _as_log, _project, deliveries
