@@ -145,6 +145,8 @@ def client_update(
         "can_introspect": introspect,
         "name": display_name,
     }
+    if audience and default_audience is None and spec.default_audience not in _split(audience):
+        changes["default_audience"] = ""  # replaced audiences drop a default they no longer hold
     spec = _checked(replace(spec, **{k: v for k, v in changes.items() if v is not None}))
     envelope = _publish(topo, updated_event(spec), name, settings.region)
     _report("updated", envelope, "", as_json)
