@@ -58,7 +58,25 @@ def registration_order(event_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientRegistered:
+class ClientConfiguration:
+    """The fields a client's configuration is made of (RFC 7591 §2 names); not an event: the
+    payload fields ``client.registered`` and ``client.updated`` share."""
+
+    client_id: str
+    name: str
+    client_type: str
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    default_scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    default_audience: str
+    can_introspect: bool
+    jwks: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistered(ClientConfiguration):
     """An OAuth client was registered; the earliest registration of a client id wins.
 
     ``secret_hash`` is ``"sha256:<hex>"`` (``schemas.client_secrets``) or ``""`` for a client
@@ -69,38 +87,15 @@ class ClientRegistered:
     TYPE: ClassVar[str] = "client.registered"
     VERSION: ClassVar[int] = 1
 
-    client_id: str
-    name: str
-    client_type: str
-    token_endpoint_auth_method: str
-    grant_types: tuple[str, ...]
-    scopes: tuple[str, ...]
-    default_scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    default_audience: str
-    can_introspect: bool
     secret_hash: str  # a digest of a 256-bit random secret; never logged all the same
-    jwks: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class ClientUpdated:
+class ClientUpdated(ClientConfiguration):
     """A client's full new configuration (not a diff); the greatest event id wins."""
 
     TYPE: ClassVar[str] = "client.updated"
     VERSION: ClassVar[int] = 1
-
-    client_id: str
-    name: str
-    client_type: str
-    token_endpoint_auth_method: str
-    grant_types: tuple[str, ...]
-    scopes: tuple[str, ...]
-    default_scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    default_audience: str
-    can_introspect: bool
-    jwks: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

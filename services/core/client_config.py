@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ from schemas.client_events import (
     CLIENT_TYPES,
     GRANT_TYPES,
     SECRET_AUTH_METHODS,
+    ClientConfiguration,
     ClientRegistered,
     ClientUpdated,
 )
@@ -137,19 +138,8 @@ def spec_of(record: ClientRecord) -> ClientSpec:
 
 
 def _config(spec: ClientSpec) -> dict[str, Any]:
-    return {
-        "client_id": spec.client_id,
-        "name": spec.name,
-        "client_type": spec.client_type,
-        "token_endpoint_auth_method": spec.token_endpoint_auth_method,
-        "grant_types": spec.grant_types,
-        "scopes": spec.scopes,
-        "default_scopes": spec.default_scopes,
-        "audiences": spec.audiences,
-        "default_audience": spec.default_audience,
-        "can_introspect": spec.can_introspect,
-        "jwks": dict(spec.jwks),
-    }
+    config = {f.name: getattr(spec, f.name) for f in fields(ClientConfiguration)}
+    return {**config, "jwks": dict(spec.jwks)}
 
 
 def _check_scopes(spec: ClientSpec) -> None:

@@ -23,12 +23,14 @@ registration as unknown.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import orjson
 
 from schemas import names
 from schemas.client_events import (
+    ClientConfiguration,
     ClientDisabled,
     ClientEnabled,
     ClientRegistered,
@@ -41,18 +43,7 @@ from schemas.envelope import Envelope
 from streams.operations import Operation, PgUpsertMax, RedisHashSetIfGreater
 from streams.record import Record
 
-CONFIG_FIELDS = (
-    "name",
-    "client_type",
-    "token_endpoint_auth_method",
-    "grant_types",
-    "scopes",
-    "default_scopes",
-    "audiences",
-    "default_audience",
-    "can_introspect",
-    "jwks",
-)
+CONFIG_FIELDS = tuple(f.name for f in fields(ClientConfiguration) if f.name != "client_id")
 """The configuration group's payload fields (``client.updated`` carries all of them)."""
 
 
@@ -110,9 +101,7 @@ def _state(event: Envelope, client_id: str, *, disabled: bool, reason: str) -> l
     return _group(client_id, state, "state_event_id")
 
 
-def _config(
-    event: Envelope, payload: ClientRegistered | ClientUpdated, order: str
-) -> list[Operation]:
+def _config(event: Envelope, payload: ClientConfiguration, order: str) -> list[Operation]:
     config: dict[str, Any] = {name: getattr(payload, name) for name in CONFIG_FIELDS}
     config.update(config_event_id=event.event_id, config_order=order, updated_at=event.occurred_at)
     return _group(payload.client_id, config, "config_order")

@@ -29,7 +29,7 @@ from services.admin import context, revocation
 from services.admin.errors import CliError
 from services.admin.options import AsJson, StackFile
 from services.core.clients import ClientRecord, ClientRegistry
-from services.core.readmodel import REDIS_ERRORS, StoreUnavailable, make_engine, make_redis
+from services.core.readmodel import REDIS_ERRORS, StoreUnavailable, make_redis
 
 READ_TIMEOUT_S = 5.0
 LIST_LIMIT = 100
@@ -93,20 +93,7 @@ async def _client_ids(topo: topology.Topology, limit: int) -> list[str]:
         .order_by(t.c.client_id)
         .limit(limit)
     )
-    found: set[str] = set()
-    answered = 0
-    for region in sorted(topo.regions):
-        engine = make_engine(topo.region(region).postgres_dsn)
-        try:
-            async with engine.connect() as conn:
-                found.update(await asyncio.wait_for(conn.scalars(query), READ_TIMEOUT_S))
-            answered += 1
-        except (SQLAlchemyError, OSError, TimeoutError):
-            pass
-        finally:
-            await engine.dispose()
-    if not answered:
-        raise CliError("no region's Postgres answered")
+    found = await context.values_in_any_region(topo, query, READ_TIMEOUT_S)
     return sorted(found)[:limit]
 
 

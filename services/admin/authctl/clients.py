@@ -154,32 +154,36 @@ def client_update(
         client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
 
 
-def client_disable(
-    name: str,
-    reason: Reason = "",
-    as_json: AsJson = False,
-    region: ReadRegion = None,
-    stack_file: StackFile = None,
-    wait: Wait = False,
-    timeout: Timeout = TIMEOUT_S,
-) -> None:
-    """Disable a client in every region: it can no longer authenticate or refresh."""
-    _write_state(name, ClientDisabled(client_id=name, reason=reason), region, stack_file,
-                 (as_json, wait, timeout))  # fmt: skip
+def _state_command(disabled: bool) -> Any:
+    """``client disable`` or ``client enable``: the same options, one event each."""
+
+    def command(
+        name: str,
+        reason: Reason = "",
+        as_json: AsJson = False,
+        region: ReadRegion = None,
+        stack_file: StackFile = None,
+        wait: Wait = False,
+        timeout: Timeout = TIMEOUT_S,
+    ) -> None:
+        settings, topo = context.context(stack_file)
+        _existing(topo, region or settings.region, name)
+        kind = ClientDisabled if disabled else ClientEnabled
+        envelope = _publish(topo, kind(client_id=name, reason=reason), name, settings.region)
+        _report("disabled" if disabled else "enabled", envelope, "", as_json)
+        if wait:
+            client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
+
+    command.__doc__ = (
+        "Disable a client in every region: it can no longer authenticate or refresh."
+        if disabled
+        else "Enable a disabled client again."
+    )
+    return command
 
 
-def client_enable(
-    name: str,
-    reason: Reason = "",
-    as_json: AsJson = False,
-    region: ReadRegion = None,
-    stack_file: StackFile = None,
-    wait: Wait = False,
-    timeout: Timeout = TIMEOUT_S,
-) -> None:
-    """Enable a disabled client again."""
-    _write_state(name, ClientEnabled(client_id=name, reason=reason), region, stack_file,
-                 (as_json, wait, timeout))  # fmt: skip
+client_disable = _state_command(disabled=True)
+client_enable = _state_command(disabled=False)
 
 
 def client_rotate_secret(
@@ -201,22 +205,6 @@ def client_rotate_secret(
     event = ClientSecretRotated(client_id=name, secret_hash=_hash(secret))
     envelope = _publish(topo, event, name, settings.region)
     _report("rotated the secret of", envelope, secret, as_json)
-    if wait:
-        client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
-
-
-def _write_state(
-    name: str,
-    event: Payload,
-    region: str | None,
-    stack_file: Path | None,
-    output: tuple[bool, bool, float],
-) -> None:
-    as_json, wait, timeout = output
-    settings, topo = context.context(stack_file)
-    _existing(topo, region or settings.region, name)
-    envelope = _publish(topo, event, name, settings.region)
-    _report("disabled" if isinstance(event, ClientDisabled) else "enabled", envelope, "", as_json)
     if wait:
         client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
 
