@@ -20,6 +20,7 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics, replication_for
 from services.devstack import apps, kafka, stackfile
 from services.devstack.broker import start_broker
+from services.devstack.dev_clients import register_dev_clients
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
@@ -41,6 +42,8 @@ class Stack:
     """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
     links: LinkProxies | None = None
     """The proxies between regions' Kafka nodes (drill stacks only)."""
+    clients: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The dev OAuth clients registered at start, with their secrets (issue 12)."""
 
     @property
     def broker_kind(self) -> str:
@@ -137,6 +140,9 @@ class Stack:
         ready_timeout: float,
     ) -> None:
         _create_topics(self.kafka_bootstrap, base)
+        # On the log before any projector starts: each applies them from the earliest offset,
+        # and readiness (services.devstack.ready) waits until every region has.
+        self.clients = register_dev_clients(self.kafka_bootstrap, base, regions[0])
         for region in regions:
             redis_port, postgres_port = _next(ports), _next(ports)
             fixed = (redis_port, postgres_port) if redis_port and postgres_port else None
