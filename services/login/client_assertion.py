@@ -7,14 +7,16 @@ Set import, algorithm allow-list, claim registry), not by hand. Its rules here:
 - ``iss`` and ``sub`` are the client id (RFC 7523 §3 items 1-2);
 - ``aud`` names this server: its issuer, its token endpoint, or the URL the assertion was sent to
   (RFC 7523 §3 item 3; authlib, like most clients, uses the URL it posts to);
-- ``exp`` is required and not passed, ``nbf``/``iat`` not in the future (``CLOCK_SKEW_S`` leeway),
-  and ``exp`` is at most ``MAX_ASSERTION_LIFETIME_S`` ahead (item 4);
+- ``exp`` is required and not passed, ``nbf``/``iat`` not in the future (``CLOCK_SKEW_S`` leeway)
+  (item 4); and the assertion is accepted for at most ``MAX_ASSERTION_AGE_S`` (5 min): from its
+  ``iat`` when it has one, else ``exp`` may lie at most that far ahead. (Stock clients set long
+  lifetimes: authlib signs ``exp = iat + 3600``; the age bound is what limits replay.)
 - ``jti`` is required and used once (item 7): ``SET NX`` of
-  ``names.redis_client_assertion_key`` for the assertion's remaining lifetime. That record is
+  ``names.redis_client_assertion_key`` for as long as the assertion is acceptable. That record is
   regional (Redis is not replicated between regions), so an assertion replayed in ANOTHER region
-  is caught only by its short lifetime: the cross-region replay window is bounded by
-  ``MAX_ASSERTION_LIFETIME_S`` (5 min) plus the skew leeway. A Redis that does not answer fails
-  closed (503).
+  is refused only once it is too old: the cross-region replay window is bounded by
+  ``MAX_ASSERTION_AGE_S`` (5 min) plus the skew leeway. A Redis that does not answer fails closed
+  (503).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from services.login.client_scratch import ClientRecord
 from services.login.errors import ClientAuthError, Unavailable
 from services.login.forms import invalid_request
 
-MAX_ASSERTION_LIFETIME_S = 300
-"""How far ahead an assertion's ``exp`` may lie, seconds: bounds replay across regions."""
+MAX_ASSERTION_AGE_S = 300
+"""How long an assertion is accepted after its ``iat`` (or, without ``iat``, how far ahead its
+``exp`` may lie), seconds: bounds a replay in another region."""
 ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 """Asymmetric JWS algorithms only: a client's JWK Set is public, so an HMAC key in it would be
 no secret."""
@@ -71,21 +74,31 @@ class AssertionVerifier:
         """Accept ``assertion`` for ``client`` once, or raise ``ClientAuthError`` (401); raises
         ``Unavailable`` (503) when the replay store does not answer."""
         claims = _verified_claims(assertion, client, (*self._audiences, endpoint_url))
-        now = time.time()
-        remaining_s = claims["exp"] - now
-        if remaining_s > MAX_ASSERTION_LIFETIME_S + CLOCK_SKEW_S:
+        remaining_s = _acceptable_for_s(claims, time.time())
+        if remaining_s <= 0:
             raise ClientAuthError()
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
             raise ClientAuthError()
         key = names.redis_client_assertion_key(client.client_id, jti)
-        keep_ms = int((max(remaining_s, 0) + CLOCK_SKEW_S) * 1000)
+        keep_ms = int((remaining_s + CLOCK_SKEW_S) * 1000)
         try:
             first = await self._redis.set(key, "1", nx=True, px=keep_ms)
         except REDIS_ERRORS:
             raise Unavailable("replay store unreachable, try again") from None
         if not first:
             raise ClientAuthError()  # a replayed jti
+
+
+def _acceptable_for_s(claims: dict[str, Any], now: float) -> float:
+    """How much longer (seconds) the assertion may be accepted; <= 0 when no more."""
+    until = claims["exp"] + CLOCK_SKEW_S
+    issued = claims.get("iat")
+    if isinstance(issued, int | float) and not isinstance(issued, bool):
+        until = min(until, issued + MAX_ASSERTION_AGE_S + CLOCK_SKEW_S)
+    elif claims["exp"] - now > MAX_ASSERTION_AGE_S + CLOCK_SKEW_S:
+        return 0.0
+    return float(until - now)
 
 
 def _verified_claims(

@@ -16,10 +16,10 @@ APP_ID = "test-app"
 """Public, first-party: password and refresh_token grants; what most login tests log in as."""
 APP_SCOPES = ("openid", "profile", "email", "offline_access")
 RS_ID = "rs1"
-RS_SECRET = "rs1-secret-value"  # noqa: S105 (a test credential)
+RS_SECRET = "rs1-secret-value"
 """Confidential resource server allowed to introspect (client_secret_basic)."""
 SERVICE_ID = "test-service"
-SERVICE_SECRET = "test-service-secret"  # noqa: S105 (a test credential)
+SERVICE_SECRET = "test-service-secret"
 """Confidential service: client_credentials (and password+refresh for the secret-method tests)."""
 
 

@@ -42,6 +42,8 @@ class Login:
     settings: Settings
     wiring: LoginWiring
     client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport | None = None
+    """The in-process transport ``client`` uses, for stock clients built by a test."""
 
 
 def login_settings(tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: Any) -> Settings:
@@ -66,7 +68,7 @@ async def running_login(settings: Settings) -> AsyncIterator[Login]:
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
-            running = Login(settings, wiring, client)
+            running = Login(settings, wiring, client, transport)
             await register(running)
             yield running
     finally:
