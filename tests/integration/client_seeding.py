@@ -16,6 +16,7 @@ from schemas import names
 from schemas.client_events import ClientDisabled, ClientRegistered
 from schemas.client_secrets import hash_client_secret
 from schemas.envelope import Envelope
+from schemas.settings import Settings
 from services.core.clients import ClientRecord
 from streams.errors import StoreDown
 from tests.integration.login_seeding import event, project
@@ -106,8 +107,12 @@ def client_events(record: ClientRecord, region: str = "eu") -> list[Envelope]:
 async def register(login: Any, *records: ClientRecord) -> None:
     """Register ``records`` (default: ``STANDARD_CLIENTS``) in ``login``'s region (Redis and
     Postgres, through the real projection)."""
+    await register_in(login.settings, *records)
+
+
+async def register_in(settings: Settings, *records: ClientRecord) -> None:
+    """Register ``records`` (default: ``STANDARD_CLIENTS``) in the stores ``settings`` name."""
     envelopes = [e for r in records or STANDARD_CLIENTS for e in client_events(r)]
-    settings = login.settings
     # A store a test has taken down holds no clients, as in production; the other one does.
     with contextlib.suppress(StoreDown):
         await project(envelopes, dsn=settings.postgres_dsn)
