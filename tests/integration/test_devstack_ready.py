@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+import asyncio
 
 from schemas import names, topology
 from schemas.client_secrets import client_secret_matches
@@ -69,10 +70,27 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
     for region in topo.regions.values():
         login = httpx.post(
             region.login_url + "/oauth2/token",
-            data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+            data={
+                "grant_type": "password",
+                "username": "alice",
+                "password": PASSWORD,
+                "client_id": names.DEV_PUBLIC_CLIENT_ID,
+            },
             timeout=10,
         )
         assert login.status_code == 200, login.text
+    # The stack file lists the registered dev clients with their credentials (issue 12).
+    clients = topo.extra["clients"]
+    service = clients[names.DEV_SERVICE_CLIENT_ID]
+    first = next(iter(topo.regions.values()))
+    issued = httpx.post(
+        first.login_url + "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service["client_id"], service["client_secret"]),
+        timeout=10,
+    )
+    assert issued.status_code == 200, issued.text
+    assert clients[names.DEV_RESOURCE_SERVER_ID]["can_introspect"] is True
 
 
 def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> None:
