@@ -27,7 +27,20 @@ from services.login.jwks import jwks_entries
 from services.login.keyring import Keyring
 from services.login.lockout import client_ip
 from services.login.logs import request_id_var
+from services.login.metadata import CACHE_CONTROL, CLIENT_ASSERTION_ALGS, server_metadata
 from services.login.metrics import Metrics
+from services.login.openapi import (
+    HEALTHZ_DOC,
+    INTROSPECT_DOC,
+    JWKS_DOC,
+    LOGOUT_DOC,
+    METADATA_DOC,
+    METRICS_DOC,
+    PASSWORD_DOC,
+    READYZ_DOC,
+    REVOKE_DOC,
+    TOKEN_DOC,
+)
 from services.login.password_change import PasswordChange
 from services.login.refresh import RefreshGrant
 from services.login.responses import NO_STORE, json_response
@@ -59,7 +72,7 @@ def peer_ip(request: Request, settings: Settings) -> str:
     return client_ip(peer, forwarded, settings.trusted_proxy_hops)
 
 
-@router.post("/oauth2/token")
+@router.post("/oauth2/token", **TOKEN_DOC)
 async def token(
     request: Request,
     settings: SettingsDep,
@@ -81,7 +94,7 @@ async def token(
     return json_response(body, headers=NO_STORE)
 
 
-@router.post("/v1/password")
+@router.post("/v1/password", **PASSWORD_DOC)
 async def password(
     request: Request, settings: SettingsDep, change_password: PasswordChangeDep
 ) -> Response:
@@ -91,7 +104,7 @@ async def password(
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.post("/oauth2/introspect")
+@router.post("/oauth2/introspect", **INTROSPECT_DOC)
 async def introspect_token(
     request: Request, settings: SettingsDep, introspect: IntrospectionDep
 ) -> Response:
@@ -101,7 +114,7 @@ async def introspect_token(
     return json_response(answer, headers=NO_STORE)
 
 
-@router.post("/oauth2/revoke")
+@router.post("/oauth2/revoke", **REVOKE_DOC)
 async def revoke_token(
     request: Request, settings: SettingsDep, metrics: MetricsDep, revocation: RevocationDep
 ) -> Response:
@@ -116,7 +129,7 @@ async def revoke_token(
     return Response(b"", 200, NO_STORE)
 
 
-@router.post("/v1/logout")
+@router.post("/v1/logout", **LOGOUT_DOC)
 async def logout_session(
     request: Request, metrics: MetricsDep, revocation: RevocationDep
 ) -> Response:
@@ -130,26 +143,32 @@ async def logout_session(
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json")
+@router.get("/.well-known/jwks.json", **JWKS_DOC)
 async def jwks(settings: SettingsDep, keyring: KeyringDep) -> Response:
     published = await keyring.published()
     keys = jwks_entries(published, settings.region, settings.token_issuer)
     return json_response({"keys": keys}, headers={"Cache-Control": "public, max-age=30"})
 
 
-@router.get("/healthz")
+@router.get("/.well-known/oauth-authorization-server", **METADATA_DOC)
+async def authorization_server_metadata(request: Request, settings: SettingsDep) -> Response:
+    document = server_metadata(settings, request.app.url_path_for, CLIENT_ASSERTION_ALGS)
+    return json_response(document, headers={"Cache-Control": CACHE_CONTROL})
+
+
+@router.get("/healthz", **HEALTHZ_DOC)
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", **READYZ_DOC)
 async def readyz(readiness: ReadinessDep) -> Response:
     ready, checks = await readiness()
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return json_response(body, 200 if ready else 503, {"Cache-Control": "no-store"})
 
 
-@router.get("/metrics")
+@router.get("/metrics", **METRICS_DOC)
 async def metrics(registry: MetricsDep) -> Response:
     text = registry.render()
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -81,7 +81,12 @@ def test_only_asymmetric_signing_algorithms_are_accepted() -> None:
 
 def _changed(name: str, value: Any) -> Any:
     """A valid value of the same type as ``value`` that differs from it."""
-    special = {"region": "us", "signing_alg": "EdDSA", "introspection_clients": {"id": "s"}}
+    special = {
+        "region": "us",
+        "signing_alg": "EdDSA",
+        "introspection_clients": {"id": "s"},
+        "public_url": "https://login.example",
+    }
     if name in special:
         return special[name]
     if name == "broker_kind":
