@@ -48,6 +48,12 @@ class SessionStarted:
     # clocks say. "" (events written before this field existed): no such evidence, the clock
     # rule decides.
     user_revocation_seen: str = ""
+    # Issue 12: what the session was granted, so a refresh keeps it (RFC 6749 §6) and may only
+    # narrow it: the space-separated scope, and the audience (an RFC 8707 resource) its access
+    # tokens carry as ``aud``. "" in sessions logged before they existed: no scope, and the
+    # client's default audience.
+    scope: str = ""
+    audience: str = ""
 
 
 @dataclass(frozen=True, slots=True)

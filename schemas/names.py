@@ -210,4 +210,20 @@ REDIS_KEY_PREFIXES = (
     "acct:v1:",
     "lfail:v1:",
     "lres:v1:",
+    "cjti:v1:",
 )
+
+
+# -- issue 12: client authentication (login side) ----------------------------------------------
+
+
+def redis_client_assertion_key(client_id: str, jti: str) -> str:
+    """String, set once (SET NX) with the assertion's remaining lifetime: a ``private_key_jwt``
+    client assertion's ``jti`` already used (RFC 7523 §3 item 7). Regional, like the lockout."""
+    return f"cjti:v1:{client_id}:{jti}"
+
+
+SESSION_SCOPE_FIELD = "scope"
+"""Field of ``sess:v1:{sid}``: the session's granted scope (SessionStarted.scope)."""
+SESSION_AUDIENCE_FIELD = "audience"
+"""Field of ``sess:v1:{sid}``: the session's audience (SessionStarted.audience)."""

@@ -74,6 +74,9 @@ sessions = Table(
     # SessionStarted.user_revocation_seen; NULL for sessions logged before it existed. Text, not
     # UUID: a malformed value in an event must not make the row unwritable.
     Column("user_revocation_seen", Text, nullable=True),
+    # SessionStarted.scope and .audience (issue 12); "" for sessions logged before them.
+    Column("scope", Text, nullable=False, server_default=""),
+    Column("audience", Text, nullable=False, server_default=""),
 )
 
 signing_keys = Table(

@@ -52,10 +52,12 @@ class InvalidBearer(OAuthError):
 
 
 class ClientAuthError(OAuthError):
-    """401 ``invalid_client`` (RFC 6749 §5.2) with a Basic challenge (RFC 7617 §2)."""
+    """401 ``invalid_client`` (RFC 6749 §5.2) with a Basic challenge (RFC 7617 §2; RFC 9110
+    §15.5.2 wants one on every 401). One ``description`` for every cause of a failed
+    authentication, so callers learn nothing about which check failed."""
 
-    def __init__(self) -> None:
-        super().__init__("invalid_client", "resource server authentication failed", status=401)
+    def __init__(self, description: str = "client authentication failed") -> None:
+        super().__init__("invalid_client", description, status=401)
         self.headers = {"WWW-Authenticate": BASIC_REALM}
 
 

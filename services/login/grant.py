@@ -6,7 +6,6 @@ token the log does not know about could never be revoked or refreshed in another
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,19 +22,28 @@ from services.core.readmodel import StoreUnavailable
 from services.login import tokens
 from services.login.account import Account, Accounts
 from services.login.attempts import Reservation
+from services.login.client_policy import granted_audience, granted_scope
+from services.login.client_scratch import ClientRecord
 from services.login.clock import Clock, system_clock
 from services.login.errors import OAuthError, Unavailable
 from services.login.events import EventPublisher, PublishFailed
-from services.login.forms import invalid_request, require
+from services.login.forms import require
 from services.login.lockout import Lockout, attempted_user_id
 from services.login.metrics import Metrics
 from services.login.own_writes import OwnWrites
 from services.login.rehash import Rehasher
 from services.login.signer import Signer
 
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 WRONG_CREDENTIALS = "the username or password is wrong"
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """What a session is issued for: the client, its scope and its audience (``aud``)."""
+
+    client_id: str
+    scope: str
+    audience: str
 
 
 @dataclass
@@ -57,16 +65,18 @@ class PasswordGrant:
     clock: Clock = field(default=system_clock)
 
     async def __call__(
-        self, form: Mapping[str, str], request_id: str, client_ip: str = ""
+        self, form: Mapping[str, str], client: ClientRecord, request_id: str, client_ip: str = ""
     ) -> dict[str, Any]:
-        """The RFC 6749 §5.1 token response. Raises ``OAuthError``: 400 ``invalid_grant`` for a
-        wrong password, unknown or disabled user (all alike), 429 while locked out, 503 when a
-        store or the broker does not answer."""
+        """The RFC 6749 §5.1 token response for ``client`` (authenticated and allowed the
+        password grant by the caller). Raises ``OAuthError``: 400 ``invalid_grant`` for a wrong
+        password, unknown or disabled user (all alike), ``invalid_scope``/``invalid_target`` for
+        a scope or resource the client may not have (before any password is checked), 429 while
+        locked out, 503 when a store or the broker does not answer."""
         username = require(form, "username")
         password = require(form, "password")
+        scope = granted_scope(client, form.get("scope"))
+        grant = Granted(client.client_id, scope, granted_audience(client, form.get("resource")))
         await self.rehasher.refuse_unpreparable(password)
-        client_id = _client_id(form.get("client_id"))
-        scope = _scope(form.get("scope"))
         attempted = attempted_user_id(username)
         # The check is reserved before argon2 and settled after (released in `finally` unless
         # the failure replaced it), so parallel guesses cannot all pass the lockout.
@@ -82,7 +92,7 @@ class PasswordGrant:
                 await self.lockout.record_failure(attempted, client_ip, request_id, held)
                 held = None
                 raise OAuthError("invalid_grant", WRONG_CREDENTIALS)
-            answer = await self._start_session(user, client_id, scope, request_id)
+            answer = await self._start_session(user, grant, request_id)
         finally:
             await self.lockout.release(held)
         if checked.rehash:
@@ -110,7 +120,7 @@ class PasswordGrant:
             raise Unavailable("user store unreachable, try again") from None
 
     async def _start_session(
-        self, user: Account, client_id: str, scope: str, request_id: str
+        self, user: Account, grant: Granted, request_id: str
     ) -> dict[str, Any]:
         settings, now, key = self.settings, self.clock(), self.signer.key
         session_id = tokens.new_session_id()
@@ -121,19 +131,22 @@ class PasswordGrant:
             settings.region,
             user.user_id,
             session_id,
-            client_id,
-            scope,
+            grant.client_id,
+            grant.scope,
             user.revocation_seen,
+            grant.audience,
         )
         access, refresh = issue_pair(key, ctx, settings.access_token_ttl_s, now)
         event = SessionStarted(
             session_id=session_id,
-            client_id=client_id,
+            client_id=grant.client_id,
             access_jti=access.jti,
             refresh_token_hash=tokens.refresh_token_hash(refresh),
             signing_kid=key.kid,
             expires_at=now + timedelta(seconds=settings.session_ttl_s),
             user_revocation_seen=user.revocation_seen,
+            scope=grant.scope,
+            audience=grant.audience,
         )
         envelope = wrap(
             event,
@@ -150,7 +163,7 @@ class PasswordGrant:
             raise
         await self.own_writes.session_started(envelope)
         self.metrics.logins.labels("success").inc()
-        return token_response(access, refresh, scope)
+        return token_response(access, refresh, grant.scope)
 
 
 def issue_pair(
@@ -162,29 +175,15 @@ def issue_pair(
     return access, tokens.new_refresh_token(ctx.session_id)
 
 
-def token_response(access: tokens.AccessToken, refresh: str, scope: str = "") -> dict[str, Any]:
-    """The RFC 6749 §5.1 success body: ``scope`` only when the grant has one."""
+def token_response(
+    access: tokens.AccessToken, refresh: str | None, scope: str = ""
+) -> dict[str, Any]:
+    """The RFC 6749 §5.1 success body: ``refresh_token`` and ``scope`` only when the grant has
+    them (RFC 6749 §4.4.3: client_credentials issues no refresh token)."""
     return {
         "access_token": access.token,
         "token_type": "Bearer",
         "expires_in": access.expires_in,
-        "refresh_token": refresh,
+        **({"refresh_token": refresh} if refresh is not None else {}),
         **({"scope": scope} if scope else {}),
     }
-
-
-def _client_id(raw: str | None) -> str:
-    if raw is None:
-        return ""
-    if not _CLIENT_ID.fullmatch(raw):
-        raise invalid_request("malformed client_id")
-    return raw
-
-
-def _scope(raw: str | None) -> str:
-    if raw is None:
-        return ""
-    scopes = raw.split(" ")
-    if len(raw) > 1024 or not all(_SCOPE_TOKEN.fullmatch(s) for s in scopes):
-        raise OAuthError("invalid_scope", "malformed scope")
-    return " ".join(dict.fromkeys(scopes))

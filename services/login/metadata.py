@@ -41,18 +41,6 @@ ROUTES = {
     "jwks_uri": "jwks",
 }
 """Metadata member -> name of the route (``services.login.routes``) it points at."""
-CLIENT_ASSERTION_ALGS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "EdDSA",
-)
-"""The JWS algorithms of ``private_key_jwt`` client assertions (RFC 7523 §3)."""
 CACHE_CONTROL = "public, max-age=300"
 """The document changes only with a deployment's settings: clients may keep it 5 minutes."""
 

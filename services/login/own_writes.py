@@ -34,7 +34,7 @@ def session_fields(envelope: Envelope) -> dict[str, str]:
     """The fields of ``sess:v1:{sid}`` the refresh grant needs, as the session projection
     writes them (epoch seconds, the start's hash as the current one)."""
     payload: SessionStarted = envelope.payload
-    return {
+    fields = {
         "session_id": payload.session_id,
         "user_id": envelope.user_id,
         "client_id": payload.client_id,
@@ -42,6 +42,12 @@ def session_fields(envelope: Envelope) -> dict[str, str]:
         names.SESSION_EXPIRES_FIELD: str(epoch_s(payload.expires_at)),
         names.SESSION_REFRESH_HASH_FIELD: payload.refresh_token_hash,
     }
+    # Only when set, as the projection writes them.
+    if payload.scope:
+        fields[names.SESSION_SCOPE_FIELD] = payload.scope
+    if payload.audience:
+        fields[names.SESSION_AUDIENCE_FIELD] = payload.audience
+    return fields
 
 
 class OwnWrites:

@@ -31,12 +31,14 @@ from schemas.settings import Settings
 from services.core.readmodel import StoreUnavailable
 from services.login import tokens
 from services.login.account import Accounts
+from services.login.client_policy import kept_audience, narrowed_scope
+from services.login.client_scratch import ClientRecord
 from services.login.clock import now_ms
 from services.login.credentials import session_of
 from services.login.errors import OAuthError, Unavailable, outcome_of
 from services.login.events import EventPublisher, PublishFailed
 from services.login.forms import require
-from services.login.grant import issue_pair, token_response
+from services.login.grant import Granted, issue_pair, token_response
 from services.login.metrics import Metrics
 from services.login.own_writes import OwnWrites
 from services.login.refresh_rule import Verdict, judge
@@ -65,12 +67,18 @@ class RefreshGrant:
     signer: Signer
     metrics: Metrics
 
-    async def __call__(self, form: Mapping[str, str], request_id: str) -> dict[str, Any]:
-        """The RFC 6749 §5.1 token response with a rotated refresh token. Raises ``OAuthError``
-        (400 ``invalid_grant``/``invalid_scope``, 503 ``Unavailable``) or ``PublishFailed``."""
+    async def __call__(
+        self, form: Mapping[str, str], client: ClientRecord, request_id: str
+    ) -> dict[str, Any]:
+        """The RFC 6749 §5.1 token response with a rotated refresh token, for the authenticated
+        ``client`` (allowed the refresh_token grant by the caller). The token must have been
+        issued to that client (RFC 6749 §6), whether or not ``client_id`` is repeated; the new
+        access token keeps the session's scope (or the narrower ``scope`` asked for) and its
+        ``aud``. Raises ``OAuthError`` (400 ``invalid_grant``/``invalid_scope``/
+        ``invalid_target``, 503 ``Unavailable``) or ``PublishFailed``."""
         outcome = "error"
         try:
-            body, outcome = await self._refresh(form, request_id)
+            body, outcome = await self._refresh(form, client, request_id)
         except (OAuthError, PublishFailed) as exc:
             outcome = outcome_of(exc)
             raise
@@ -79,12 +87,8 @@ class RefreshGrant:
         return body
 
     async def _refresh(
-        self, form: Mapping[str, str], request_id: str
+        self, form: Mapping[str, str], client: ClientRecord, request_id: str
     ) -> tuple[dict[str, Any], str]:
-        if "scope" in form:
-            # A session does not record its scope, so a narrower one cannot be checked: refreshed
-            # access tokens carry none (RFC 6749 §6 allows omitting it).
-            raise OAuthError("invalid_scope", "refresh without a scope parameter")
         # RFC 6749 §5.2: a missing parameter is invalid_request; a malformed token invalid_grant.
         token = require(form, "refresh_token")
         session_id = session_of(token)
@@ -112,9 +116,12 @@ class RefreshGrant:
             # in another region this one has not projected yet. Only the issuer's log entry tells,
             # so the client retries (no tokens are issued either way) instead of being logged out.
             raise Unavailable("refresh token not known in this region yet, try again")
-        if form.get("client_id", state.client_id) != state.client_id:
+        if state.client_id != client.client_id:
             raise invalid_grant()  # RFC 6749 §6: the token is bound to the client it was issued to
-        body = await self._rotate(session_id, state, presented, request_id, now)
+        scope = narrowed_scope(client, state.scope, form.get("scope"))
+        audience = kept_audience(state.audience, client, form.get("resource"))
+        grant = Granted(client.client_id, scope, audience)
+        body = await self._rotate(session_id, state, grant, presented, request_id, now)
         return body, verdict.value
 
     async def _refuse_if_ended(
@@ -148,7 +155,13 @@ class RefreshGrant:
             raise invalid_grant()
 
     async def _rotate(
-        self, session_id: str, state: RefreshState, presented: str, request_id: str, at_ms: int
+        self,
+        session_id: str,
+        state: RefreshState,
+        grant: Granted,
+        presented: str,
+        request_id: str,
+        at_ms: int,
     ) -> dict[str, Any]:
         settings, now, key = self.settings, from_epoch_ms(at_ms), self.signer.key
         # New access tokens carry the session's own evidence, never this region's newer
@@ -158,9 +171,10 @@ class RefreshGrant:
             settings.region,
             state.user_id,
             session_id,
-            state.client_id,
-            "",
+            grant.client_id,
+            grant.scope,
             state.revocation_seen,
+            grant.audience,
         )
         access, refresh = issue_pair(key, ctx, settings.access_token_ttl_s, now)
         event = TokenRefreshed(
@@ -176,7 +190,7 @@ class RefreshGrant:
         )
         envelope = await self._publish(event, state.user_id, request_id, now, new_event_id(at_ms))
         await self.own_writes.token_refreshed(envelope)
-        return token_response(access, refresh)
+        return token_response(access, refresh, grant.scope)
 
     async def _publish(
         self,

@@ -31,6 +31,8 @@ _SESSION_FIELDS = (
     names.SESSION_PREVIOUS_HASH_FIELD,
     names.SESSION_LAST_ACTIVE_FIELD,
     names.SESSION_REVOCATION_SEEN_FIELD,
+    names.SESSION_SCOPE_FIELD,
+    names.SESSION_AUDIENCE_FIELD,
 )
 
 
@@ -52,6 +54,10 @@ class RefreshState:
     sibling) and is not spent yet."""
     revocation_seen: str = ""
     """SessionStarted.user_revocation_seen ("" for sessions logged before it existed)."""
+    scope: str = ""
+    """SessionStarted.scope: what the session was granted ("" for none, or logged before)."""
+    audience: str = ""
+    """SessionStarted.audience ("" for sessions logged before it existed)."""
 
 
 class RefreshStates:
@@ -104,7 +110,10 @@ def may_be_in_flight(session_id: str, now_ms: int, max_age_s: float) -> bool:
 
 
 def _from_redis(values: list[str | None], presented: str) -> RefreshState | None:
-    user_id, client_id, started, expires, current, previous, active, seen, spent_by, issued = values
+    user_id, client_id, started, expires, current, previous, active, seen, scope, audience = values[
+        :10
+    ]
+    spent_by, issued = values[10:]
     if user_id is None or started is None or expires is None or current is None:
         return None  # absent, or only partly projected: not known yet
     started_ms = int(started) * 1000  # whole seconds, like an access token's iat
@@ -120,6 +129,8 @@ def _from_redis(values: list[str | None], presented: str) -> RefreshState | None
         presented_spent_by=spent_by,
         revocation_seen=seen or "",
         presented_live=spent_by is None and (is_current or issued is not None),
+        scope=scope or "",
+        audience=audience or "",
     )
 
 
@@ -134,6 +145,8 @@ async def _from_postgres(
         s.c.expires_at,
         s.c.refresh_token_hash,
         s.c.user_revocation_seen,
+        s.c.scope,
+        s.c.audience,
     ).where(s.c.session_id == session_id)
     token_query = select(
         r.c.refresh_hash, r.c.issued_by_event_id, r.c.issued_at, r.c.spent_by_event_id
@@ -175,4 +188,6 @@ def _state_from_rows(session: Any, rows: Sequence[Any], presented: str) -> Refre
         presented_spent_by=next((str(e) for e in spent_by if e is not None), None),
         revocation_seen=session.user_revocation_seen or "",
         presented_live=bool(mine) and all(e is None for e in spent_by),
+        scope=session.scope or "",
+        audience=session.audience or "",
     )

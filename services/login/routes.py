@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from schemas.settings import Settings
+from services.login.client_assertion import ASSERTION_ALGS
+from services.login.client_auth import ClientAuthenticator
 from services.login.deps import provide
 from services.login.errors import OAuthError, outcome_of
 from services.login.events import PublishFailed
@@ -20,14 +22,13 @@ from services.login.forms import (
     read_capped,
     require,
 )
-from services.login.grant import PasswordGrant
 from services.login.health import Readiness
-from services.login.introspect import Introspection, authenticate_client
+from services.login.introspect import Introspection, require_introspector
 from services.login.jwks import jwks_entries
 from services.login.keyring import Keyring
 from services.login.lockout import client_ip
 from services.login.logs import request_id_var
-from services.login.metadata import CACHE_CONTROL, CLIENT_ASSERTION_ALGS, server_metadata
+from services.login.metadata import CACHE_CONTROL, server_metadata
 from services.login.metrics import Metrics
 from services.login.openapi import (
     HEALTHZ_DOC,
@@ -42,15 +43,15 @@ from services.login.openapi import (
     TOKEN_DOC,
 )
 from services.login.password_change import PasswordChange
-from services.login.refresh import RefreshGrant
 from services.login.responses import NO_STORE, json_response
 from services.login.revoke import Revocation
+from services.login.token_endpoint import TokenEndpoint
 
 router = APIRouter()
 SettingsDep = Annotated[Settings, Depends(provide(Settings))]
 MetricsDep = Annotated[Metrics, Depends(provide(Metrics))]
-PasswordGrantDep = Annotated[PasswordGrant, Depends(provide(PasswordGrant))]
-RefreshGrantDep = Annotated[RefreshGrant, Depends(provide(RefreshGrant))]
+TokenEndpointDep = Annotated[TokenEndpoint, Depends(provide(TokenEndpoint))]
+ClientsDep = Annotated[ClientAuthenticator, Depends(provide(ClientAuthenticator))]
 PasswordChangeDep = Annotated[PasswordChange, Depends(provide(PasswordChange))]
 IntrospectionDep = Annotated[Introspection, Depends(provide(Introspection))]
 RevocationDep = Annotated[Revocation, Depends(provide(Revocation))]
@@ -65,6 +66,12 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     return parse_form(await read_capped(request.stream(), limit))
 
 
+def endpoint_url(request: Request) -> str:
+    """The URL the request was sent to, without its query: an acceptable ``aud`` of a
+    ``private_key_jwt`` client assertion (``services.login.client_assertion``)."""
+    return str(request.url.replace(query=""))
+
+
 def peer_ip(request: Request, settings: Settings) -> str:
     """The client address the lockout counts (``services.login.lockout.client_ip``)."""
     peer = request.client.host if request.client else None
@@ -73,24 +80,15 @@ def peer_ip(request: Request, settings: Settings) -> str:
 
 
 @router.post("/oauth2/token", **TOKEN_DOC)
-async def token(
-    request: Request,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    password_grant: PasswordGrantDep,
-    refresh_grant: RefreshGrantDep,
-) -> Response:
+async def token(request: Request, settings: SettingsDep, endpoint: TokenEndpointDep) -> Response:
     form = await read_form(request, settings.max_body_bytes)
-    grant_type = require(form, "grant_type")
-    if grant_type == "refresh_token":
-        body = await refresh_grant(form, request_id_var.get())
-        return json_response(body, headers=NO_STORE)
-    if grant_type != "password":
-        metrics.logins.labels("unsupported_grant_type").inc()
-        raise OAuthError(
-            "unsupported_grant_type", "only grant_type=password and refresh_token are supported"
-        )
-    body = await password_grant(form, request_id_var.get(), peer_ip(request, settings))
+    body = await endpoint(
+        request.headers.get("authorization"),
+        form,
+        endpoint_url(request),
+        request_id_var.get(),
+        peer_ip(request, settings),
+    )
     return json_response(body, headers=NO_STORE)
 
 
@@ -106,22 +104,29 @@ async def password(
 
 @router.post("/oauth2/introspect", **INTROSPECT_DOC)
 async def introspect_token(
-    request: Request, settings: SettingsDep, introspect: IntrospectionDep
+    request: Request, settings: SettingsDep, clients: ClientsDep, introspect: IntrospectionDep
 ) -> Response:
-    authenticate_client(request.headers.get("authorization"), settings.introspection_clients)
     form = await read_form(request, settings.max_body_bytes)
+    authorization = request.headers.get("authorization")
+    require_introspector(await clients.authenticate(authorization, form, endpoint_url(request)))
     answer = await introspect(require(form, "token"))
     return json_response(answer, headers=NO_STORE)
 
 
 @router.post("/oauth2/revoke", **REVOKE_DOC)
 async def revoke_token(
-    request: Request, settings: SettingsDep, metrics: MetricsDep, revocation: RevocationDep
+    request: Request,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    clients: ClientsDep,
+    revocation: RevocationDep,
 ) -> Response:
     form = await read_form(request, settings.max_body_bytes)
     counter = metrics.revocation_requests
+    authorization = request.headers.get("authorization")
     try:
-        outcome = await revocation.revoke(require(form, "token"), request_id_var.get())
+        client = await clients.authenticate(authorization, form, endpoint_url(request))
+        outcome = await revocation.revoke(require(form, "token"), client, request_id_var.get())
     except (OAuthError, PublishFailed) as exc:
         counter.labels("revoke", outcome_of(exc)).inc()
         raise
@@ -152,7 +157,7 @@ async def jwks(settings: SettingsDep, keyring: KeyringDep) -> Response:
 
 @router.get("/.well-known/oauth-authorization-server", **METADATA_DOC)
 async def authorization_server_metadata(request: Request, settings: SettingsDep) -> Response:
-    document = server_metadata(settings, request.app.url_path_for, CLIENT_ASSERTION_ALGS)
+    document = server_metadata(settings, request.app.url_path_for, ASSERTION_ALGS)
     return json_response(document, headers={"Cache-Control": CACHE_CONTROL})
 
 

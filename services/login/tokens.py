@@ -49,11 +49,20 @@ class TokenContext:
     revocation_seen: str = ""
     """The session's user-wide revocation evidence (SessionStarted.user_revocation_seen), sent
     as the ``rev_seen`` claim; "" (a session without evidence) sends no claim."""
+    audience: str = ""
+    """The resource server the token is for (RFC 9068 §2.2 ``aud``, RFC 8707); "" sends none."""
+
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+"""The JOSE header ``typ`` of an access token (RFC 9068 §2.1)."""
 
 
 def issue_access_token(
     key: SigningKey, ctx: TokenContext, ttl_s: int, now: datetime | None = None
 ) -> AccessToken:
+    """An RFC 9068 JWT access token for ``ctx``, valid ``ttl_s`` seconds from ``now``: header
+    ``typ: at+jwt`` and ``kid``; claims ``iss``, ``sub``, ``aud`` (when ``ctx`` has one),
+    ``exp``, ``iat``, ``jti``, ``client_id``, ``scope`` (when any), ``sid`` and ``region``."""
     issued = now or datetime.now(UTC)
     jti = str(uuid.uuid4())
     claims: dict[str, Any] = {
@@ -66,11 +75,14 @@ def issue_access_token(
         "region": ctx.region,
         "client_id": ctx.client_id,
     }
+    if ctx.audience:
+        claims["aud"] = ctx.audience
     if ctx.scope:
         claims["scope"] = ctx.scope
     if ctx.revocation_seen:
         claims[USER_REVOCATION_SEEN_CLAIM] = ctx.revocation_seen
-    token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+    headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+    token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers)
     return AccessToken(token=token, jti=jti, expires_in=ttl_s)
 
 

@@ -22,6 +22,10 @@ from services.core import keys
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
+from services.login.client_assertion import AssertionVerifier
+from services.login.client_auth import ClientAuthenticator
+from services.login.client_credentials import ClientCredentialsGrant
+from services.login.client_scratch import ClientRegistry
 from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.grant import PasswordGrant
 from services.login.health import Readiness
@@ -38,6 +42,7 @@ from services.login.revoke import Revocation
 from services.login.rotation import KeyWatcher, published_event
 from services.login.sessions import Sessions
 from services.login.signer import Signer
+from services.login.token_endpoint import TokenEndpoint
 from services.verifier.checks import CheckMetrics, RevocationChecker
 from services.verifier.keystatus import active_keys_loader, key_states
 from services.verifier.mirror import RevocationMirror
@@ -84,12 +89,14 @@ class LoginWiring:
     password_change: PasswordChange
     introspection: Introspection
     readiness: Readiness
+    token_endpoint: TokenEndpoint
+    client_auth: ClientAuthenticator
     key_watcher: KeyWatcher | None = field(default=None)
 
     def parts(self) -> dict[type, object]:
         """What routes may ask for (``services.login.deps.provide``), by type."""
         provided: list[object] = [self.settings, self.metrics, self.keyring]
-        provided += [self.password_grant, self.refresh_grant, self.revocation]
+        provided += [self.token_endpoint, self.client_auth, self.revocation]
         provided += [self.password_change, self.introspection, self.readiness]
         return {type(part): part for part in provided}
 
@@ -155,9 +162,21 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     change = PasswordChange(region, tokens, passwords, rehasher, accounts, lockout, publisher)
     ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
     readiness = Readiness(clients.producer, redis, engine, region)
-    return LoginWiring(
-        *ports, grant, refresh, revocation, change, Introspection(tokens, metrics), readiness
+    client_auth = ClientAuthenticator(
+        ClientRegistry(redis, engine), AssertionVerifier(redis, issuer, token_url(issuer))
     )
+    endpoint = TokenEndpoint(
+        client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics
+    )
+    introspection = Introspection(tokens, metrics)
+    return LoginWiring(
+        *ports, grant, refresh, revocation, change, introspection, readiness, endpoint, client_auth
+    )
+
+
+def token_url(issuer: str) -> str:
+    """The token endpoint of ``issuer`` (RFC 8414 ``token_endpoint``)."""
+    return issuer.rstrip("/") + "/oauth2/token"
 
 
 def _token_verifier(

@@ -30,6 +30,8 @@ def reduce(record: Record) -> list[Operation]:
         "signing_kid": payload.signing_kid,
         "start_event_id": event.event_id,
         "user_revocation_seen": payload.user_revocation_seen or None,
+        "scope": payload.scope,
+        "audience": payload.audience,
     }
     expires_at = epoch_s(payload.expires_at)
     cached = {
@@ -44,6 +46,10 @@ def reduce(record: Record) -> list[Operation]:
         "signing_kid": payload.signing_kid,
         "start_event_id": event.event_id,
     }
+    if payload.scope:
+        cached[names.SESSION_SCOPE_FIELD] = payload.scope
+    if payload.audience:
+        cached[names.SESSION_AUDIENCE_FIELD] = payload.audience
     if payload.user_revocation_seen:  # absent (not "") for sessions logged before it existed
         cached[names.SESSION_REVOCATION_SEEN_FIELD] = payload.user_revocation_seen
     return [

@@ -27,10 +27,13 @@ from services.devstack.infra import RegionInfra
 from services.devstack.process import ManagedProcess
 from services.login.app import create_app
 from services.login.wiring import LoginWiring, build_wiring
+from tests.integration.client_seeding import APP_ID, RS_ID, RS_SECRET, register
 from tests.integration.login_seeding import seed_user_redis
 
-INTROSPECTION_ID = "rs1"
-INTROSPECTION_SECRET = "rs1-secret-value"
+INTROSPECTION_ID = RS_ID
+INTROSPECTION_SECRET = RS_SECRET
+APP = {"client_id": APP_ID}
+"""Form fields naming the public test client every login form is sent as."""
 Prepare = Callable[["Login"], Awaitable[None]]
 
 
@@ -39,6 +42,8 @@ class Login:
     settings: Settings
     wiring: LoginWiring
     client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport | None = None
+    """The in-process transport ``client`` uses, for stock clients built by a test."""
 
 
 def login_settings(tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: Any) -> Settings:
@@ -50,7 +55,6 @@ def login_settings(tmp_path: Path, broker: str, redis_url: str, dsn: str, **kw: 
         "key_dir": tmp_path / "keys",
         "topic_partitions": 2,
         "produce_timeout_s": 1.0,
-        "introspection_clients": {INTROSPECTION_ID: INTROSPECTION_SECRET},
         "argon2_threads": 2,
     }
     return Settings(**(values | kw))
@@ -64,7 +68,9 @@ async def running_login(settings: Settings) -> AsyncIterator[Login]:
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
-            yield Login(settings, wiring, client)
+            running = Login(settings, wiring, client, transport)
+            await register(running)
+            yield running
     finally:
         await wiring.close()
 

@@ -15,7 +15,9 @@ from schemas.events import SessionStarted, SigningKeyPublished
 from services.core.keys import SigningKey, load_or_create
 from services.core.readmodel import make_engine
 from services.devstack.process import ManagedProcess, free_port
+from tests.integration.client_seeding import AUDIENCE
 from tests.integration.login_harness import (
+    APP,
     Login,
     events_on_topic,
     login_fixture,
@@ -31,7 +33,7 @@ login = login_fixture(scope="function", broker="own")
 
 
 async def _password_login(login: Login, username: str, password: str) -> httpx.Response:
-    form = {"grant_type": "password", "username": username, "password": password}
+    form = {"grant_type": "password", "username": username, "password": password, **APP}
     return await login.client.post("/oauth2/token", data=form)
 
 
@@ -48,7 +50,7 @@ async def test_login_returns_a_verifiable_token_and_logs_the_session(login: Logi
     kid = jwt.get_unverified_header(body["access_token"])["kid"]
     (jwk,) = [k for k in jwks["keys"] if k["kid"] == kid]
     key = jwt.PyJWK(jwk).key
-    claims = jwt.decode(body["access_token"], key, algorithms=["RS256"])
+    claims = jwt.decode(body["access_token"], key, algorithms=["RS256"], audience=AUDIENCE)
     assert claims["sub"] == user_id
     assert claims["iss"] == login.settings.token_issuer
 

@@ -10,14 +10,15 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from schemas.settings import Settings, SettingsError
 from services.login.app import create_app
-from services.login.metadata import CLIENT_ASSERTION_ALGS, server_metadata
+from services.login.client_assertion import ASSERTION_ALGS
+from services.login.metadata import server_metadata
 
 ENDPOINTS = ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "jwks_uri")
 
 
 def _document(**kw: Any) -> dict[str, Any]:
     settings = Settings(**kw)
-    return server_metadata(settings, create_app(settings).url_path_for, CLIENT_ASSERTION_ALGS)
+    return server_metadata(settings, create_app(settings).url_path_for, ASSERTION_ALGS)
 
 
 def _validate(document: dict[str, Any]) -> None:
