@@ -6,18 +6,16 @@ expected here: every store answers)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
+import pytest
 
-from services.devstack.process import free_port
-from services.login.app import OPENAPI_PATH, create_app
-from services.login.headers import server_options
-from tests.integration.login_harness import Login, login_fixture, seeded, set_heartbeat
+from services.login.app import OPENAPI_PATH
+from tests.integration.client_seeding import RS_ID, RS_SECRET
+from tests.integration.login_harness import Login, login_fixture, seeded
+from tests.integration.served_login import serving
 
 login = login_fixture("openapi_fuzz", seeded(("fuzz-user", "pw-fuzz-user")))
 
@@ -31,41 +29,6 @@ CHECKS = (
 MAX_EXAMPLES = 25
 """Generated requests per operation and phase: ~10 operations stay well under a minute."""
 RUN_TIMEOUT_S = 240.0
-
-
-@contextlib.asynccontextmanager
-async def serving(login: Login) -> AsyncIterator[str]:
-    """The login app on a real loopback port (uvicorn with the endpoint's own h11 options), with
-    a live projector heartbeat so /readyz answers 200; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(login.settings, login.wiring),
-        host="127.0.0.1",
-        port=port,
-        **server_options(login.settings),
-        log_config=None,
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    served = asyncio.create_task(server.serve())
-    beating = asyncio.create_task(_heartbeat(login))
-    try:
-        for _ in range(500):  # up to ~10 s
-            if server.started or served.done():
-                break
-            await asyncio.sleep(0.02)
-        assert server.started, "the login endpoint did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        beating.cancel()
-        server.should_exit = True
-        await served
-
-
-async def _heartbeat(login: Login) -> None:
-    while True:
-        await set_heartbeat(login.settings.redis_url, login.settings.region)
-        await asyncio.sleep(2)
 
 
 async def test_openapi_document_is_served_with_every_route(login: Login) -> None:
@@ -84,14 +47,23 @@ async def test_openapi_document_is_served_with_every_route(login: Login) -> None
     assert {"200", "400", "401", "429", "503"} <= set(token["responses"])
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    [(), ("--auth", f"{RS_ID}:{RS_SECRET}")],
+    ids=["anonymous", "as-resource-server"],
+)
 async def test_schemathesis_finds_no_server_error_and_no_undeclared_answer(
-    login: Login, tmp_path: Path
+    login: Login, tmp_path: Path, credentials: tuple[str, ...]
 ) -> None:
+    """Anonymous, then with a registered resource server's HTTP Basic credentials on every
+    request (past client authentication: introspection and revocation proper, the token
+    endpoint's grant rules)."""
     async with serving(login) as base:
         process = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "st"),
             "run",
             base + OPENAPI_PATH,
+            *credentials,
             "--checks",
             ",".join(CHECKS),
             "--phases",
