@@ -22,8 +22,12 @@ from redis.asyncio import Redis
 from bench.report import figure, heading, percentiles, ratio
 from schemas import names
 from schemas.identity import user_id_for
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.settings import Settings
 from services.devstack.stack import Stack
+
+CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
+"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 PASSWORD = "correct horse battery staple"
 
@@ -85,7 +89,7 @@ def argon2_ceiling(settings: Settings, seconds: float) -> float:
 
 
 async def http_logins(url: str, username: str, seconds: float, concurrency: int) -> float:
-    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    form = {"grant_type": "password", "username": username, "password": PASSWORD, **CLIENT}
     ok = 0
     deadline = time.perf_counter() + seconds
 
@@ -170,7 +174,7 @@ async def bench_propagation(stack: Stack, username: str, count: int) -> None:
     us = stack.settings["us"]
     redis = Redis.from_url(us.redis_url)
     pg = await asyncpg.connect(us.postgres_dsn)
-    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    form = {"grant_type": "password", "username": username, "password": PASSWORD, **CLIENT}
     samples: list[float] = []
     async with httpx.AsyncClient(timeout=30) as client:
         for _ in range(count):

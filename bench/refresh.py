@@ -11,7 +11,11 @@ import httpx
 
 from bench.login import PASSWORD, stack_login_url
 from bench.report import figure, heading
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import Stack
+
+CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
+"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 CLIENTS = 16
 SESSIONS_PER_CLIENT = 8
@@ -48,7 +52,7 @@ def _login_pid(stack: Stack, region: str) -> int:
 
 
 async def _sessions(client: httpx.AsyncClient, url: str, username: str, count: int) -> list[str]:
-    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    form = {"grant_type": "password", "username": username, "password": PASSWORD, **CLIENT}
     refresh_tokens = []
     for _ in range(count):
         response = await client.post(f"{url}/oauth2/token", data=form)
@@ -65,7 +69,7 @@ async def _client_loop(
     i = 0
     while time.perf_counter() < until:
         slot = i % len(tokens)
-        form = {"grant_type": "refresh_token", "refresh_token": tokens[slot]}
+        form = {"grant_type": "refresh_token", "refresh_token": tokens[slot], **CLIENT}
         response = await client.post(f"{url}/oauth2/token", data=form)
         if response.status_code == 503:
             tally.retry += 1

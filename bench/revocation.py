@@ -14,11 +14,15 @@ from redis.asyncio import Redis
 from bench.login import PASSWORD, stack_login_url
 from bench.report import figure, heading, percentiles
 from schemas import names
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
+
+CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
+"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 
 async def _login_many(stack: Stack, username: str, count: int) -> list[str]:
-    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+    form = {"grant_type": "password", "username": username, "password": PASSWORD, **CLIENT}
     url = f"{stack_login_url(stack, 'eu')}/oauth2/token"
     tokens: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:
@@ -50,7 +54,7 @@ async def bench_revocation_propagation(stack: Stack, username: str, count: int) 
     async with httpx.AsyncClient(timeout=30) as client:
         for token in tokens:
             session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
-            (await client.post(url, data={"token": token})).raise_for_status()
+            (await client.post(url, data={"token": token, **CLIENT})).raise_for_status()
             key = names.redis_revoked_session_key(session_id)
             while not await redis.exists(key):
                 pass

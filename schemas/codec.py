@@ -185,9 +185,11 @@ def _converter_for(hint: Any) -> Converter:
         return _boolean
     if hint is datetime:
         return _timestamp
-    if typing.get_origin(hint) is Mapping:
-        return _string_map
     args = typing.get_args(hint)
+    if typing.get_origin(hint) is Mapping:
+        return _json_object if args[1] is Any else _string_map
+    if typing.get_origin(hint) is tuple and args == (str, Ellipsis):
+        return _string_tuple
     if type(None) in args and len(args) == 2:
         inner = _converter_for(next(a for a in args if a is not type(None)))
         return lambda value, name: None if value is None else inner(value, name)
@@ -234,6 +236,18 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise DecodeError(f"{name} must be an object of strings")
     return value
+
+
+def _json_object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DecodeError(f"{name} must be an object")
+    return value
+
+
+def _string_tuple(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DecodeError(f"{name} must be an array of strings")
+    return tuple(value)
 
 
 def _timestamp(value: Any, name: str) -> datetime:

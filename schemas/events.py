@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from schemas.client_events import CLIENT_EVENT_CLASSES
 from schemas.envelope import Payload
 
 
@@ -286,6 +287,7 @@ EVENT_CLASSES: tuple[type[Payload], ...] = (
     LockoutLifted,
     IpLockoutLifted,
     PasswordRehashed,
+    *CLIENT_EVENT_CLASSES,  # issue 12
 )
 REVOCATION_TYPES = frozenset(
     c.TYPE

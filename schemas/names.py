@@ -41,6 +41,7 @@ TABLE_REFRESH_TOKENS = "refresh_tokens_v1"
 TABLE_USER_ACCOUNTS = "user_accounts_v1"
 TABLE_SIGNING_KEY_STATUS = "signing_key_status_v1"
 TABLE_LOGIN_FAILURES = "login_failures_v1"
+TABLE_OAUTH_CLIENTS = "oauth_clients_v1"  # issue 12
 
 
 # -- Redis keys ----------------------------------------------------------------------------------
@@ -190,6 +191,27 @@ def redis_ip_unlock_key(client_ip: str) -> str:
     return f"lfail:v1:ipunlock:{client_ip}"
 
 
+# -- OAuth clients (issue 12) ------------------------------------------------------------------
+def client_partition_key(client_id: str) -> str:
+    """Partition key of every client event: per-client order; clients belong to no user."""
+    return "client:" + client_id
+
+
+def redis_client_key(client_id: str) -> str:
+    """Hash of one registered OAuth client (``oauth_clients_v1`` row's fields; lists as JSON)."""
+    return f"client:v1:{client_id}"
+
+
+DEV_PUBLIC_CLIENT_ID = "authplane-cli"
+"""Dev stack: first-party public client allowed the password and refresh_token grants."""
+DEV_SERVICE_CLIENT_ID = "authplane-service"
+"""Dev stack: confidential service client (client_secret_basic, client_credentials)."""
+DEV_RESOURCE_SERVER_ID = "authplane-api"
+"""Dev stack: confidential resource server allowed to introspect (RFC 7662)."""
+DEV_AUDIENCE = "https://api.authplane.dev"
+"""Dev stack: the resource server's audience (RFC 8707 resource), every dev client's default."""
+
+
 REDIS_REVOCATION_PATTERN = "rev:v1:*"
 """Every revocation key (SCAN match pattern and keyspace-notification pattern)."""
 
@@ -210,6 +232,7 @@ REDIS_KEY_PREFIXES = (
     "acct:v1:",
     "lfail:v1:",
     "lres:v1:",
+    "client:v1:",
     "cjti:v1:",
 )
 

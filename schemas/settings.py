@@ -34,7 +34,6 @@ from pydantic import model_validator as model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -117,22 +116,8 @@ def _boolean(raw: Any) -> Any:
     raise ValueError(f"expected true or false, not {raw!r}")
 
 
-def _pairs(raw: Any) -> Any:
-    """``id:secret,id2:secret2`` (secrets may contain ``:``; ids may not)."""
-    if not isinstance(raw, str):
-        return raw
-    out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        key, sep, value = item.partition(":")
-        if not sep or not key or not value:
-            raise ValueError("expected comma-separated id:secret pairs")
-        out[key] = value
-    return out
-
-
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 Port = Annotated[int, Field(ge=0, le=65535)]
-ClientSecrets = Annotated[Mapping[str, SecretStr], NoDecode, BeforeValidator(_pairs)]
 _URLS = frozenset({"redis_url", "postgres_dsn"})
 
 
@@ -169,7 +154,6 @@ class Settings(BaseSettings):
     max_request_head_bytes: PositiveInt = 16384
     max_header_bytes: PositiveInt = 8192
     produce_timeout_s: NonNegativeFloat = 5.0
-    introspection_clients: ClientSecrets = Field(default_factory=dict)
 
     key_watch_interval_s: PositiveFloat = 1.0
     key_retire_grace_s: NonNegativeInt = 60

@@ -189,3 +189,39 @@ deadletters = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     UniqueConstraint("source_topic", "log_partition", "log_offset", name="deadletters_v1_position"),
 )
+
+# -- issue 12: OAuth clients -----------------------------------------------------------------------
+oauth_clients = Table(
+    names.TABLE_OAUTH_CLIENTS,
+    metadata,
+    # One row per client id, four groups of columns, each with its own winner (see
+    # streams.projection.clients): lists and the JWK Set are JSON text. ``*_order`` columns are
+    # 33 lower-case hex digits whose string order is the group's precedence, so one "greatest
+    # wins" upsert resolves registrations against updates whatever the delivery order.
+    Column("client_id", Text, primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("client_type", Text, nullable=True),
+    Column("token_endpoint_auth_method", Text, nullable=True),
+    Column("grant_types", Text, nullable=True),
+    Column("scopes", Text, nullable=True),
+    Column("default_scopes", Text, nullable=True),
+    Column("audiences", Text, nullable=True),
+    Column("default_audience", Text, nullable=True),
+    Column("can_introspect", Boolean, nullable=True),
+    Column("jwks", Text, nullable=True),
+    Column("config_event_id", UUID(as_uuid=False), nullable=True),
+    Column("config_order", Text, nullable=True),
+    # When the winning configuration was written (its event's occurred_at, not a local time).
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    Column("secret_hash", Text, nullable=True),
+    Column("secret_event_id", UUID(as_uuid=False), nullable=True),
+    Column("secret_order", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("state_reason", Text, nullable=True),
+    Column("state_event_id", UUID(as_uuid=False), nullable=True),
+    # NULL until the client's client.registered is applied: until then the client is unusable.
+    Column("registration_event_id", UUID(as_uuid=False), nullable=True),
+    Column("registration_order", Text, nullable=True),
+    Column("registered_at", DateTime(timezone=True), nullable=True),
+    Column("origin_region", Text, nullable=True),
+)

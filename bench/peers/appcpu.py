@@ -26,6 +26,7 @@ import orjson
 
 from bench.login import PASSWORD, create_user, wait_user_everywhere
 from bench.peers.systems import REGION, USERNAME
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 from services.login.app import create_app
 from services.login.wiring import build_wiring
@@ -83,6 +84,7 @@ async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[s
     )
     try:
         login = f"grant_type=password&username={USERNAME}&password={PASSWORD}".replace(" ", "+")
+        login += f"&client_id={DEV_PUBLIC_CLIENT_ID}"
         status, raw = await call(app, "/oauth2/token", login.encode())
         if status != 200:
             raise RuntimeError(f"password grant answered {status}: {raw!r}")
@@ -97,8 +99,9 @@ async def measure(stack: Stack, count: int, rounds: int, mirror: bool) -> dict[s
 
         async def refresh() -> None:
             nonlocal refresh_token
-            form = f"grant_type=refresh_token&refresh_token={refresh_token}".encode()
-            status, raw = await call(app, "/oauth2/token", form)
+            form = f"grant_type=refresh_token&client_id={DEV_PUBLIC_CLIENT_ID}"
+            form += f"&refresh_token={refresh_token}"
+            status, raw = await call(app, "/oauth2/token", form.encode())
             if status != 200:
                 raise RuntimeError(f"refresh grant answered {status}: {raw!r}")
             refresh_token = orjson.loads(raw)["refresh_token"]

@@ -11,6 +11,7 @@ from bench.peers import pin
 from bench.peers.keycloak import CLIENT_ID, Keycloak
 from bench.peers.keycloak import REALM as REALM_KC
 from bench.peers.side import Side
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 USERNAME = "bench-user"
@@ -59,7 +60,7 @@ def authplane_side(stack: Stack, username: str = USERNAME) -> Side:
         token_path="/oauth2/token",
         introspect_path="/oauth2/introspect",
         password_form={"username": username, "password": PASSWORD},
-        client_form={},
+        client_form={"client_id": DEV_PUBLIC_CLIENT_ID},
         introspection_auth=(INTROSPECTION_CLIENT_ID, stack.introspection_secret),
         login_pids=lambda: [login_pid(stack)],
         logout=logout,

@@ -2,10 +2,10 @@
 
 Columns added in place with the default "" (no new read-model name): "" is exactly what a session
 logged before SessionStarted carried them decodes to, so no replay is needed. The lead chains
-this after 0009 (issue 12's client registry) when merging; alone it follows 0007.
+this after the newest migration when merging (here: 0009, issue 12's client registry).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

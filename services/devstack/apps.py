@@ -28,7 +28,6 @@ def region_settings(
     base_dir: Path,
     http_port: int,
     metrics_port: int,
-    introspection_clients: Mapping[str, str],
 ) -> Settings:
     return base.replace(
         region=infra.region,
@@ -38,7 +37,6 @@ def region_settings(
         http_host=HOST,
         http_port=http_port,
         key_dir=base_dir / "keys" / infra.region,
-        introspection_clients=dict(introspection_clients),
         projector_metrics_port=metrics_port,
         stack_file=base_dir / "stack.json",
     )

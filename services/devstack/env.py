@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from schemas import names
 from schemas.topology import Topology
 
 PREFIX = "AUTHPLANE_"
@@ -38,6 +39,8 @@ def exports(topo: Topology, stack_file: Path, region: str | None = None) -> list
         *pairs,
         (f"{PREFIX}INTROSPECTION_CLIENT_ID", topo.introspection_client_id),
         (f"{PREFIX}INTROSPECTION_CLIENT_SECRET", topo.introspection_client_secret),
+        # The dev stack's first-party public client, allowed the password grant (issue 12).
+        (f"{PREFIX}CLIENT_ID", names.DEV_PUBLIC_CLIENT_ID),
     ]
 
 
@@ -67,6 +70,7 @@ def next_commands(
         f"printf %s {shlex.quote(DEMO_PASSWORD)} | {bin_dir}authctl user create {DEMO_USER} "
         "--password-stdin --wait",
         f"curl -s {first.login_url}/oauth2/token -d grant_type=password -d username={DEMO_USER} "
-        f"--data-urlencode {shlex.quote('password=' + DEMO_PASSWORD)}",
+        f"--data-urlencode {shlex.quote('password=' + DEMO_PASSWORD)} "
+        '-d "client_id=$AUTHPLANE_CLIENT_ID"',
         f"curl -s -u {client} {last.login_url}/oauth2/introspect -d token=ACCESS_TOKEN",
     ]

@@ -8,24 +8,25 @@ projections without the log that produced them would contradict "the log is the 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from schemas import names
 from schemas.broker import KAFKA, TANSU
 from schemas.settings import Settings
 from schemas.topics import ensure_topics, replication_for
-from services.devstack import apps, kafka, stackfile
+from services.devstack import apps, dev_clients, kafka, stackfile
 from services.devstack.broker import start_broker
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
 from services.devstack.toxiproxy import LinkProxies, plan_links
 
-INTROSPECTION_CLIENT_ID = "rs-dev"
+INTROSPECTION_CLIENT_ID = names.DEV_RESOURCE_SERVER_ID
+"""The dev resource server (a registered client allowed to introspect, ``dev_clients``)."""
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Stack:
     apps: list[ManagedProcess] = field(default_factory=list)
     settings: dict[str, Settings] = field(default_factory=dict)
     introspection_secret: str = ""
+    clients: dict[str, dev_clients.DevClient] = field(default_factory=dict)
+    """The registered dev clients with their secrets (``services.devstack.dev_clients``)."""
     detached: bool = False
     kafka: kafka.KafkaCluster | None = None
     """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
@@ -147,7 +150,8 @@ class Stack:
                 die_with_parent=not self.detached,
                 ports=fixed,
             )
-        self.introspection_secret = secrets.token_urlsafe(32)
+        self.clients = dev_clients.dev_clients()
+        self.introspection_secret = self.clients[INTROSPECTION_CLIENT_ID].secret
         for region, infra in self.regions.items():
             self.settings[region] = apps.region_settings(
                 base,
@@ -156,10 +160,12 @@ class Stack:
                 base_dir=self.base_dir,
                 http_port=_next(ports) or free_port(),
                 metrics_port=_next(ports) or free_port(),
-                introspection_clients={INTROSPECTION_CLIENT_ID: self.introspection_secret},
             )
+        dev_clients.publish(self.clients, next(iter(self.settings.values())))
         if with_apps:
             self._start_apps(inherited_env or {}, ready_timeout)
+            redis_urls = [s.redis_url for s in self.settings.values()]
+            dev_clients.wait_projected(list(self.clients), redis_urls, ready_timeout)
         stackfile.write(self)
 
     def _start_apps(self, inherited_env: Mapping[str, str], ready_timeout: float) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from schemas import topology
+from schemas import names, topology
 from services.devstack.pids import create_time, pid_alive, stop_recorded_pid
 from services.devstack.process import InfraError, ManagedProcess
 
@@ -92,11 +92,12 @@ def write(stack: Stack) -> None:
             ],
         },
         "processes": records,
+        "clients": {cid: c.summary() for cid, c in stack.clients.items()},
     }
     topo = topology.Topology(
         kafka_bootstrap=stack.kafka_bootstrap,
         regions=regions,
-        introspection_client_id="rs-dev",
+        introspection_client_id=names.DEV_RESOURCE_SERVER_ID,
         introspection_client_secret=stack.introspection_secret,
         extra=extra,
     )

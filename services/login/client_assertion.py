@@ -33,8 +33,8 @@ from redis.asyncio import Redis
 
 from schemas import names
 from schemas.settings import CLOCK_SKEW_S
+from services.core.clients import ClientRecord
 from services.core.readmodel import REDIS_ERRORS
-from services.login.client_scratch import ClientRecord
 from services.login.errors import ClientAuthError, Unavailable
 from services.login.forms import invalid_request
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote_plus
 
+from schemas.client_secrets import client_secret_matches
+from services.core.clients import ClientRecord
 from services.core.readmodel import StoreUnavailable
 from services.login.client_assertion import AssertionVerifier
-from services.login.client_scratch import ClientRecord, client_secret_matches
 from services.login.credentials import split_authorization
 from services.login.errors import ClientAuthError, OAuthError, Unavailable
 from services.login.forms import invalid_request

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.settings import Settings
+from services.core.clients import ClientRecord
 from services.login import tokens
 from services.login.client_policy import granted_audience, granted_scope
-from services.login.client_scratch import ClientRecord
 from services.login.clock import Clock, system_clock
 from services.login.errors import OAuthError
 from services.login.grant import token_response

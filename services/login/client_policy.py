@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from services.login.client_scratch import ClientRecord
+from services.core.clients import ClientRecord
 from services.login.errors import OAuthError
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token

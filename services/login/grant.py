@@ -16,6 +16,7 @@ from schemas.epoch import epoch_ms
 from schemas.events import SessionStarted
 from schemas.identity import InvalidUsername, normalize_username, user_id_for
 from schemas.settings import Settings
+from services.core.clients import ClientRecord
 from services.core.keys import SigningKey
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import StoreUnavailable
@@ -23,7 +24,6 @@ from services.login import tokens
 from services.login.account import Account, Accounts
 from services.login.attempts import Reservation
 from services.login.client_policy import granted_audience, granted_scope
-from services.login.client_scratch import ClientRecord
 from services.login.clock import Clock, system_clock
 from services.login.errors import OAuthError, Unavailable
 from services.login.events import EventPublisher, PublishFailed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.login.client_scratch import ClientRecord
+from services.core.clients import ClientRecord
 from services.login.errors import OAuthError
 from services.login.metrics import Metrics
 from services.verifier.verifier import Verifier

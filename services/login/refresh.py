@@ -28,11 +28,11 @@ from schemas.envelope import Envelope, Payload, new_event_id, wrap
 from schemas.epoch import from_epoch_ms
 from schemas.events import RefreshTokenReused, TokenRefreshed
 from schemas.settings import Settings
+from services.core.clients import ClientRecord
 from services.core.readmodel import StoreUnavailable
 from services.login import tokens
 from services.login.account import Accounts
 from services.login.client_policy import kept_audience, narrowed_scope
-from services.login.client_scratch import ClientRecord
 from services.login.clock import now_ms
 from services.login.credentials import session_of
 from services.login.errors import OAuthError, Unavailable, outcome_of

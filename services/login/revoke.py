@@ -33,9 +33,9 @@ from schemas.envelope import wrap
 from schemas.epoch import from_epoch_ms, from_epoch_s
 from schemas.events import SessionRevoked, TokenRevoked
 from schemas.settings import Settings
+from services.core.clients import ClientRecord
 from services.core.readmodel import StoreUnavailable
 from services.login.client_credentials import is_client_subject
-from services.login.client_scratch import ClientRecord
 from services.login.clock import now_ms
 from services.login.credentials import bearer_token, session_of
 from services.login.errors import InvalidBearer, OAuthError, Unavailable

@@ -125,8 +125,9 @@ async def revoke_token(
     counter = metrics.revocation_requests
     authorization = request.headers.get("authorization")
     try:
+        token = require(form, "token")  # a malformed request is invalid_request, whoever sends it
         client = await clients.authenticate(authorization, form, endpoint_url(request))
-        outcome = await revocation.revoke(require(form, "token"), client, request_id_var.get())
+        outcome = await revocation.revoke(token, client, request_id_var.get())
     except (OAuthError, PublishFailed) as exc:
         counter.labels("revoke", outcome_of(exc)).inc()
         raise

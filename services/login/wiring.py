@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.settings import Settings
 from services.core import keys
+from services.core.clients import ClientRegistry
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
 from services.login.client_assertion import AssertionVerifier
 from services.login.client_auth import ClientAuthenticator
 from services.login.client_credentials import ClientCredentialsGrant
-from services.login.client_scratch import ClientRegistry
 from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.grant import PasswordGrant
 from services.login.health import Readiness

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from schemas import client_events as cev
 from schemas import events as ev
 from streams.operations import Operation
 from streams.projection import (
     accounts,
     archive,
+    clients,
     key_status,
     login_failures,
     refresh,
@@ -46,6 +48,11 @@ REDUCERS: dict[str, tuple[Reducer, ...]] = {
     ev.IpLockoutLifted.TYPE: (login_failures.reduce_ip_unlocked,),
     ev.SigningKeyRetired.TYPE: (key_status.reduce_retired,),
     ev.SigningKeyRevoked.TYPE: (key_status.reduce_revoked,),
+    cev.ClientRegistered.TYPE: (clients.reduce_registered,),  # issue 12
+    cev.ClientUpdated.TYPE: (clients.reduce_updated,),
+    cev.ClientDisabled.TYPE: (clients.reduce_disabled,),
+    cev.ClientEnabled.TYPE: (clients.reduce_enabled,),
+    cev.ClientSecretRotated.TYPE: (clients.reduce_secret_rotated,),
 }
 
 

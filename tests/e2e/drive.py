@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 PASSWORD = "correct horse battery staple"
@@ -75,5 +76,10 @@ def introspect(stack: Stack, region: str, token: str) -> dict[str, Any]:
 def password_login(stack: Stack, region: str, username: str, password: str) -> httpx.Response:
     return httpx.post(
         f"{login_url(stack, region)}/oauth2/token",
-        data={"grant_type": "password", "username": username, "password": password},
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "client_id": DEV_PUBLIC_CLIENT_ID,
+        },
     )

@@ -15,6 +15,7 @@ from redis import Redis
 
 from schemas import names
 from schemas.identity import user_id_for
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.settings import Settings
 from services.devstack.stack import Stack
 from tests.e2e.drive import PASSWORD, authctl, eventually, login_url
@@ -44,7 +45,11 @@ def burst(stack: Stack, username: str, passwords: list[str]) -> Counter[int]:
         with httpx.Client(base_url=base, timeout=60) as client:
             client.get("/healthz")  # the connection is open before the gate
             gate.wait()
-            form = {"grant_type": "password", "username": username}
+            form = {
+                "grant_type": "password",
+                "username": username,
+                "client_id": DEV_PUBLIC_CLIENT_ID,
+            }
             return client.post(
                 "/oauth2/token", data=form | {"password": passwords[index]}
             ).status_code

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack import recovery
 from services.devstack.stack import Stack
 from tests.e2e.drive import PASSWORD, authctl, eventually, introspect, login_url, wait_ready
@@ -62,7 +63,12 @@ def people(stack: Stack) -> dict[str, Any]:
 def _login(stack: Stack, region: str, username: str) -> dict[str, Any] | None:
     response = httpx.post(
         f"{login_url(stack, region)}/oauth2/token",
-        data={"grant_type": "password", "username": username, "password": PASSWORD},
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": PASSWORD,
+            "client_id": DEV_PUBLIC_CLIENT_ID,
+        },
     )
     return response.json() if response.status_code == 200 else None
 

@@ -17,6 +17,7 @@ import pytest
 from redis import Redis
 
 from schemas import names
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.settings import Settings
 from services.devstack.stack import Stack
 from services.login.tokens import refresh_token_hash
@@ -53,7 +54,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def refresh(stack: Stack, region: str, token: str) -> httpx.Response:
     return httpx.post(
         f"{login_url(stack, region)}/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": token},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": DEV_PUBLIC_CLIENT_ID,
+        },
     )
 
 

@@ -29,6 +29,7 @@ from redis import Redis
 from schemas import names, topology
 from schemas.codec import encode
 from schemas.identity import user_id_for
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.settings import Settings
 from services.admin import revocation as revoke
 from services.devstack.apps import child_env
@@ -102,6 +103,7 @@ def _claims(token: str) -> dict[str, Any]:
 
 def _token_grant(base_url: str, username: str, password: str) -> dict[str, Any]:
     form = {"grant_type": "password", "username": username, "password": password}
+    form["client_id"] = DEV_PUBLIC_CLIENT_ID
     response = httpx.post(f"{base_url}/oauth2/token", data=form)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

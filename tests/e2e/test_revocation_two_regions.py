@@ -16,6 +16,7 @@ import jwt
 import orjson
 import pytest
 
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.settings import Settings
 from services.devstack.recovery import find_app
 from services.devstack.stack import Stack
@@ -57,7 +58,11 @@ def sid_of(tokens: dict[str, Any]) -> str:
 def refresh(stack: Stack, region: str, refresh_token: str) -> httpx.Response:
     return httpx.post(
         f"{login_url(stack, region)}/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": DEV_PUBLIC_CLIENT_ID,
+        },
     )
 
 
@@ -107,7 +112,8 @@ def test_rfc7009_revoke_in_us_rejects_an_eu_token_everywhere(stack: Stack) -> No
     register(stack, "rev-frank")
     tokens = login(stack, "eu", "rev-frank")
     answer = httpx.post(
-        f"{login_url(stack, 'us')}/oauth2/revoke", data={"token": tokens["access_token"]}
+        f"{login_url(stack, 'us')}/oauth2/revoke",
+        data={"token": tokens["access_token"], "client_id": DEV_PUBLIC_CLIENT_ID},
     )
     assert answer.status_code == 200
     eventually(lambda: introspect(stack, "eu", tokens["access_token"]) == {"active": False})
@@ -127,7 +133,8 @@ def test_a_revocation_issued_before_the_session_reached_the_region_still_wins(
         tokens = login(stack, "eu", "rev-gina")
         # us has not seen this session; revoking there needs only the token's claims.
         answer = httpx.post(
-            f"{login_url(stack, 'us')}/oauth2/revoke", data={"token": tokens["access_token"]}
+            f"{login_url(stack, 'us')}/oauth2/revoke",
+            data={"token": tokens["access_token"], "client_id": DEV_PUBLIC_CLIENT_ID},
         )
         assert answer.status_code == 200
     finally:

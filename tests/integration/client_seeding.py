@@ -1,14 +1,25 @@
 """The OAuth clients every login test endpoint is registered with (issue 12), and how a test
 registers more.
 
-``register(login, *records)`` makes clients known to the endpoint's client registry.
+``register(login, *clients)`` writes each client's ``client.registered`` (and ``client.disabled``
+for a disabled one) through the real projection into the endpoint's Redis and Postgres, as the
+projector would (``login_seeding.project``): the login endpoint reads them with the real
+``services.core.clients.ClientRegistry``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from services.login.client_scratch import ClientRecord, ClientRegistry, hash_client_secret
+from schemas import names
+from schemas.client_events import ClientDisabled, ClientRegistered
+from schemas.client_secrets import hash_client_secret
+from schemas.envelope import Envelope
+from schemas.settings import Settings
+from services.core.clients import ClientRecord
+from streams.errors import StoreDown
+from tests.integration.login_seeding import event, project
 
 AUDIENCE = "https://api.test.authplane"
 OTHER_AUDIENCE = "https://other.test.authplane"
@@ -70,7 +81,40 @@ STANDARD_CLIENTS = (
 )
 
 
+def client_events(record: ClientRecord, region: str = "eu") -> list[Envelope]:
+    """The events that register ``record`` (and disable it when it is disabled)."""
+    key = names.client_partition_key(record.client_id)
+    registered = ClientRegistered(
+        client_id=record.client_id,
+        name=record.name,
+        client_type=record.client_type,
+        token_endpoint_auth_method=record.token_endpoint_auth_method,
+        grant_types=tuple(sorted(record.grant_types)),
+        scopes=tuple(sorted(record.scopes)),
+        default_scopes=record.default_scopes,
+        audiences=tuple(sorted(record.audiences)),
+        default_audience=record.default_audience,
+        can_introspect=record.can_introspect,
+        secret_hash=record.secret_hash,
+        jwks=dict(record.jwks),
+    )
+    events = [event(registered, key, region)]
+    if record.disabled:
+        events.append(event(ClientDisabled(client_id=record.client_id, reason="test"), key, region))
+    return events
+
+
 async def register(login: Any, *records: ClientRecord) -> None:
-    """Make ``records`` (default: ``STANDARD_CLIENTS``) known to ``login``'s endpoint."""
-    for record in records or STANDARD_CLIENTS:
-        ClientRegistry.records[record.client_id] = record
+    """Register ``records`` (default: ``STANDARD_CLIENTS``) in ``login``'s region (Redis and
+    Postgres, through the real projection)."""
+    await register_in(login.settings, *records)
+
+
+async def register_in(settings: Settings, *records: ClientRecord) -> None:
+    """Register ``records`` (default: ``STANDARD_CLIENTS``) in the stores ``settings`` name."""
+    envelopes = [e for r in records or STANDARD_CLIENTS for e in client_events(r)]
+    # A store a test has taken down holds no clients, as in production; the other one does.
+    with contextlib.suppress(StoreDown):
+        await project(envelopes, dsn=settings.postgres_dsn)
+    with contextlib.suppress(StoreDown):
+        await project(envelopes, redis_url=settings.redis_url)

@@ -102,10 +102,11 @@ async def project_signing_key(
 
 
 async def project_session(
-    settings: Settings, refresh_token: str, user_id: str, client_id: str = "shop"
+    settings: Settings, refresh_token: str, user_id: str, client_id: str = "test-app"
 ) -> str:
-    """A session whose current refresh token is ``refresh_token``, started now for an hour, in
-    the region's Redis; its session id."""
+    """A session of ``client_id`` (default: the harness's public test client) whose current
+    refresh token is ``refresh_token``, started now for an hour, in the region's Redis; its
+    session id."""
     session_id = refresh_token.partition(".")[0]
     started = event(
         SessionStarted(

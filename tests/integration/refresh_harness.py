@@ -17,7 +17,7 @@ from schemas import names
 from schemas.codec import decode
 from schemas.envelope import Envelope
 from streams.record import LogPosition, RawEvent
-from tests.integration.login_harness import INTROSPECTION_ID, INTROSPECTION_SECRET, Login
+from tests.integration.login_harness import APP, INTROSPECTION_ID, INTROSPECTION_SECRET, Login
 from tests.integration.test_projector_support import Stores, projector_on
 
 PASSWORD = "correct horse battery staple"
@@ -49,14 +49,14 @@ class Region:
         return applied
 
     async def password_login(self, username: str) -> dict[str, Any]:
-        form = {"grant_type": "password", "username": username, "password": PASSWORD}
+        form = {"grant_type": "password", **APP, "username": username, "password": PASSWORD}
         response = await self.login.client.post("/oauth2/token", data=form)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
     async def refresh(self, refresh_token: str, **extra: str) -> httpx.Response:
-        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **APP, **extra}
         return await self.login.client.post("/oauth2/token", data=form)
 
     async def active(self, access_token: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schemas import topology
+from schemas import names, topology
 from services.devstack import ports
 from tests.launcher import free_offset, run_module
 
@@ -65,10 +65,27 @@ def test_a_login_right_after_up_and_user_create_succeeds_first_time(
     for region in topo.regions.values():
         login = httpx.post(
             region.login_url + "/oauth2/token",
-            data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+            data={
+                "grant_type": "password",
+                "username": "alice",
+                "password": PASSWORD,
+                "client_id": names.DEV_PUBLIC_CLIENT_ID,
+            },
             timeout=10,
         )
         assert login.status_code == 200, login.text
+    # The stack file lists the registered dev clients with their credentials (issue 12).
+    clients = topo.extra["clients"]
+    service = clients[names.DEV_SERVICE_CLIENT_ID]
+    first = next(iter(topo.regions.values()))
+    issued = httpx.post(
+        first.login_url + "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service["client_id"], service["client_secret"]),
+        timeout=10,
+    )
+    assert issued.status_code == 200, issued.text
+    assert clients[names.DEV_RESOURCE_SERVER_ID]["can_introspect"] is True
 
 
 def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> None:

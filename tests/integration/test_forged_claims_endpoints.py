@@ -12,6 +12,7 @@ import pytest
 from services.core.keys import SigningKey
 from services.verifier import Verifier
 from tests.integration.login_harness import (
+    APP,
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
@@ -80,7 +81,8 @@ async def test_introspection_answers_inactive(login: Login, case: str) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 async def test_revocation_answers_200_and_revokes_nothing(login: Login, case: str) -> None:
-    response = await login.client.post("/oauth2/revoke", data={"token": _forged(login, case)})
+    form = {"token": _forged(login, case), **APP}
+    response = await login.client.post("/oauth2/revoke", data=form)
     assert response.status_code == 200
     labels = {"endpoint": "revoke", "outcome": "revoked"}
     revoked = login.wiring.metrics.registry.get_sample_value(

@@ -12,6 +12,7 @@ import jwt
 from schemas.events import SigningKeyPublished, SigningKeyRevoked
 from services.core import keys
 from tests.integration.login_harness import (
+    APP,
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
     Login,
@@ -41,7 +42,7 @@ async def project_published_keys(login: Login) -> set[str]:
 
 
 async def token_of(login: Login) -> str:
-    form = {"grant_type": "password", "username": "alice", "password": "pw"}
+    form = {"grant_type": "password", **APP, "username": "alice", "password": "pw"}
     response = await login.client.post("/oauth2/token", data=form)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])

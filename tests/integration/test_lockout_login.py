@@ -12,6 +12,7 @@ from schemas.envelope import Envelope
 from schemas.events import LockoutLifted, LoginFailed, PasswordChanged, UserDisabled
 from schemas.identity import user_id_for
 from tests.integration.login_harness import (
+    APP,
     Login,
     events_on_topic,
     login_fixture,
@@ -37,7 +38,7 @@ login = login_fixture(
 async def attempt(
     login: Login, user: str, password: str, ip: str = "203.0.113.1"
 ) -> httpx.Response:
-    form = {"grant_type": "password", "username": user, "password": password}
+    form = {"grant_type": "password", **APP, "username": user, "password": password}
     return await login.client.post("/oauth2/token", data=form, headers={"X-Forwarded-For": ip})
 
 

@@ -13,7 +13,7 @@ from tests.integration.login_harness import (
 )
 
 FORM = "application/x-www-form-urlencoded"
-GOOD = b"grant_type=password&username=grace&password=pw-grace"
+GOOD = b"grant_type=password&username=grace&password=pw-grace&client_id=test-app"
 
 
 login = login_fixture("inputs", seeded(("grace", "pw-grace")))
@@ -22,9 +22,13 @@ login = login_fixture("inputs", seeded(("grace", "pw-grace")))
 CASES: list[tuple[str, bytes, dict[str, str], int, str]] = [
     ("good request still works", GOOD, {"content-type": FORM}, 200, ""),
     ("missing grant_type", b"username=grace&password=pw-grace", {}, 400, "invalid_request"),
-    ("unsupported grant", b"grant_type=client_credentials", {}, 400, "unsupported_grant_type"),
-    ("missing password", b"grant_type=password&username=grace", {}, 400, "invalid_request"),
-    ("missing username", b"grant_type=password&password=x", {}, 400, "invalid_request"),
+    ("unsupported grant", b"grant_type=authorization_code", {}, 400, "unsupported_grant_type"),
+    ("missing password", b"grant_type=password&username=grace&client_id=test-app", {}, 400,
+     "invalid_request"),
+    ("missing username", b"grant_type=password&password=x&client_id=test-app", {}, 400,
+     "invalid_request"),
+    ("no client", b"grant_type=password&username=grace&password=pw-grace", {}, 401,
+     "invalid_client"),
     ("duplicate param", GOOD + b"&password=other", {}, 400, "invalid_request"),
     ("raw non-utf8", b"grant_type=password&username=\xff&password=x", {}, 400, "invalid_request"),
     ("encoded non-utf8", b"grant_type=password&username=%ff&password=x", {}, 400,
@@ -36,10 +40,11 @@ CASES: list[tuple[str, bytes, dict[str, str], int, str]] = [
     ("latin-1 charset", GOOD, {"content-type": FORM + "; charset=latin-1"}, 400, "invalid_request"),
     ("empty body", b"", {}, 400, "invalid_request"),
     ("oversized body", GOOD + b"&x=" + b"a" * 9000, {}, 413, "invalid_request"),
-    ("bad client_id", GOOD + b"&client_id=%3Cscript%3E", {}, 400, "invalid_request"),
+    ("bad client_id", b"grant_type=password&username=grace&password=pw-grace"
+     b"&client_id=%3Cscript%3E", {}, 401, "invalid_client"),
     ("bad scope", GOOD + b"&scope=%22quoted%22", {}, 400, "invalid_scope"),
-    ("invalid username", b"grant_type=password&username=%F0%9F%98%80&password=x", {}, 400,
-     "invalid_grant"),
+    ("invalid username", b"grant_type=password&username=%F0%9F%98%80&password=x"
+     b"&client_id=test-app", {}, 400, "invalid_grant"),
     ("garbage", b"&&&===%%%", {}, 400, "invalid_request"),
 ]  # fmt: skip
 

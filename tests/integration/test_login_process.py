@@ -17,7 +17,8 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics
 from services.core.keys import key_path, load_or_create
 from services.devstack.process import free_port
-from tests.integration.login_harness import login_settings
+from tests.integration.client_seeding import register_in
+from tests.integration.login_harness import APP, login_settings
 from tests.integration.login_seeding import seed_user_redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,10 +71,16 @@ async def test_serves_logins_and_stops_cleanly(
     await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
     proc, log = server
     await seed_user_redis(settings, "mallory", "hunter2-do-not-log")
+    await register_in(settings)
     base = f"http://{settings.http_host}:{settings.http_port}"
     _wait_healthy(base, proc)
     async with httpx.AsyncClient(base_url=base) as client:
-        form = {"grant_type": "password", "username": "mallory", "password": "hunter2-do-not-log"}
+        form = {
+            "grant_type": "password",
+            **APP,
+            "username": "mallory",
+            "password": "hunter2-do-not-log",
+        }
         response = await client.post("/oauth2/token", data=form, headers={"X-Request-ID": "r-77"})
         assert response.status_code == 200, response.text
         assert response.headers["x-request-id"] == "r-77"

@@ -19,7 +19,9 @@ from schemas.events import SessionRevoked
 from services.core.keys import generate_private_key, signing_key
 from services.devstack.process import ManagedProcess
 from services.login.tokens import new_refresh_token, new_session_id
+from tests.integration.client_seeding import APP_ID
 from tests.integration.login_harness import (
+    APP,
     Login,
     login_fixture,
     read_topic,
@@ -34,8 +36,8 @@ PASSWORD = "pw-rita"
 login = login_fixture(scope="function", broker="own", prepare=seeded(("rita", PASSWORD)))
 
 
-async def _tokens(login: Login, client_id: str = "shop") -> dict[str, Any]:
-    form = {"grant_type": "password", "username": "rita", "password": PASSWORD}
+async def _tokens(login: Login, client_id: str = APP_ID) -> dict[str, Any]:
+    form = {"grant_type": "password", **APP, "username": "rita", "password": PASSWORD}
     response = await login.client.post("/oauth2/token", data=form | {"client_id": client_id})
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -52,7 +54,7 @@ async def _revocations(bootstrap: str, until_sid: str, timeout_s: float = 10.0) 
 
 
 async def _revoke(login: Login, token: str, **extra: str) -> httpx.Response:
-    return await login.client.post("/oauth2/revoke", data={"token": token, **extra})
+    return await login.client.post("/oauth2/revoke", data={"token": token, **APP, **extra})
 
 
 def _claims_of(access_token: str) -> dict[str, Any]:
@@ -70,7 +72,7 @@ async def test_revoking_an_access_token_revokes_its_session(login: Login) -> Non
     assert event.user_id == claims["sub"]
     assert event.origin_region == "eu"
     assert event.payload.session_id == claims["sid"]
-    assert event.payload.revoked_by == "client:shop"
+    assert event.payload.revoked_by == f"client:{APP_ID}"
     assert event.payload.reason == "revoked by client"
     # The session is not projected here: its expiry is unknown, so the bound is the session TTL.
     expected = time.time() + login.settings.session_ttl_s
@@ -87,7 +89,7 @@ async def test_revoking_a_refresh_token_checks_possession(login: Login) -> None:
     assert response.status_code == 200
     events = await _revocations(login.settings.kafka_bootstrap, session_id)
     assert [e.payload.session_id for e in events] == [session_id]
-    assert events[0].payload.revoked_by == "client:shop"
+    assert events[0].payload.revoked_by == f"client:{APP_ID}"
     assert events[0].user_id == user_id
 
 
@@ -118,7 +120,7 @@ async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login
     alg = login.settings.signing_alg
     us_key = signing_key(generate_private_key(alg), alg)
     issuer = "https://us.authplane.local"
-    claims = genuine_claims("us", issuer)
+    claims = genuine_claims("us", issuer) | {"client_id": APP_ID}
     token = sign(us_key, claims)
     response = await _revoke(login, token)
     assert response.status_code == 503

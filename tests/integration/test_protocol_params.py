@@ -8,6 +8,7 @@ import base64
 
 import pytest
 
+from tests.integration.client_seeding import SERVICE_ID, SERVICE_SECRET
 from tests.integration.login_harness import (
     INTROSPECTION_ID,
     INTROSPECTION_SECRET,
@@ -17,6 +18,8 @@ from tests.integration.login_harness import (
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 BASIC = "Basic " + base64.b64encode(f"{INTROSPECTION_ID}:{INTROSPECTION_SECRET}".encode()).decode()
+SERVICE = "Basic " + base64.b64encode(f"{SERVICE_ID}:{SERVICE_SECRET}".encode()).decode()
+"""A client allowed every grant: the token and revocation cases authenticate as it."""
 REFRESH = "0b7c2ad2-8f0e-4b5e-9d1e-2f8d5c1a9e33." + "A" * 43
 
 
@@ -54,7 +57,7 @@ CASES: list[tuple[str, str, bytes, int, str]] = [
 async def test_missing_or_repeated_parameters_answer_the_rfc_error(
     login: Login, path: str, body: bytes, status: int, error: str
 ) -> None:
-    headers = FORM | ({"Authorization": BASIC} if path == "/oauth2/introspect" else {})
+    headers = FORM | {"Authorization": BASIC if path == "/oauth2/introspect" else SERVICE}
     response = await login.client.post(path, content=body, headers=headers)
     assert response.status_code == status, response.text
     assert response.json()["error"] == error

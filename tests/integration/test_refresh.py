@@ -28,7 +28,8 @@ from services.devstack.process import ManagedProcess
 from services.login.tokens import new_refresh_token, new_session_id, refresh_token_hash
 from streams.projection.refresh import REUSE_REASON
 from streams.wiring import create_engine
-from tests.integration.login_harness import login_settings, running_login
+from tests.integration.client_seeding import APP_ID, SERVICE_ID, SERVICE_SECRET
+from tests.integration.login_harness import APP, login_settings, running_login
 from tests.integration.login_seeding import event, project, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
@@ -90,7 +91,7 @@ async def _started_elsewhere(region: Region, session_id: str) -> str:
     user_id = user_id_for(USER)
     event = SessionStarted(
         session_id=session_id,
-        client_id="",
+        client_id=APP_ID,
         access_jti="jti-elsewhere",
         refresh_token_hash=refresh_token_hash(refresh),
         signing_kid="kid-us",
@@ -121,7 +122,7 @@ async def test_a_session_started_elsewhere_not_seen_yet_answers_503_not_invalid_
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
     assert int(response.headers["Retry-After"]) >= 1
-    revoked = await region.login.client.post("/oauth2/revoke", data={"token": token})
+    revoked = await region.login.client.post("/oauth2/revoke", data={"token": token, **APP})
     assert revoked.status_code == 503
     await region.pump()
     assert (await region.refresh(token)).status_code == 200
@@ -157,7 +158,7 @@ async def test_a_refresh_token_that_was_never_issued_is_refused_not_retried_fore
     response = await region.refresh(token)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
-    revoked = await region.login.client.post("/oauth2/revoke", data={"token": token})
+    revoked = await region.login.client.post("/oauth2/revoke", data={"token": token, **APP})
     assert revoked.status_code == 200
 
 
@@ -316,7 +317,8 @@ async def test_a_disabled_user_cannot_refresh(region: Region) -> None:
         ({"refresh_token": "garbage"}, "invalid_grant"),
         ({"refresh_token": YOUNG_UNKNOWN_SESSION}, None),
         ({}, "invalid_request"),  # RFC 6749 §5.2: a required parameter is missing
-        ({"refresh_token": "x", "scope": "admin"}, "invalid_scope"),
+        # The token is judged first: a scope is checked against the session it belongs to.
+        ({"refresh_token": "x", "scope": "admin"}, "invalid_grant"),
     ],
 )
 async def test_bad_refresh_requests_are_4xx(
@@ -327,7 +329,7 @@ async def test_bad_refresh_requests_are_4xx(
         # suite can reach this test long after collecting it.
         form = {"refresh_token": new_session_id() + "." + "A" * 43}
     response = await region.login.client.post(
-        "/oauth2/token", data={"grant_type": "refresh_token", **form}
+        "/oauth2/token", data={"grant_type": "refresh_token", **APP, **form}
     )
     if error is None:  # well-formed, a young unknown session: the region may not know it yet
         assert response.status_code == 503
@@ -344,7 +346,10 @@ async def test_a_wrong_client_is_refused_and_an_unseen_secret_asks_to_retry(regi
     forged = await region.refresh(f"{sid}.{'B' * 43}")
     assert forged.status_code == 503
     assert forged.json()["error"] == "temporarily_unavailable"
-    other_client = await region.refresh(first["refresh_token"], client_id="someone-else")
+    # Another registered client, authenticated (RFC 6749 §6: the token is bound to its client).
+    other_client = await region.refresh(
+        first["refresh_token"], client_id=SERVICE_ID, client_secret=SERVICE_SECRET
+    )
     assert other_client.json()["error"] == "invalid_grant"
     assert (await region.refresh(first["refresh_token"])).status_code == 200
 
@@ -393,7 +398,7 @@ async def test_revoking_a_rotated_refresh_token_with_redis_down_revokes_the_sess
         settings = login_settings(tmp_path, broker.address, dead_redis, fresh_postgres_dsn)
         async with running_login(settings) as login:
             answer = await login.client.post(
-                "/oauth2/revoke", data={"token": rotated["refresh_token"]}
+                "/oauth2/revoke", data={"token": rotated["refresh_token"], **APP}
             )
             assert answer.status_code == 200, answer.text
         await region.pump()

@@ -23,7 +23,7 @@ from services.admin.revocation import Found, revocation
 from services.core.readmodel import list_sessions, make_engine
 from services.devstack.process import ManagedProcess
 from services.login.clock import system_clock
-from tests.integration.login_harness import login_settings, running_login
+from tests.integration.login_harness import APP, login_settings, running_login
 from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 
@@ -44,7 +44,7 @@ async def region(
 
 
 async def _login(region: Region, password: str) -> dict[str, Any]:
-    form = {"grant_type": "password", "username": USER, "password": password}
+    form = {"grant_type": "password", **APP, "username": USER, "password": password}
     response = await region.login.client.post("/oauth2/token", data=form)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -20,7 +20,7 @@ from schemas.topics import ensure_topics
 from services.core.passwords import make_hasher
 from services.core.readmodel import make_engine
 from services.login.account import Accounts
-from tests.integration.login_harness import Login, events_on_topic
+from tests.integration.login_harness import APP, Login, events_on_topic
 from tests.integration.login_seeding import (
     project,
     registered_hash,
@@ -36,7 +36,7 @@ NFD = unicodedata.normalize("NFD", NFC)
 
 
 async def _token(login: Login, username: str, password: str) -> httpx.Response:
-    form = {"grant_type": "password", "username": username, "password": password}
+    form = {"grant_type": "password", **APP, "username": username, "password": password}
     return await login.client.post("/oauth2/token", data=form)
 
 

@@ -29,6 +29,12 @@ TIMESTAMPS = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=OFFSETS
 )
 EVENT_IDS = st.integers(min_value=0, max_value=2**48 - 1).map(new_event_id)
+STORABLE_JSON: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+"""JSON documents an event may carry in a free-form object (a client's JWK Set)."""
 
 
 def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
@@ -40,8 +46,12 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
         return st.booleans()
     if hint is datetime:
         return TIMESTAMPS
+    if typing.get_origin(hint) is Mapping and typing.get_args(hint)[1] is Any:
+        return st.dictionaries(TEXT, STORABLE_JSON, max_size=3)
     if typing.get_origin(hint) is Mapping:
         return st.dictionaries(TEXT, TEXT, max_size=5)
+    if typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, Ellipsis):
+        return st.lists(TEXT, max_size=4).map(tuple)
     args = typing.get_args(hint)
     if type(None) in args and len(args) == 2:
         return st.none() | strategy_for(next(a for a in args if a is not type(None)))

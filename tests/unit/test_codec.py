@@ -34,6 +34,7 @@ from schemas.events import (
     UserRegistered,
     UserRevoked,
 )
+from tests.unit.client_golden import CLIENT_GOLDEN
 from tests.unit.event_samples import ANY_ENVELOPE, JSON_VALUES, TEXT
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -385,6 +386,7 @@ GOLDEN_EXPECTED = {
         correlation_id="authctl:c10",
         payload=IpLockoutLifted(client_ip="203.0.113.7", unlocked_by="operator:ops@example.com"),
     ),
+    **CLIENT_GOLDEN,  # issue 12
 }
 
 

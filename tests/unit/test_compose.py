@@ -235,11 +235,6 @@ def test_stack_example_parses_and_matches_the_compose_deployment() -> None:
     stack = topology.load(COMPOSE_DIR / "stack.example.json")
     assert set(stack.regions) == set(REGIONS)
     assert stack.kafka_bootstrap == _settings_of("login-eu").kafka_bootstrap
-    clients = _settings_of("login-eu").introspection_clients
-    assert (
-        clients[stack.introspection_client_id].get_secret_value()
-        == stack.introspection_client_secret
-    )
     for region in REGIONS:
         settings, endpoints = _settings_of(f"login-{region}"), stack.region(region)
         assert endpoints.redis_url == settings.redis_url

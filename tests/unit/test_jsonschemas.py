@@ -51,8 +51,12 @@ def _expected_json_type(hint: Any) -> dict[str, Any]:
         return {"type": "boolean"}
     if hint is datetime:
         return {"type": "string", "format": "date-time"}
+    if typing.get_origin(hint) is Mapping and typing.get_args(hint)[1] is Any:
+        return {"type": "object"}
     if typing.get_origin(hint) is Mapping:
         return {"type": "object", "additionalProperties": {"type": "string"}}
+    if typing.get_origin(hint) is tuple and typing.get_args(hint) == (str, Ellipsis):
+        return {"type": "array", "items": {"type": "string"}}
     raise AssertionError(f"no JSON type for {hint!r}: extend the schemas and this test")
 
 

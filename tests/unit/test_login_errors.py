@@ -80,8 +80,7 @@ async def answer(path: str) -> httpx.Response:
         (
             "/client",
             401,
-            b'{"error":"invalid_client",'
-            b'"error_description":"resource server authentication failed"}',
+            b'{"error":"invalid_client","error_description":"client authentication failed"}',
             {"www-authenticate": 'Basic realm="authplane", charset="UTF-8"'},
         ),
         (

@@ -41,10 +41,14 @@ def _sample_value(hint: Any) -> Any:
         return "x"
     if hint is int:
         return 0
+    if hint is bool:
+        return False
     if hint is datetime:
         return NOW + timedelta(minutes=5)
     if typing.get_origin(hint) is Mapping:
         return {"k": "v"}
+    if typing.get_origin(hint) is tuple:
+        return ("x",)
     raise AssertionError(f"extend _sample_value for {hint!r}")
 
 
@@ -59,7 +63,7 @@ def _text_fields() -> list[tuple[str, int, str]]:
     for (event_type, version), cls in sorted(REGISTRY.items()):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if hints[f.name] is str or typing.get_origin(hints[f.name]) is Mapping:
+            if hints[f.name] is str or typing.get_origin(hints[f.name]) in (Mapping, tuple):
                 out.append((event_type, version, f"payload.{f.name}"))
         out.extend((event_type, version, name) for name in ("user_id", "correlation_id"))
     return out
@@ -71,7 +75,10 @@ def _with_nul(doc: dict[str, Any], path: str) -> None:
     for name in parents:
         target = target[name]
     value = target[last]
-    target[last] = {"k": "v\x00"} if isinstance(value, dict) else "a\x00b"
+    if isinstance(value, list):
+        target[last] = ["a\x00b"]
+    else:
+        target[last] = {"k": "v\x00"} if isinstance(value, dict) else "a\x00b"
 
 
 def _schema(event_type: str, version: int) -> Draft202012Validator:

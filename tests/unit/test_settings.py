@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from schemas.broker import BROKER_KINDS
 from schemas.settings import PREFIX, SIGNING_ALGS, Settings, SettingsError, setting_names
@@ -27,7 +26,6 @@ def test_values_are_parsed_to_their_types() -> None:
             "AUTHPLANE_PRODUCE_TIMEOUT_S": "2.5",
             "AUTHPLANE_FAIL_OPEN": "yes",
             "AUTHPLANE_KEY_DIR": "/var/lib/authplane/keys",
-            "AUTHPLANE_INTROSPECTION_CLIENTS": "gateway:s3cr:et, admin:pw",
             "AUTHPLANE_SIGNING_ALG": "EdDSA",
         }
     )
@@ -36,8 +34,6 @@ def test_values_are_parsed_to_their_types() -> None:
     assert settings.produce_timeout_s == 2.5
     assert settings.fail_open is True
     assert settings.key_dir == Path("/var/lib/authplane/keys")
-    secrets = {k: v.get_secret_value() for k, v in settings.introspection_clients.items()}
-    assert secrets == {"gateway": "s3cr:et", "admin": "pw"}
     assert settings.signing_alg == "EdDSA"
 
 
@@ -56,8 +52,6 @@ def test_overrides_beat_the_environment() -> None:
         ("AUTHPLANE_TOPIC_PARTITIONS", "8.5"),
         ("AUTHPLANE_PRODUCE_TIMEOUT_S", "soon"),
         ("AUTHPLANE_FAIL_OPEN", "maybe"),
-        ("AUTHPLANE_INTROSPECTION_CLIENTS", "gateway"),
-        ("AUTHPLANE_INTROSPECTION_CLIENTS", "gateway:"),
         ("AUTHPLANE_SIGNING_ALG", "HS256"),
         ("AUTHPLANE_SIGNING_ALG", "none"),
         ("AUTHPLANE_REGION", "eu west"),
@@ -81,12 +75,7 @@ def test_only_asymmetric_signing_algorithms_are_accepted() -> None:
 
 def _changed(name: str, value: Any) -> Any:
     """A valid value of the same type as ``value`` that differs from it."""
-    special = {
-        "region": "us",
-        "signing_alg": "EdDSA",
-        "introspection_clients": {"id": "s"},
-        "public_url": "https://login.example",
-    }
+    special = {"region": "us", "signing_alg": "EdDSA", "public_url": "https://login.example"}
     if name in special:
         return special[name]
     if name == "broker_kind":
@@ -120,17 +109,13 @@ def test_only_the_exact_upper_case_names_are_read() -> None:
 
 def test_secrets_never_show_in_repr_or_str() -> None:
     settings = Settings(
-        introspection_clients={"gateway": "hunter2-client"},
         postgres_dsn="postgresql://app:hunter2-pg@db:5432/authplane",
         redis_url="redis://:hunter2-redis@cache:6379/0",
     )
     for text in (repr(settings), str(settings), f"{settings}"):
         assert "hunter2" not in text
-        assert "gateway" in text
         assert "db:5432" in text
-    assert settings.introspection_clients["gateway"] == SecretStr("hunter2-client")
     env = settings.to_env()
-    assert env["AUTHPLANE_INTROSPECTION_CLIENTS"] == "gateway:hunter2-client"
     assert "hunter2-pg" in env["AUTHPLANE_POSTGRES_DSN"]
 
 
@@ -178,7 +163,6 @@ SETTINGS = st.builds(
     signing_alg=st.sampled_from(SIGNING_ALGS),
     key_dir=WORD.map(Path),
     produce_timeout_s=st.floats(min_value=0, max_value=1e6),
-    introspection_clients=st.dictionaries(WORD, SECRET, max_size=3),
     argon2_threads=st.integers(min_value=0, max_value=64),
     fail_open=st.booleans(),
     broker_session_timeout_s=st.floats(min_value=0.001, max_value=600),

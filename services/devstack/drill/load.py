@@ -17,6 +17,11 @@ from typing import Any
 import httpx
 import jwt
 
+from schemas.names import DEV_PUBLIC_CLIENT_ID
+
+CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
+"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
+
 PASSWORD = "drill password 0123456789"  # noqa: S105 (throwaway drill users)
 MAX_IN_FLIGHT = 32
 TIMEOUT_S = 10.0
@@ -112,14 +117,14 @@ class Load:
     async def _login(
         self, http: httpx.AsyncClient, url: str, region: str, user: str, at: float
     ) -> Outcome:
-        form = {"grant_type": "password", "username": user, "password": PASSWORD}
+        form = {"grant_type": "password", "username": user, "password": PASSWORD, **CLIENT}
         answer = await http.post(f"{url}/oauth2/token", data=form)
         return self._granted(answer, region, "login", at)
 
     async def _refresh(
         self, http: httpx.AsyncClient, url: str, region: str, held: Tokens, at: float
     ) -> Outcome:
-        form = {"grant_type": "refresh_token", "refresh_token": held.refresh_token}
+        form = {"grant_type": "refresh_token", "refresh_token": held.refresh_token, **CLIENT}
         answer = await http.post(f"{url}/oauth2/token", data=form)
         if answer.status_code == 503:
             self._held.append(held)  # not there yet (or broker down): the client keeps it
@@ -131,7 +136,9 @@ class Load:
         # The access token: it names its session itself, so every region can revoke it at once.
         # A refresh token rotated in another region that has not arrived here yet would be
         # "unknown" to this region, and RFC 7009 answers 200 for unknown tokens.
-        answer = await http.post(f"{url}/oauth2/revoke", data={"token": held.access_token})
+        answer = await http.post(
+            f"{url}/oauth2/revoke", data={"token": held.access_token, **CLIENT}
+        )
         if answer.status_code != 200:
             self._held.append(held)
         return Outcome(

@@ -10,11 +10,15 @@ import httpx
 import jwt
 
 from schemas import names
+from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.redis_client import make_sync_redis
 from services.devstack.drill import check
 from services.devstack.drill.load import PASSWORD
 from services.devstack.process import InfraError
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
+
+CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
+"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 
 def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float = 0.1) -> None:
@@ -29,7 +33,7 @@ def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float
 def login(stack: Stack, region: str, user: str) -> str:
     """A password-grant login of ``user`` in ``region``; the access token (raises on non-200)."""
     s = stack.settings[region]
-    form = {"grant_type": "password", "username": user, "password": PASSWORD}
+    form = {"grant_type": "password", "username": user, "password": PASSWORD, **CLIENT}
     answer = httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
     answer.raise_for_status()
     return str(answer.json()["access_token"])
@@ -67,7 +71,7 @@ def revocation_propagation(stack: Stack, home: str, away: str, user: str) -> tup
     token = login(stack, home, user)
     s = stack.settings[home]
     asked = time.monotonic()
-    httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/revoke", data={"token": token})
+    httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/revoke", data={"token": token, **CLIENT})
     answered = time.monotonic()
     until(lambda: not introspect(stack, away, token), 30, every_s=0.002)
     return (answered - asked) * 1000, (time.monotonic() - answered) * 1000
