@@ -13,9 +13,11 @@ A bad value raises ``SettingsError`` with one line naming the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -72,6 +74,28 @@ def _one_of(choices: tuple[str, ...]) -> AfterValidator:
         return value
 
     return AfterValidator(check)
+
+
+def _base_url(value: str) -> str:
+    """ "" or an absolute http(s) URL without query or fragment, kept without a trailing "/"."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"must be an http(s) URL without query or fragment, not {value!r}")
+    return value.rstrip("/")
+
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def _scope_list(value: str) -> str:
+    """Space-separated RFC 6749 §3.3 scope-tokens, kept single-spaced."""
+    tokens = value.split()
+    bad = [token for token in tokens if not _SCOPE_TOKEN.fullmatch(token)]
+    if bad:
+        raise ValueError(f"not RFC 6749 scope values: {bad!r}")
+    return " ".join(tokens)
 
 
 def _identifier(value: str) -> str:
@@ -166,6 +190,16 @@ class Settings(BaseSettings):
     under 1 ms, bounded by 1 s)."""
     log_level: str = "INFO"
     stack_file: Path = Path(".authplane/stack.json")
+
+    # -- issue 12: authorization server metadata (RFC 8414) ------------------------------------
+    public_url: Annotated[str, AfterValidator(_base_url)] = ""
+    """The base URL clients reach this region's login endpoint at (scheme, host, optional path
+    prefix, no query or fragment): the endpoints the metadata document names are under it. ""
+    means the issuer (``token_issuer``), for deployments where the issuer is also the address."""
+    scopes_supported: Annotated[str, AfterValidator(_scope_list)] = ""
+    """Space-separated scope values the metadata document advertises (RFC 8414 §2
+    ``scopes_supported``); "" leaves the member out. What a client is granted is decided by its
+    registration alone: advertising a scope here grants nobody anything."""
 
     def __init__(self, **values: Any) -> None:
         try:

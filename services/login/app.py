@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,14 +23,24 @@ from services.login.errors import OAuthError
 from services.login.headers import HeaderLimit
 from services.login.logs import request_id_var
 from services.login.metrics import Metrics
+from services.login.openapi import openapi_document
 from services.login.routes import router
 from services.login.wiring import LoginWiring, build_wiring
 
 log = logging.getLogger("authplane.login")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUEST_ID_HEADER = "X-Request-ID"
+OPENAPI_PATH = "/openapi.json"
 QUIET_ROUTES = frozenset(
-    {"/oauth2/introspect", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"}
+    {
+        "/oauth2/introspect",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
+        OPENAPI_PATH,
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
 )
 """Read-only routes polled at high rates (resource servers, probes, scrapers): their successful
 answers get a DEBUG access line, not INFO. Every error answer on them, and every request to a
@@ -52,7 +63,9 @@ def create_app(settings: Settings, wiring: LoginWiring | None = None) -> FastAPI
         finally:
             await built.close()
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH)
+    # FastAPI's documented way to extend the generated document (the security schemes).
+    app.openapi = partial(openapi_document, app)  # type: ignore[method-assign]
     if wiring is not None:
         app.state.parts = wiring.parts()  # usable at once, e.g. through httpx's ASGITransport
     app.include_router(router)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from schemas.settings import Settings
+from services.login.client_assertion import ASSERTION_ALGS
 from services.login.client_auth import ClientAuthenticator
 from services.login.deps import provide
 from services.login.errors import OAuthError, outcome_of
@@ -27,7 +28,20 @@ from services.login.jwks import jwks_entries
 from services.login.keyring import Keyring
 from services.login.lockout import client_ip
 from services.login.logs import request_id_var
+from services.login.metadata import CACHE_CONTROL, server_metadata
 from services.login.metrics import Metrics
+from services.login.openapi import (
+    HEALTHZ_DOC,
+    INTROSPECT_DOC,
+    JWKS_DOC,
+    LOGOUT_DOC,
+    METADATA_DOC,
+    METRICS_DOC,
+    PASSWORD_DOC,
+    READYZ_DOC,
+    REVOKE_DOC,
+    TOKEN_DOC,
+)
 from services.login.password_change import PasswordChange
 from services.login.responses import NO_STORE, json_response
 from services.login.revoke import Revocation
@@ -65,7 +79,7 @@ def peer_ip(request: Request, settings: Settings) -> str:
     return client_ip(peer, forwarded, settings.trusted_proxy_hops)
 
 
-@router.post("/oauth2/token")
+@router.post("/oauth2/token", **TOKEN_DOC)
 async def token(request: Request, settings: SettingsDep, endpoint: TokenEndpointDep) -> Response:
     form = await read_form(request, settings.max_body_bytes)
     body = await endpoint(
@@ -78,7 +92,7 @@ async def token(request: Request, settings: SettingsDep, endpoint: TokenEndpoint
     return json_response(body, headers=NO_STORE)
 
 
-@router.post("/v1/password")
+@router.post("/v1/password", **PASSWORD_DOC)
 async def password(
     request: Request, settings: SettingsDep, change_password: PasswordChangeDep
 ) -> Response:
@@ -88,7 +102,7 @@ async def password(
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.post("/oauth2/introspect")
+@router.post("/oauth2/introspect", **INTROSPECT_DOC)
 async def introspect_token(
     request: Request, settings: SettingsDep, clients: ClientsDep, introspect: IntrospectionDep
 ) -> Response:
@@ -99,7 +113,7 @@ async def introspect_token(
     return json_response(answer, headers=NO_STORE)
 
 
-@router.post("/oauth2/revoke")
+@router.post("/oauth2/revoke", **REVOKE_DOC)
 async def revoke_token(
     request: Request,
     settings: SettingsDep,
@@ -121,7 +135,7 @@ async def revoke_token(
     return Response(b"", 200, NO_STORE)
 
 
-@router.post("/v1/logout")
+@router.post("/v1/logout", **LOGOUT_DOC)
 async def logout_session(
     request: Request, metrics: MetricsDep, revocation: RevocationDep
 ) -> Response:
@@ -135,26 +149,32 @@ async def logout_session(
     return Response(status_code=204, headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json")
+@router.get("/.well-known/jwks.json", **JWKS_DOC)
 async def jwks(settings: SettingsDep, keyring: KeyringDep) -> Response:
     published = await keyring.published()
     keys = jwks_entries(published, settings.region, settings.token_issuer)
     return json_response({"keys": keys}, headers={"Cache-Control": "public, max-age=30"})
 
 
-@router.get("/healthz")
+@router.get("/.well-known/oauth-authorization-server", **METADATA_DOC)
+async def authorization_server_metadata(request: Request, settings: SettingsDep) -> Response:
+    document = server_metadata(settings, request.app.url_path_for, ASSERTION_ALGS)
+    return json_response(document, headers={"Cache-Control": CACHE_CONTROL})
+
+
+@router.get("/healthz", **HEALTHZ_DOC)
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", **READYZ_DOC)
 async def readyz(readiness: ReadinessDep) -> Response:
     ready, checks = await readiness()
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return json_response(body, 200 if ready else 503, {"Cache-Control": "no-store"})
 
 
-@router.get("/metrics")
+@router.get("/metrics", **METRICS_DOC)
 async def metrics(registry: MetricsDep) -> Response:
     text = registry.render()
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

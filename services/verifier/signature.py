@@ -9,6 +9,11 @@
   region accepts exactly the same tokens of a key. The issuer comes from the key record
   (``signing_key.published`` carries it); records published before it did fall back to
   ``default_issuer(region)``, or to the verifying region's own issuer for its own keys.
+- The header must say what the token is (RFC 9068 §2.1, §4): ``typ`` ``at+jwt`` (or its media
+  type ``application/at+jwt``, compared case-insensitively, RFC 7515 §4.1.9). Any other JWT
+  signed by the same key (an ID token, a client assertion, a token of an older version with
+  ``typ: JWT``) is refused, unless the caller opts into ``accept_legacy_typ`` for the rollout
+  from a version that issued ``typ: JWT`` (docs/verifier.md, "Token type").
 - The claims are type- and range-checked by ``services.verifier.claims`` (the one definition),
   not by PyJWT, whose checks accept ``"exp": "9999999999"`` and overflow on huge numbers.
 """
@@ -38,6 +43,10 @@ _DECODE_OPTIONS: Any = {
     "verify_iss": False,
 }
 MAX_TOKEN_CHARS = 8192
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JOSE header value, not a secret)
+"""The JOSE ``typ`` of an access token (RFC 9068 §2.1)."""
+_ACCESS_TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE})
+_LEGACY_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
 CLOCK_SKEW_LEEWAY_S = CLOCK_SKEW_S
 """Regions' clocks differ a little: without leeway a token minted by a region whose clock runs a
 second ahead would be "issued in the future" (inactive) everywhere else until the clocks meet.
@@ -87,10 +96,29 @@ def unverified_kid(token: str) -> str | None:
     return kid if isinstance(kid, str) and kid else None
 
 
+def type_accepted(header: dict[str, Any], accept_legacy_typ: bool = False) -> bool:
+    """Whether a JOSE header's ``typ`` marks an access token (RFC 9068 §4): ``at+jwt`` or
+    ``application/at+jwt`` in any case; with ``accept_legacy_typ`` also ``JWT`` or no ``typ``
+    (tokens of versions before RFC 9068 tokens)."""
+    typ = header.get("typ")
+    if typ is None:
+        return accept_legacy_typ
+    if not isinstance(typ, str):
+        return False
+    typ = typ.lower()
+    return typ in _ACCESS_TOKEN_TYPES or (accept_legacy_typ and typ in _LEGACY_TOKEN_TYPES)
+
+
 def verify_access_token(
-    token: str, key: VerificationKey, *, own_region: str, own_issuer: str
+    token: str,
+    key: VerificationKey,
+    *,
+    own_region: str,
+    own_issuer: str,
+    accept_legacy_typ: bool = False,
 ) -> dict[str, Any] | None:
-    """The claims of a valid token signed by ``key``, or None for anything else.
+    """The claims of a valid access token signed by ``key``, or None for anything else
+    (``typ`` as ``type_accepted`` says).
 
     ``algorithms=[key.alg]`` makes PyJWT refuse any header ``alg`` but the key record's.
     """
@@ -101,7 +129,10 @@ def verify_access_token(
     except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
         return None
     claims: Any = decoded["payload"]
-    if not isinstance(claims, dict) or decoded["header"].get("kid") != key.kid:
+    header = decoded["header"]
+    if not isinstance(claims, dict) or header.get("kid") != key.kid:
+        return None
+    if not type_accepted(header, accept_legacy_typ):
         return None
     if claims_problem(claims, time.time(), CLOCK_SKEW_LEEWAY_S) is not None:
         return None

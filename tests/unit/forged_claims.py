@@ -99,7 +99,7 @@ def sign(key: SigningKey, payload: Claims | bytes) -> str:
     """A JWS with ``key``'s kid and algorithm over ``payload`` (a dict, or raw payload bytes)."""
     # json, not orjson: orjson refuses integers beyond 64 bits, which are part of the battery.
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {"kid": key.kid, "typ": "JWT"}
+    headers = {"kid": key.kid, "typ": "at+jwt"}
     return jwt.api_jws.encode(body, key.private_key, algorithm=key.alg, headers=headers)
 
 

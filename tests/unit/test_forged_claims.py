@@ -83,6 +83,6 @@ async def test_a_verifier_fed_by_jwks_ties_keys_to_the_published_issuer(
         keyring = Keyring(None, jwks_loader(client, "http://eu.test/.well-known/jwks.json"))
         key = await keyring.get(eu_key.kid)
     assert key is not None
-    own = {"own_region": "us", "own_issuer": default_issuer("us")}
+    own: dict[str, Any] = {"own_region": "us", "own_issuer": default_issuer("us")}
     assert verify_access_token(sign(eu_key, genuine_claims("eu", custom)), key, **own)
     assert not verify_access_token(sign(eu_key, genuine_claims("eu", EU_ISSUER)), key, **own)

@@ -75,7 +75,7 @@ def test_only_asymmetric_signing_algorithms_are_accepted() -> None:
 
 def _changed(name: str, value: Any) -> Any:
     """A valid value of the same type as ``value`` that differs from it."""
-    special = {"region": "us", "signing_alg": "EdDSA"}
+    special = {"region": "us", "signing_alg": "EdDSA", "public_url": "https://login.example"}
     if name in special:
         return special[name]
     if name == "broker_kind":
