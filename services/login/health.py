@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
-from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names
+from services.login.events import LogLink
 from services.login.outbox import Channel, Outbox
 
 CHECK_TIMEOUT_S = 2.0
@@ -24,6 +24,10 @@ HEARTBEAT_MAX_AGE_S = 30.0
 
 class StaleHeartbeat(Exception):
     pass
+
+
+class LogUnreachable(Exception):
+    """The producer has not connected yet (the process started while the log was away)."""
 
 
 READY, DEGRADED, NOT_READY = "ready", "degraded", "not_ready"
@@ -35,14 +39,14 @@ class Readiness:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        link: LogLink,
         redis: Redis,
         engine: AsyncEngine,
         region: str,
         outbox: Outbox,
         channel: Channel,
     ) -> None:
-        self._producer = producer
+        self._link = link
         self._redis = redis
         self._engine = engine
         self._region = region
@@ -91,7 +95,10 @@ class Readiness:
         return dict(zip(checks, results, strict=True))
 
     async def _broker(self) -> None:
-        await self._producer.client.fetch_all_metadata()
+        producer = self._link.producer
+        if producer is None:
+            raise LogUnreachable(self._link.last_error)
+        await producer.client.fetch_all_metadata()
 
     async def _redis_ping(self) -> None:
         await cast(Awaitable[Any], self._redis.ping())
