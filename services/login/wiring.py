@@ -8,12 +8,9 @@ under ``services.login`` is built here and never reaches back (routes receive th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,18 +23,20 @@ from services.login.account import Accounts
 from services.login.client_assertion import AssertionVerifier
 from services.login.client_auth import ClientAuthenticator
 from services.login.client_credentials import ClientCredentialsGrant
-from services.login.events import EventPublisher, PublishFailed, make_producer
+from services.login.events import EventPublisher, Fallback, LogLink, PublishFailed
 from services.login.grant import PasswordGrant
 from services.login.health import Readiness
 from services.login.introspect import Introspection
 from services.login.keyring import Keyring, own_published_key
 from services.login.lockout import Lockout
 from services.login.metrics import Metrics
+from services.login.outbox import Channel, Outbox
 from services.login.own_writes import OwnWrites
 from services.login.password_change import PasswordChange
 from services.login.refresh import RefreshGrant
 from services.login.refresh_state import RefreshStates
 from services.login.rehash import Rehasher
+from services.login.relay import Relay
 from services.login.revoke import Revocation
 from services.login.rotation import KeyWatcher, published_event
 from services.login.sessions import Sessions
@@ -58,14 +57,14 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Clients:
-    """The process's connections: one Redis pool, one Postgres engine, one producer."""
+    """The process's connections: one Redis pool, one Postgres engine, one producer (``log``)."""
 
     redis: Redis
     engine: AsyncEngine
-    producer: AIOKafkaProducer
+    log: LogLink
 
     async def close(self) -> None:
-        await self.producer.stop()
+        await self.log.close()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -91,6 +90,8 @@ class LoginWiring:
     readiness: Readiness
     token_endpoint: TokenEndpoint
     client_auth: ClientAuthenticator
+    relay: Relay
+    channel: Channel
     key_watcher: KeyWatcher | None = field(default=None)
 
     def parts(self) -> dict[type, object]:
@@ -103,6 +104,7 @@ class LoginWiring:
     async def close(self) -> None:
         if self.key_watcher is not None:
             await self.key_watcher.close()
+        await self.relay.close()
         self.passwords.close()
         await self.tokens.close()
         await self.clients.close()
@@ -115,8 +117,8 @@ async def build_wiring(settings: Settings) -> LoginWiring:
         signing_key = keys.load_or_create(settings.key_dir, settings.region, settings.signing_alg)
     except keys.KeyFileError as exc:
         raise StartupError(str(exc)) from None
-    producer = await _start_producer(settings)
-    clients = Clients(make_redis(settings.redis_url), make_engine(settings.postgres_dsn), producer)
+    link = await _connect_log(settings)
+    clients = Clients(make_redis(settings.redis_url), make_engine(settings.postgres_dsn), link)
     wiring = _wire(settings, clients, signing_key)
     try:
         await publish_signing_key(wiring)
@@ -130,6 +132,7 @@ async def build_wiring(settings: Settings) -> LoginWiring:
         lambda: key_states(clients.redis, clients.engine),
     )
     wiring.key_watcher.start()
+    wiring.relay.start()
     return wiring
 
 
@@ -144,13 +147,16 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
         ttl_s=KEYRING_TTL_S,
     )
     signer = Signer(signing_key, region, issuer, keyring)
-    publisher = EventPublisher(clients.producer, settings.produce_timeout_s, metrics)
+    own_writes = OwnWrites(redis)
+    outbox = Outbox(engine, settings.outbox_max_rows, settings.outbox_max_age_s)
+    channel = Channel(metrics, settings.emergency_channel)
+    fallback = Fallback(outbox, channel, own_writes.queued)
+    publisher = EventPublisher(clients.log, settings.produce_timeout_s, metrics, fallback)
     passwords = PasswordVerifier(settings)
     rehasher = Rehasher(passwords, publisher, region)
     tokens = _token_verifier(settings, keyring, redis, engine, metrics)
     accounts = Accounts(redis, engine)
     lockout = Lockout(redis, engine, settings, publisher)
-    own_writes = OwnWrites(redis)
     states = RefreshStates(redis, engine)
     grant = PasswordGrant(
         settings, passwords, rehasher, accounts, lockout, publisher, own_writes, signer, metrics
@@ -161,7 +167,9 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     revocation = Revocation(settings, tokens, Sessions(redis, engine), states, publisher)
     change = PasswordChange(region, tokens, passwords, rehasher, accounts, lockout, publisher)
     ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
-    readiness = Readiness(clients.producer, redis, engine, region)
+    readiness = Readiness(clients.log, redis, engine, region, outbox, channel)
+    interval_s = settings.outbox_relay_interval_ms / 1000
+    relay = Relay(engine, outbox, clients.log, channel, interval_s, settings.produce_timeout_s)
     client_auth = ClientAuthenticator(
         ClientRegistry(redis, engine), AssertionVerifier(redis, issuer, token_url(issuer))
     )
@@ -169,9 +177,8 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
         client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics
     )
     introspection = Introspection(tokens, metrics)
-    return LoginWiring(
-        *ports, grant, refresh, revocation, change, introspection, readiness, endpoint, client_auth
-    )
+    parts = (grant, refresh, revocation, change, introspection, readiness, endpoint, client_auth)
+    return LoginWiring(*ports, *parts, relay, channel)
 
 
 def token_url(issuer: str) -> str:
@@ -204,16 +211,21 @@ def _token_verifier(
     return verifier
 
 
-async def _start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = make_producer(settings.kafka_bootstrap, settings.produce_timeout_s, settings.broker)
-    try:
-        await asyncio.wait_for(producer.start(), settings.produce_timeout_s * 2)
-    except (KafkaError, TimeoutError, OSError) as exc:
-        await producer.stop()
+async def _connect_log(settings: Settings) -> LogLink:
+    """The producer, started; with the emergency channel on, a log that does not answer yet is
+    no reason to refuse logins: the relay connects once it does."""
+    link = LogLink(settings.kafka_bootstrap, settings.produce_timeout_s, settings.broker)
+    if await link.connect():
+        return link
+    if not settings.emergency_channel:
         raise StartupError(
-            f"cannot reach the broker at {settings.kafka_bootstrap}: {exc.__class__.__name__}"
-        ) from None
-    return producer
+            f"cannot reach the broker at {settings.kafka_bootstrap}: {link.last_error}"
+        )
+    log.warning(
+        "the log is unreachable at start: answering through the emergency channel",
+        extra={"bootstrap": settings.kafka_bootstrap, "err": link.last_error},
+    )
+    return link
 
 
 async def publish_signing_key(wiring: LoginWiring) -> None:
