@@ -38,6 +38,7 @@ from services.devstack.toxiproxy import LinkProxies
 
 LOGIN_RESTART_TIMEOUT_S = 120.0
 NEVER = "never (within the convergence wait)"
+RESTARTED = "yes"
 
 
 def links_of(stack: Stack) -> LinkProxies:
@@ -94,17 +95,21 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
     since = utc_now() - timedelta(seconds=1)
     load = load_on(stack, users, plan)
     time.sleep(plan.warm_s)
+    cut_at = time.monotonic()
     links.cut(region)
     try:
         time.sleep(plan.fault_s)
         load.regions = [r for r in stack.settings if r != region]
-        pending = ledger.outbox_event_ids(stack, region)
+        killed_at = time.monotonic()
         _kill_login(stack, region)
-        recovery.start_app(stack, region, "login", inherited_env, LOGIN_RESTART_TIMEOUT_S)
-        load.regions = list(stack.settings)
+        pending = ledger.outbox_event_ids(stack, region)  # what the dead process left behind
+        restarted_cut_off = _restart_login(stack, region, inherited_env)
     finally:
         links.heal(region)
     healed_at = time.monotonic()
+    if restarted_cut_off != RESTARTED:  # try again with the log back, to follow the rows
+        recovery.start_app(stack, region, "login", inherited_env, LOGIN_RESTART_TIMEOUT_S)
+    load.regions = list(stack.settings)
     drained = ledger.seconds_until_drained(stack, region, healed_at, plan.converge_s)
     forwarded = {r: ledger.archived(stack, r, pending) for r in stack.settings}
     time.sleep(max(0.0, healed_at + plan.after_s - time.monotonic()))
@@ -113,7 +118,11 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
     deliveries = ledger.log_deliveries(stack, since)
     figures: Figures = {
         "cut-off region": region,
+        "logins in the cut-off region before the kill": rate(
+            window(outcomes, cut_at, killed_at, {region})
+        ),
         "outbox rows pending at the kill": len(pending),
+        "login process restarted while the region is cut off": restarted_cut_off,
         "pending rows forwarded after the restart (in every region's archive)": len(
             set(pending).intersection(*forwarded.values())
         ),
@@ -151,6 +160,24 @@ def _kill_login(stack: Stack, region: str) -> None:
     proc.popen.send_signal(signal.SIGKILL)
     proc.popen.wait(10)
     stack.apps.remove(proc)
+
+
+def _restart_login(stack: Stack, region: str, inherited_env: Mapping[str, str]) -> str:
+    """Start ``region``'s login process again; ``RESTARTED``, or why it did not start."""
+    try:
+        recovery.start_app(stack, region, "login", inherited_env, LOGIN_RESTART_TIMEOUT_S)
+    except InfraError as exc:
+        failed = recovery.find_app(stack, region, "login")
+        if failed is not None:  # exited, or still not healthy after the timeout
+            failed.stop()
+            stack.apps.remove(failed)
+        return f"no: {_last_line(str(exc))}"
+    return RESTARTED
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:160] if lines else "?"
 
 
 def _statuses(outcomes: list[Outcome]) -> str:
