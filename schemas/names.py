@@ -41,6 +41,10 @@ TABLE_REFRESH_TOKENS = "refresh_tokens_v1"
 TABLE_USER_ACCOUNTS = "user_accounts_v1"
 TABLE_SIGNING_KEY_STATUS = "signing_key_status_v1"
 TABLE_LOGIN_FAILURES = "login_failures_v1"
+TABLE_LOGIN_OUTBOX = "login_outbox_v1"
+"""The emergency login channel: events a region answered for before the log acknowledged them."""
+OUTBOX_RELAY_LOCK = 0x6F7574626F78
+"""The Postgres advisory lock (bigint) held by the one relay of a region forwarding its outbox."""
 
 
 # -- Redis keys ----------------------------------------------------------------------------------

@@ -173,6 +173,17 @@ class Settings(BaseSettings):
         DEFAULT_MAX_EVENT_SKEW_S
     )
 
+    # -- issue 11: the emergency login channel (services.login.outbox, services.login.relay) --
+    emergency_channel: Flag = True
+    """When the log does not acknowledge an event within ``produce_timeout_s``, write it to the
+    region's Postgres outbox and answer; off: such requests answer 503 with Retry-After."""
+    outbox_max_age_s: PositiveFloat = 900.0
+    """Once the oldest pending outbox row is older than this (s), new writes are refused (503)."""
+    outbox_max_rows: PositiveInt = 100_000
+    """Once this many rows are pending in the outbox, new writes are refused (503)."""
+    outbox_relay_interval_ms: PositiveInt = 200
+    """How often (ms) the relay polls the outbox and retries the log while rows are pending."""
+
     fail_open: Flag = False
     introspection_mirror: Flag = False
     """Introspection and the refresh grant's session check answer revocation from an in-process

@@ -186,3 +186,18 @@ deadletters = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     UniqueConstraint("source_topic", "log_partition", "log_offset", name="deadletters_v1_position"),
 )
+
+login_outbox = Table(
+    names.TABLE_LOGIN_OUTBOX,
+    metadata,
+    # Written by the login endpoint (the emergency channel), deleted by its relay once the log
+    # acknowledged the row's event. ``seq`` is the relay's order; the event id is the idempotency
+    # key: a row re-sent after a crash between the ack and the delete is the same event.
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("partition_key", Text, nullable=False, index=True),
+    Column("topic", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)

@@ -168,9 +168,17 @@ def down(path: Path, timeout: float = 15.0) -> list[Record]:
 
 
 def readiness(url: str) -> str:
-    """The /readyz answer of a login endpoint, as a short word for a status table."""
+    """The /readyz answer of a login endpoint, as a short word for a status table: ``ready``,
+    ``degraded`` (200, but logins go through the emergency channel: the log is not taking them),
+    ``not ready (CODE)`` or ``unreachable``."""
     try:
-        code = httpx.get(url + "/readyz", timeout=1.0).status_code
+        response = httpx.get(url + "/readyz", timeout=1.0)
     except httpx.HTTPError:
         return "unreachable"
-    return "ready" if code == 200 else f"not ready ({code})"
+    if response.status_code != 200:
+        return f"not ready ({response.status_code})"
+    try:
+        status = response.json().get("status")
+    except ValueError:
+        status = None
+    return "degraded" if status == "degraded" else "ready"

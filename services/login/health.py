@@ -1,4 +1,6 @@
-"""Readiness: every dependency a login needs answers, and the projector is keeping up."""
+"""Readiness: every dependency a login needs answers, and the projector is keeping up; or, while
+the emergency login channel is open (``services.login.outbox``), "degraded": logins are still
+answered (200, so a front door keeps sending clients here) though the log is not taking them."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names
+from services.login.outbox import Channel, Outbox
 
 CHECK_TIMEOUT_S = 2.0
 HEARTBEAT_MAX_AGE_S = 30.0
@@ -23,20 +26,61 @@ class StaleHeartbeat(Exception):
     pass
 
 
+READY, DEGRADED, NOT_READY = "ready", "degraded", "not_ready"
+
+
 class Readiness:
     """Checks the broker, Redis, Postgres and ``region``'s projector heartbeat, each within
-    ``CHECK_TIMEOUT_S``."""
+    ``CHECK_TIMEOUT_S``, and the emergency channel (``outbox``, ``channel``)."""
 
     def __init__(
-        self, producer: AIOKafkaProducer, redis: Redis, engine: AsyncEngine, region: str
+        self,
+        producer: AIOKafkaProducer,
+        redis: Redis,
+        engine: AsyncEngine,
+        region: str,
+        outbox: Outbox,
+        channel: Channel,
     ) -> None:
         self._producer = producer
         self._redis = redis
         self._engine = engine
         self._region = region
+        self._outbox = outbox
+        self._channel = channel
 
-    async def __call__(self) -> tuple[bool, dict[str, Any]]:
-        """(all ready, per check ``{"ok": bool, "error"?: str}``)."""
+    async def __call__(self) -> tuple[str, dict[str, Any]]:
+        """(``READY``, ``DEGRADED`` or ``NOT_READY``, the /readyz body: ``checks`` per check
+        ``{"ok": bool, "error"?: str}`` and ``emergency_channel`` ``{"open", "depth",
+        "oldest_age_s"}``). Degraded: Redis and Postgres answer, the channel is on and within its
+        bounds, and it is open (rows pending, or the log unreachable: then the projector, which
+        cannot consume either, is not asked)."""
+        report = await self.checks()
+        ok = {name: result["ok"] for name, result in report.items()}
+        usable = ok["redis"] and ok["postgres"] and await self._channel_usable()
+        stats = self._channel.stats
+        log_down = not ok["broker"] or self._channel.log_unreachable
+        is_open = log_down or stats.depth > 0
+        channel = {"open": is_open, "depth": stats.depth, "oldest_age_s": stats.oldest_age_s}
+        body = {"checks": report, "emergency_channel": channel}
+        if all(ok.values()) and not is_open:
+            return READY, body
+        if usable and (log_down or (stats.depth > 0 and ok["projector"])):
+            return DEGRADED, body
+        return NOT_READY, body
+
+    async def _channel_usable(self) -> bool:
+        if not self._channel.enabled:
+            return False
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                self._channel.observe(await self._outbox.stats())
+                return await self._outbox.within_bounds()
+        except Exception:  # Postgres is checked on its own line; here it only means "not usable"
+            return False
+
+    async def checks(self) -> dict[str, Any]:
+        """Per check ``{"ok": bool, "error"?: str}``."""
         checks: dict[str, Callable[[], Awaitable[None]]] = {
             "broker": self._broker,
             "redis": self._redis_ping,
@@ -44,8 +88,7 @@ class Readiness:
             "projector": self._projector,
         }
         results = await asyncio.gather(*(_run(check) for check in checks.values()))
-        report = dict(zip(checks, results, strict=True))
-        return all(r["ok"] for r in report.values()), report
+        return dict(zip(checks, results, strict=True))
 
     async def _broker(self) -> None:
         await self._producer.client.fetch_all_metadata()

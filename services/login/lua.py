@@ -57,3 +57,22 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
+
+REVOKED_LUA = """
+local current = redis.call('HGET', KEYS[1], 'event_id')
+if not current or ARGV[2] < current then
+  redis.call('HSET', KEYS[1], 'event_id', ARGV[2])
+  for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+local clock = redis.call('TIME')
+local ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 or ms + pttl < tonumber(ARGV[1]) * 1000 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+end
+return 1
+"""
+"""A revocation queued in the outbox, applied here before it is forwarded. ARGV: expiry (epoch
+s), event id, then field/value pairs. The projector's rule for ``rev:v1:*`` hashes: the earliest
+event id keeps its fields, the expiry only moves later; so the projector's write of the same
+event, when it is forwarded, changes nothing."""

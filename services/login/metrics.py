@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ARGON2_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
@@ -42,6 +42,23 @@ class Metrics:
             "POST /oauth2/revoke and /v1/logout by outcome",
             ["endpoint", "outcome"],
             registry=r,
+        )
+
+        # Issue 11: the emergency login channel (services.login.outbox).
+        self.outbox_depth = Gauge(
+            "authplane_outbox_depth", "Outbox rows not yet forwarded to the log", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "authplane_outbox_oldest_age_seconds", "Age of the oldest outbox row", registry=r
+        )
+        self.outbox_forwarded = Counter(
+            "authplane_outbox_forwarded", "Outbox events the log acknowledged", registry=r
+        )
+        self.outbox_writes = Counter(
+            "authplane_outbox_writes", "Events written to the outbox", ["event_type"], registry=r
+        )
+        self.emergency_channel_open = Gauge(
+            "authplane_emergency_channel_open", "1 while the emergency channel is open", registry=r
         )
 
     def render(self) -> bytes:

@@ -24,10 +24,10 @@ from redis.asyncio import Redis
 
 from schemas import names
 from schemas.envelope import Envelope
-from schemas.epoch import epoch_s
-from schemas.events import SessionStarted, TokenRefreshed
+from schemas.epoch import epoch_ms, epoch_s, epoch_s_ceil
+from schemas.events import SessionRevoked, SessionStarted, TokenRefreshed
 from services.core.readmodel import REDIS_ERRORS
-from services.login.lua import ISSUED_LUA, SESSION_LUA
+from services.login.lua import ISSUED_LUA, REVOKED_LUA, SESSION_LUA
 
 
 def session_fields(envelope: Envelope) -> dict[str, str]:
@@ -50,6 +50,7 @@ class OwnWrites:
     def __init__(self, redis: Redis) -> None:
         self._session = redis.register_script(SESSION_LUA)
         self._issued = redis.register_script(ISSUED_LUA)
+        self._revoked = redis.register_script(REVOKED_LUA)
 
     async def session_started(self, envelope: Envelope) -> None:
         payload: SessionStarted = envelope.payload
@@ -66,3 +67,25 @@ class OwnWrites:
         field = names.redis_session_issued_field(payload.new_refresh_hash)
         with contextlib.suppress(*REDIS_ERRORS):
             await self._issued(keys=[key], args=[field, envelope.event_id])
+
+    async def queued(self, envelope: Envelope) -> None:
+        """An event the emergency channel queued instead of the log: the region's projector
+        only sees it once it is forwarded, so its effect here is written now. Logins, refreshes
+        and login failures already write theirs (``session_started``, ``token_refreshed``,
+        ``Lockout.count_locally``); a session revocation writes its ``rev:v1:sess`` entry as
+        the revocation projection will, so the session is refused here at once."""
+        if envelope.type != SessionRevoked.TYPE:
+            return
+        payload: SessionRevoked = envelope.payload
+        audit = {
+            "reason": payload.reason,
+            "revoked_by": payload.revoked_by,
+            "origin_region": envelope.origin_region,
+            "revoked_at_ms": str(epoch_ms(envelope.occurred_at)),
+        }
+        args: list[str | int] = [epoch_s_ceil(payload.affects_until), envelope.event_id]
+        for field, value in audit.items():
+            args += [field, value]
+        key = names.redis_revoked_session_key(payload.session_id)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._revoked(keys=[key], args=args)

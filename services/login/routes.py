@@ -21,7 +21,7 @@ from services.login.forms import (
     require,
 )
 from services.login.grant import PasswordGrant
-from services.login.health import Readiness
+from services.login.health import NOT_READY, Readiness
 from services.login.introspect import Introspection, authenticate_client
 from services.login.jwks import jwks_entries
 from services.login.keyring import Keyring
@@ -144,9 +144,9 @@ async def healthz() -> Response:
 
 @router.get("/readyz")
 async def readyz(readiness: ReadinessDep) -> Response:
-    ready, checks = await readiness()
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
-    return json_response(body, 200 if ready else 503, {"Cache-Control": "no-store"})
+    status, body = await readiness()
+    code = 503 if status == NOT_READY else 200  # degraded still answers logins: 200
+    return json_response({"status": status, **body}, code, {"Cache-Control": "no-store"})
 
 
 @router.get("/metrics")

@@ -22,18 +22,20 @@ from services.core import keys
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
-from services.login.events import EventPublisher, PublishFailed, make_producer
+from services.login.events import EventPublisher, Fallback, PublishFailed, make_producer
 from services.login.grant import PasswordGrant
 from services.login.health import Readiness
 from services.login.introspect import Introspection
 from services.login.keyring import Keyring, own_published_key
 from services.login.lockout import Lockout
 from services.login.metrics import Metrics
+from services.login.outbox import Channel, Outbox
 from services.login.own_writes import OwnWrites
 from services.login.password_change import PasswordChange
 from services.login.refresh import RefreshGrant
 from services.login.refresh_state import RefreshStates
 from services.login.rehash import Rehasher
+from services.login.relay import Relay
 from services.login.revoke import Revocation
 from services.login.rotation import KeyWatcher, published_event
 from services.login.sessions import Sessions
@@ -84,6 +86,7 @@ class LoginWiring:
     password_change: PasswordChange
     introspection: Introspection
     readiness: Readiness
+    relay: Relay
     key_watcher: KeyWatcher | None = field(default=None)
 
     def parts(self) -> dict[type, object]:
@@ -96,6 +99,7 @@ class LoginWiring:
     async def close(self) -> None:
         if self.key_watcher is not None:
             await self.key_watcher.close()
+        await self.relay.close()
         self.passwords.close()
         await self.tokens.close()
         await self.clients.close()
@@ -123,6 +127,7 @@ async def build_wiring(settings: Settings) -> LoginWiring:
         lambda: key_states(clients.redis, clients.engine),
     )
     wiring.key_watcher.start()
+    wiring.relay.start()
     return wiring
 
 
@@ -137,13 +142,16 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
         ttl_s=KEYRING_TTL_S,
     )
     signer = Signer(signing_key, region, issuer, keyring)
-    publisher = EventPublisher(clients.producer, settings.produce_timeout_s, metrics)
+    own_writes = OwnWrites(redis)
+    outbox = Outbox(engine, settings.outbox_max_rows, settings.outbox_max_age_s)
+    channel = Channel(metrics, settings.emergency_channel)
+    fallback = Fallback(outbox, channel, own_writes.queued)
+    publisher = EventPublisher(clients.producer, settings.produce_timeout_s, metrics, fallback)
     passwords = PasswordVerifier(settings)
     rehasher = Rehasher(passwords, publisher, region)
     tokens = _token_verifier(settings, keyring, redis, engine, metrics)
     accounts = Accounts(redis, engine)
     lockout = Lockout(redis, engine, settings, publisher)
-    own_writes = OwnWrites(redis)
     states = RefreshStates(redis, engine)
     grant = PasswordGrant(
         settings, passwords, rehasher, accounts, lockout, publisher, own_writes, signer, metrics
@@ -154,10 +162,11 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     revocation = Revocation(settings, tokens, Sessions(redis, engine), states, publisher)
     change = PasswordChange(region, tokens, passwords, rehasher, accounts, lockout, publisher)
     ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
-    readiness = Readiness(clients.producer, redis, engine, region)
-    return LoginWiring(
-        *ports, grant, refresh, revocation, change, Introspection(tokens, metrics), readiness
-    )
+    readiness = Readiness(clients.producer, redis, engine, region, outbox, channel)
+    interval_s = settings.outbox_relay_interval_ms / 1000
+    relay = Relay(engine, outbox, clients.producer, channel, interval_s, settings.produce_timeout_s)
+    introspection = Introspection(tokens, metrics)
+    return LoginWiring(*ports, grant, refresh, revocation, change, introspection, readiness, relay)
 
 
 def _token_verifier(
