@@ -128,9 +128,9 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
         ),
         "seconds from the heal until the outbox was empty": _seconds(drained),
         "pending rows on the log more than once (absorbed by event id)": sum(
-            deliveries[e] > 1 for e in pending
+            deliveries.times[e] > 1 for e in pending
         ),
-        "pending rows not on the log": sum(deliveries[e] == 0 for e in pending),
+        "pending rows not on the log": sum(deliveries.times[e] == 0 for e in pending),
     }
     account(stack, outcomes, plan, since, figures)
     settle(stack, outcomes, plan, figures)
@@ -149,8 +149,10 @@ def account(
     )
     duplicated = ledger.duplicated_sessions(stack, since)
     figures["sessions started twice in a region's archive (duplicated)"] = max(duplicated.values())
-    deliveries = ledger.log_deliveries(stack, since)
-    figures["event ids on the log more than once"] = sum(n > 1 for n in deliveries.values())
+    repeated = ledger.log_deliveries(stack, since).repeated()
+    figures["event ids on the log more than once (absorbed by event id)"] = (
+        ", ".join(f"{kind}={n}" for kind, n in sorted(repeated.items())) or "0"
+    )
 
 
 def _kill_login(stack: Stack, region: str) -> None:

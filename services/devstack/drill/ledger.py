@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -117,7 +118,20 @@ def archived(stack: Stack, region: str, event_ids: Iterable[str]) -> set[str]:
     return _on_postgres(stack, region, query) if wanted else set()
 
 
-def log_deliveries(stack: Stack, since: datetime) -> Counter[str]:
+@dataclass
+class Deliveries:
+    """What the log holds: ``times[event id]`` records of each event, ``types[event id]`` its
+    event type."""
+
+    times: Counter[str] = field(default_factory=Counter)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def repeated(self) -> Counter[str]:
+        """Per event type, how many event ids are on the log more than once."""
+        return Counter(self.types[e] for e, n in self.times.items() if n > 1)
+
+
+def log_deliveries(stack: Stack, since: datetime) -> Deliveries:
     """How many times each event id that occurred at or after ``since`` is on the log (both
     event topics, read from the start to the end offsets; Kafka's end offsets are exact)."""
     return asyncio.run(
@@ -125,7 +139,7 @@ def log_deliveries(stack: Stack, since: datetime) -> Counter[str]:
     )
 
 
-async def _read_log(bootstrap: str, since: datetime) -> Counter[str]:
+async def _read_log(bootstrap: str, since: datetime) -> Deliveries:
     # No group: a subscription without one is assigned every partition of the topics.
     consumer = AIOKafkaConsumer(
         *names.EVENT_TOPICS,
@@ -135,7 +149,7 @@ async def _read_log(bootstrap: str, since: datetime) -> Counter[str]:
         metadata_max_age_ms=1000,
     )
     await consumer.start()
-    seen: Counter[str] = Counter()
+    seen = Deliveries()
     try:
         while len(consumer.assignment()) < 2:  # at least one partition per topic
             for records in (await consumer.getmany(timeout_ms=200)).values():
@@ -152,7 +166,7 @@ async def _read_log(bootstrap: str, since: datetime) -> Counter[str]:
     return seen
 
 
-def _count(seen: Counter[str], value: bytes | None, since: datetime) -> None:
+def _count(seen: Deliveries, value: bytes | None, since: datetime) -> None:
     if value is None:
         return
     try:
@@ -160,18 +174,16 @@ def _count(seen: Counter[str], value: bytes | None, since: datetime) -> None:
     except DecodeError:
         return  # not ours to count (the projectors dead-letter it)
     if envelope.occurred_at >= since:
-        seen[envelope.event_id] += 1
+        seen.times[envelope.event_id] += 1
+        seen.types[envelope.event_id] = envelope.type
 
 
 def outbox_event_ids(stack: Stack, region: str) -> list[str]:
     """The event ids ``region``'s login outbox still holds, in relay order."""
 
     async def query(conn: asyncpg.Connection) -> list[str]:
-        sql = f"SELECT CAST(event_id AS text) FROM {getattr(names, 'TABLE_LOGIN_OUTBOX', 'login_outbox_v1')} ORDER BY seq"  # noqa: S608
-        try:  # TEMP before the merge of i11-outbox
-            return [str(row[0]) for row in await conn.fetch(sql)]
-        except asyncpg.UndefinedTableError:
-            return []
+        sql = f"SELECT CAST(event_id AS text) FROM {names.TABLE_LOGIN_OUTBOX} ORDER BY seq"  # noqa: S608
+        return [str(row[0]) for row in await conn.fetch(sql)]
 
     return _on_postgres(stack, region, query)
 
