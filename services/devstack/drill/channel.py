@@ -55,14 +55,14 @@ def broker_outage(stack: Stack, plan: Plan, region: str) -> Figures:
     since = utc_now() - timedelta(seconds=1)
     load = load_on(stack, users, plan)
     time.sleep(plan.warm_s)
-    cut_at = time.monotonic()
     links.cut(region)
+    cut_at = time.monotonic()
     try:
         time.sleep(plan.fault_s)
         pending = len(ledger.outbox_event_ids(stack, region))
     finally:
+        healed_at = time.monotonic()
         links.heal(region)
-    healed_at = time.monotonic()
     before_heal = acknowledged_sessions(list(load.outcomes))
     took, _ = ledger.seconds_until_stored(stack, before_heal, healed_at, plan.converge_s)
     time.sleep(max(0.0, healed_at + plan.after_s - time.monotonic()))
@@ -149,10 +149,12 @@ def account(
     )
     duplicated = ledger.duplicated_sessions(stack, since)
     figures["sessions started twice in a region's archive (duplicated)"] = max(duplicated.values())
-    repeated = ledger.log_deliveries(stack, since).repeated()
+    deliveries = ledger.log_deliveries(stack, since)
+    repeated = deliveries.repeated()
     figures["event ids on the log more than once (absorbed by event id)"] = (
         ", ".join(f"{kind}={n}" for kind, n in sorted(repeated.items())) or "0"
     )
+    figures["most copies of one event on the log"] = max(deliveries.times.values(), default=0)
 
 
 def _kill_login(stack: Stack, region: str) -> None:
