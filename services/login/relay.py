@@ -54,6 +54,7 @@ class Relay:
         self._closing = False
 
     def start(self) -> None:
+        self._closing = False
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
 

@@ -87,6 +87,7 @@ class LoginWiring:
     introspection: Introspection
     readiness: Readiness
     relay: Relay
+    channel: Channel
     key_watcher: KeyWatcher | None = field(default=None)
 
     def parts(self) -> dict[type, object]:
@@ -166,7 +167,8 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     interval_s = settings.outbox_relay_interval_ms / 1000
     relay = Relay(engine, outbox, clients.producer, channel, interval_s, settings.produce_timeout_s)
     introspection = Introspection(tokens, metrics)
-    return LoginWiring(*ports, grant, refresh, revocation, change, introspection, readiness, relay)
+    parts = (grant, refresh, revocation, change, introspection, readiness, relay, channel)
+    return LoginWiring(*ports, *parts)
 
 
 def _token_verifier(

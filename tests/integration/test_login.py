@@ -94,10 +94,18 @@ async def test_wrong_password_unknown_user_and_bad_username_look_the_same(login:
     assert b"invalid_grant" in answers[0][1]
 
 
-async def test_broker_down_means_503_and_no_token(login: Login, broker: ManagedProcess) -> None:
-    await seed_user_redis(login.settings, "carol", "pw-carol")
-    broker.stop(timeout=0.2)  # Tansu is slow to honour SIGTERM; it holds nothing we need
-    response = await _password_login(login, "carol", "pw-carol")
+async def test_broker_down_with_the_emergency_channel_off_means_503_and_no_token(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    # With the channel on (the default) such a login is answered from the outbox:
+    # tests/integration/test_emergency_channel.py.
+    settings = login_settings(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, emergency_channel=False
+    )
+    async with running_login(settings) as login:
+        await seed_user_redis(login.settings, "carol", "pw-carol")
+        broker.stop(timeout=0.2)  # Tansu is slow to honour SIGTERM; it holds nothing we need
+        response = await _password_login(login, "carol", "pw-carol")
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
     assert "access_token" not in response.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,9 @@ from services.login.tokens import new_refresh_token, new_session_id
 from tests.integration.login_harness import (
     Login,
     login_fixture,
+    login_settings,
     read_topic,
+    running_login,
     seeded,
 )
 from tests.integration.login_seeding import project_session, project_signing_key
@@ -135,16 +138,25 @@ async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login
     assert events[-1].user_id == claims["sub"]
 
 
-async def test_broker_down_means_503(login: Login, broker: ManagedProcess) -> None:
-    issued = await _tokens(login)
-    broker.stop(timeout=0.2)
-    response = await _revoke(login, issued["access_token"])
-    assert response.status_code == 503
-    assert response.json()["error"] == "temporarily_unavailable"
-    logout = await login.client.post(
-        "/v1/logout", headers={"Authorization": f"Bearer {issued['access_token']}"}
+async def test_broker_down_with_the_emergency_channel_off_means_503(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    # With the channel on (the default) both are answered from the outbox and applied here at
+    # once: tests/integration/test_emergency_channel.py.
+    settings = login_settings(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, emergency_channel=False
     )
-    assert logout.status_code == 503
+    async with running_login(settings) as login:
+        await seeded(("rita", PASSWORD))(login)
+        issued = await _tokens(login)
+        broker.stop(timeout=0.2)
+        response = await _revoke(login, issued["access_token"])
+        assert response.status_code == 503
+        assert response.json()["error"] == "temporarily_unavailable"
+        logout = await login.client.post(
+            "/v1/logout", headers={"Authorization": f"Bearer {issued['access_token']}"}
+        )
+        assert logout.status_code == 503
 
 
 @pytest.mark.parametrize(

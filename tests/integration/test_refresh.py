@@ -349,12 +349,18 @@ async def test_a_wrong_client_is_refused_and_an_unseen_secret_asks_to_retry(regi
     assert (await region.refresh(first["refresh_token"])).status_code == 200
 
 
-async def test_broker_down_answers_503_and_issues_nothing(region: Region, broker: Any) -> None:
-    first = await region.password_login(USER)
-    await region.pump()
-    await region.consumer.stop()  # before the broker goes, so it does not retry in the background
-    broker.stop(timeout=0.2)
-    response = await region.refresh(first["refresh_token"])
+async def test_broker_down_with_the_emergency_channel_off_answers_503_and_issues_nothing(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    # With the channel on (the default) the refresh is answered from the outbox:
+    # tests/integration/test_emergency_channel.py.
+    kw = {"emergency_channel": False}
+    async with _region(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, **kw) as r:
+        first = await r.password_login(USER)
+        await r.pump()
+        await r.consumer.stop()  # before the broker goes, so it does not retry in the background
+        broker.stop(timeout=0.2)
+        response = await r.refresh(first["refresh_token"])
     assert response.status_code == 503
     assert "refresh_token" not in response.text
 
