@@ -9,7 +9,6 @@ answer 503 (the outage). Every test heals what it cut, so the next one starts fr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from services.devstack.drill import ledger, probes
 from services.devstack.drill.channel import NEVER, RESTARTED, links_of
 from services.devstack.drill.drills import Plan, create_users
-from services.devstack.drill.runner import REGIONS, render, run_drill, start_drill_stack
+from services.devstack.drill.runner import REGIONS, render, run_drill
 from services.devstack.stack import Stack
 from tests.e2e.drive import authctl, eventually
 
@@ -29,15 +28,6 @@ CUT = REGIONS[-1]
 ELSEWHERE = REGIONS[0]
 OUTAGE = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=30.0, after_s=5.0, users=3)
 CRASH = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=10.0, after_s=5.0, users=3)
-
-
-@pytest.fixture(scope="module")
-def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = start_drill_stack(tmp_path_factory.mktemp("channel-drills"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def _sid(access_token: str) -> str:
