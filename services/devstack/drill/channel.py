@@ -39,6 +39,8 @@ from services.devstack.toxiproxy import LinkProxies
 LOGIN_RESTART_TIMEOUT_S = 120.0
 NEVER = "never (within the convergence wait)"
 RESTARTED = "yes"
+RESTARTED_CUT_OFF_S = 5.0
+"""Seconds the load goes on against a login process restarted while its region is cut off."""
 
 
 def links_of(stack: Stack) -> LinkProxies:
@@ -95,8 +97,8 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
     since = utc_now() - timedelta(seconds=1)
     load = load_on(stack, users, plan)
     time.sleep(plan.warm_s)
-    cut_at = time.monotonic()
     links.cut(region)
+    cut_at = time.monotonic()
     try:
         time.sleep(plan.fault_s)
         load.regions = [r for r in stack.settings if r != region]
@@ -104,9 +106,13 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
         _kill_login(stack, region)
         pending = ledger.outbox_event_ids(stack, region)  # what the dead process left behind
         restarted_cut_off = _restart_login(stack, region, inherited_env)
+        restarted_at = time.monotonic()
+        if restarted_cut_off == RESTARTED:  # the restarted process answers, still cut off
+            load.regions = list(stack.settings)
+            time.sleep(RESTARTED_CUT_OFF_S)
     finally:
+        healed_at = time.monotonic()
         links.heal(region)
-    healed_at = time.monotonic()
     if restarted_cut_off != RESTARTED:  # try again with the log back, to follow the rows
         recovery.start_app(stack, region, "login", inherited_env, LOGIN_RESTART_TIMEOUT_S)
     load.regions = list(stack.settings)
@@ -123,6 +129,9 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
         ),
         "outbox rows pending at the kill": len(pending),
         "login process restarted while the region is cut off": restarted_cut_off,
+        "logins in the cut-off region after the restart, before the heal": rate(
+            window(outcomes, restarted_at, healed_at, {region})
+        ),
         "pending rows forwarded after the restart (in every region's archive)": len(
             set(pending).intersection(*forwarded.values())
         ),
