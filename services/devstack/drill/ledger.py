@@ -126,6 +126,20 @@ class Deliveries:
     times: Counter[str] = field(default_factory=Counter)
     types: dict[str, str] = field(default_factory=dict)
 
+    def add(self, value: bytes | None, since: datetime) -> None:
+        """Count one log record's value if it is an event that occurred at or after ``since``
+        (aware datetime); an empty or undecodable value is not ours to count (the projectors
+        dead-letter it)."""
+        if value is None:
+            return
+        try:
+            envelope = decode(value)
+        except DecodeError:
+            return
+        if envelope.occurred_at >= since:
+            self.times[envelope.event_id] += 1
+            self.types[envelope.event_id] = envelope.type
+
     def repeated(self) -> Counter[str]:
         """Per event type, how many event ids are on the log more than once."""
         return Counter(self.types[e] for e, n in self.times.items() if n > 1)
@@ -154,28 +168,16 @@ async def _read_log(bootstrap: str, since: datetime) -> Deliveries:
         while len(consumer.assignment()) < 2:  # at least one partition per topic
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
-                    _count(seen, record.value, since)
+                    seen.add(record.value, since)
         parts = sorted(consumer.assignment())
         ends = await consumer.end_offsets(parts)
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():
                 for record in records:
-                    _count(seen, record.value, since)
+                    seen.add(record.value, since)
     finally:
         await consumer.stop()
     return seen
-
-
-def _count(seen: Deliveries, value: bytes | None, since: datetime) -> None:
-    if value is None:
-        return
-    try:
-        envelope = decode(value)
-    except DecodeError:
-        return  # not ours to count (the projectors dead-letter it)
-    if envelope.occurred_at >= since:
-        seen.times[envelope.event_id] += 1
-        seen.types[envelope.event_id] = envelope.type
 
 
 def outbox_event_ids(stack: Stack, region: str) -> list[str]:
