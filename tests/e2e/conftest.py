@@ -12,6 +12,7 @@ import pytest
 
 from schemas.broker import TANSU
 from schemas.settings import Settings
+from services.devstack.drill.runner import start_drill_stack
 from services.devstack.stack import Stack
 from tests.e2e.drive import wait_ready
 
@@ -38,6 +39,18 @@ def running_stack(base_dir: Path, broker: str = TANSU, within_s: float = 60.0) -
     )
     try:
         wait_ready(started, within_s)
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def drill_stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """The 3-region Kafka drill stack with proxied links, one per test module that asks."""
+    started = start_drill_stack(tmp_path_factory.mktemp(request.module.__name__.split(".")[-1]))
+    try:
         yield started
     finally:
         started.stop()

@@ -7,26 +7,15 @@ restarted, the crashed region restored); region-crash runs last all the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from services.devstack.drill.drills import Plan
-from services.devstack.drill.runner import render, run_drill, start_drill_stack
+from services.devstack.drill.runner import render, run_drill
 from services.devstack.stack import Stack
 
 # A drill outlasts the suite's 300 s default on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(900)
 PLAN = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=8.0, after_s=5.0, users=3, samples=8)
-
-
-@pytest.fixture(scope="module")
-def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = start_drill_stack(tmp_path_factory.mktemp("drills"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def _nothing_lost(figures: dict[str, object]) -> None:

@@ -13,10 +13,19 @@ from services.devstack.process import InfraError
 
 def drill(
     name: Annotated[
-        str, typer.Argument(help="region-crash | region-partition | wan-latency | rolling-restart")
+        str,
+        typer.Argument(
+            help="region-crash | region-partition | wan-latency | rolling-restart | "
+            "broker-outage | relay-crash"
+        ),
     ],
     rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,
-    fault_s: Annotated[float, typer.Option(min=1.0, help="Seconds the fault lasts.")] = 20.0,
+    fault_s: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0, help="Seconds the fault lasts. [default: 30 for broker-outage, else 20]"
+        ),
+    ] = None,
     base_dir: Annotated[Path | None, typer.Option(help="[default: a new temp directory]")] = None,
 ) -> None:
     """Run a disaster drill on a fresh 3-region Kafka stack under load and print its figures."""

@@ -44,9 +44,10 @@ class Plan:
     samples: int = 20
 
 
-def create_users(stack: Stack, count: int) -> list[str]:
-    """Register ``count`` drill users with authctl and wait until every region knows them."""
-    users = [f"drill-{n}" for n in range(count)]
+def create_users(stack: Stack, count: int, prefix: str = "drill") -> list[str]:
+    """Register ``count`` users ``{prefix}-{n}`` with authctl (the drill password) and wait
+    until every region knows them; users that exist already are reused."""
+    users = [f"{prefix}-{n}" for n in range(count)]
     env = {**os.environ, "AUTHPLANE_STACK_FILE": str(stack.stack_file)}
     env["PYTHONPATH"] = str(REPO_ROOT)
     for user in users:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import jwt
@@ -32,15 +33,33 @@ def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float
 
 def login(stack: Stack, region: str, user: str) -> str:
     """A password-grant login of ``user`` in ``region``; the access token (raises on non-200)."""
+    return login_tokens(stack, region, user)["access_token"]
+
+
+def login_tokens(stack: Stack, region: str, user: str) -> dict[str, str]:
+    """A password-grant login of ``user`` in ``region``: the token response's string fields
+    (``access_token``, ``refresh_token``, ...); httpx.HTTPStatusError on a non-200."""
     s = stack.settings[region]
     form = {"grant_type": "password", "username": user, "password": PASSWORD, **CLIENT}
     answer = httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
     answer.raise_for_status()
-    return str(answer.json()["access_token"])
+    return {k: v for k, v in answer.json().items() if isinstance(v, str)}
+
+
+def refresh(stack: Stack, region: str, refresh_token: str) -> httpx.Response:
+    """An RFC 6749 section 6 refresh in ``region``, answered whatever its status."""
+    s = stack.settings[region]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
 
 
 def introspect(stack: Stack, region: str, token: str) -> bool:
     """Whether ``region``'s RFC 7662 introspection calls ``token`` active."""
+    return bool(introspection(stack, region, token).get("active"))
+
+
+def introspection(stack: Stack, region: str, token: str) -> dict[str, Any]:
+    """``region``'s RFC 7662 introspection answer for ``token`` (``{}`` on a non-200)."""
     s = stack.settings[region]
     answer = httpx.post(
         f"http://{s.http_host}:{s.http_port}/oauth2/introspect",
@@ -48,7 +67,8 @@ def introspect(stack: Stack, region: str, token: str) -> bool:
         auth=(INTROSPECTION_CLIENT_ID, stack.introspection_secret),
         timeout=10,
     )
-    return bool(answer.status_code == 200 and answer.json()["active"])
+    body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+    return body
 
 
 def login_propagation(stack: Stack, home: str, away: str, user: str) -> float:
