@@ -211,3 +211,10 @@ REDIS_KEY_PREFIXES = (
     "lfail:v1:",
     "lres:v1:",
 )
+
+
+# -- The front door (issue 11: HAProxy in front of the login endpoints) -----------------------
+HEADER_FORWARDED_FOR = "X-Forwarded-For"
+"""The client address the front door passes on (it replaces whatever the client sent)."""
+HEADER_SERVED_BY = "X-Authplane-Region"
+"""Set by the front door on every answer: the region whose login endpoint answered."""

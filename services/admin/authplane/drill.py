@@ -13,7 +13,11 @@ from services.devstack.process import InfraError
 
 def drill(
     name: Annotated[
-        str, typer.Argument(help="region-crash | region-partition | wan-latency | rolling-restart")
+        str,
+        typer.Argument(
+            help="region-crash | region-partition | wan-latency | rolling-restart | "
+            "region-down-behind-front-door"
+        ),
     ],
     rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,
     fault_s: Annotated[float, typer.Option(min=1.0, help="Seconds the fault lasts.")] = 20.0,

@@ -26,11 +26,13 @@ def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float
         time.sleep(every_s)
 
 
-def login(stack: Stack, region: str, user: str) -> str:
-    """A password-grant login of ``user`` in ``region``; the access token (raises on non-200)."""
+def login(stack: Stack, region: str, user: str, via: str | None = None) -> str:
+    """A password-grant login of ``user`` in ``region`` (or through the base URL ``via``, e.g. a
+    front door); the access token (raises on non-200)."""
     s = stack.settings[region]
+    url = via or f"http://{s.http_host}:{s.http_port}"
     form = {"grant_type": "password", "username": user, "password": PASSWORD}
-    answer = httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
+    answer = httpx.post(f"{url}/oauth2/token", data=form, timeout=10)
     answer.raise_for_status()
     return str(answer.json()["access_token"])
 
