@@ -22,6 +22,7 @@ front door (``install_hint`` says how to get it).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Mapping
@@ -36,6 +37,8 @@ INSTALL_HINT = (
     "no front door: haproxy is not on PATH (install it: `sudo apt-get install haproxy`, "
     "or `make front-door-tools`); starting the stack without one"
 )
+SBIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin")
+"""Where Debian installs haproxy; not on a normal user's PATH."""
 CHECK_INTERVAL_MS = 200
 FALL = 2
 RISE = 2
@@ -52,8 +55,9 @@ revocation of an already revoked (or unknown) token answers 200 and does nothing
 
 
 def haproxy_binary() -> Path | None:
-    """HAProxy on PATH, or None (the stack then starts without a front door)."""
-    found = shutil.which(HAPROXY)
+    """HAProxy on PATH (or in ``SBIN_DIRS``), or None: the stack then starts without a front
+    door."""
+    found = shutil.which(HAPROXY) or shutil.which(HAPROXY, path=os.pathsep.join(SBIN_DIRS))
     return Path(found) if found else None
 
 

@@ -120,7 +120,7 @@ def _front_door_binary(wanted: bool) -> Path | None:
         return None
     found = haproxy_binary()
     if found is None:
-        console.print(f"[yellow]{INSTALL_HINT}[/yellow]", highlight=False)
+        console.print(f"[yellow]{INSTALL_HINT}[/yellow]", highlight=False, soft_wrap=True)
     return found
 
 
