@@ -5,6 +5,8 @@ backend sends every request to that region's login endpoint (the client's *home*
 the region's ``GET /readyz`` answers 200, and to another region's (a ``backup`` server) when it
 does not. A region whose emergency login channel is open answers 200 ``degraded`` and keeps its
 clients; one that answers 503 (it cannot log anyone in) or nothing loses them until it is back.
+The backups are listed in region order and HAProxy sends everything to the first one that is up
+(the next one only when that one is down too).
 
 Failover figures (written into the config below, and the reasoning behind them):
 
@@ -49,6 +51,11 @@ SOURCE_ADDRESS = "127.0.0.2"
 routes all of 127.0.0.0/8 to ``lo``), but distinct, so a login endpoint can trust
 ``X-Forwarded-For`` from the front door alone (``FORWARDED_ALLOW_IPS``) and not from any other
 local client."""
+RETRY_AFTER_S = 1
+"""Retry-After (s) of the front door's own 503, the same as a login endpoint's."""
+UNAVAILABLE_BODY = (
+    '{"error":"temporarily_unavailable","error_description":"no region can answer now"}'
+)
 IDEMPOTENT_POSTS = ("/oauth2/introspect", "/oauth2/revoke")
 """POST endpoints whose replay changes nothing: RFC 7662 introspection reads, and RFC 7009 §2.2
 revocation of an already revoked (or unknown) token answers 200 and does nothing more."""
@@ -98,6 +105,8 @@ def _numbers() -> dict[str, object]:
         "connect": CONNECT_TIMEOUT_MS,
         "retries": RETRIES,
         "source": SOURCE_ADDRESS,
+        "unavailable": UNAVAILABLE_BODY,
+        "retry_after": RETRY_AFTER_S,
     }
 
 
@@ -115,6 +124,9 @@ defaults
     # (a 5xx, an aborted or retried request), with HAProxy's termination state; not the rest.
     option httplog
     option dontlog-normal
+    # HAProxy's own 503 (no region can answer now) reads like a login endpoint's: the RFC 6749
+    # error JSON, and Retry-After as on every 503 of ours.
+    http-error status 503 content-type application/json string '{unavailable}' hdr Retry-After {retry_after}
     timeout connect {connect}ms
     timeout client 30s
     timeout server 30s

@@ -166,3 +166,11 @@ def test_env_exports_each_front_door_url(tmp_path: Path) -> None:
     pairs = dict(exports(topo, tmp_path / "stack.json", "eu"))
     assert pairs["AUTHPLANE_EU_FRONT_DOOR_URL"] == PLAN.url("eu")
     assert pairs["AUTHPLANE_FRONT_DOOR_URL"] == PLAN.url("eu")
+
+
+def test_the_front_doors_own_503_is_oauth_json_with_retry_after() -> None:
+    defaults = sections(frontdoor.render_config(PLAN))["defaults"]
+    line = next(line for line in defaults if line.startswith("http-error status 503"))
+    assert "content-type application/json" in line
+    assert f"'{frontdoor.UNAVAILABLE_BODY}'" in line
+    assert line.endswith(f"hdr Retry-After {frontdoor.RETRY_AFTER_S}")
