@@ -105,8 +105,10 @@ def _numbers() -> dict[str, object]:
         "connect": CONNECT_TIMEOUT_MS,
         "retries": RETRIES,
         "source": SOURCE_ADDRESS,
-        "unavailable": UNAVAILABLE_BODY,
-        "retry_after": RETRY_AFTER_S,
+        "unavailable": (
+            f"http-error status 503 content-type application/json string '{UNAVAILABLE_BODY}' "
+            f"hdr Retry-After {RETRY_AFTER_S}"
+        ),
     }
 
 
@@ -126,7 +128,7 @@ defaults
     option dontlog-normal
     # HAProxy's own 503 (no region can answer now) reads like a login endpoint's: the RFC 6749
     # error JSON, and Retry-After as on every 503 of ours.
-    http-error status 503 content-type application/json string '{unavailable}' hdr Retry-After {retry_after}
+    {unavailable}
     timeout connect {connect}ms
     timeout client 30s
     timeout server 30s
