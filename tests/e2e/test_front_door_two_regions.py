@@ -17,15 +17,14 @@ import pytest
 from redis import Redis
 
 from schemas import names
-from schemas.broker import TANSU
 from schemas.identity import user_id_for
-from schemas.settings import Settings
 from services.devstack import stackfile
 from services.devstack.drill.drills import Plan
 from services.devstack.drill.frontdoor import region_down_behind_front_door
 from services.devstack.frontdoor import SOURCE_ADDRESS, haproxy_binary
 from services.devstack.stack import Stack
-from tests.e2e.drive import PASSWORD, authctl, eventually, login_url, password_login, wait_ready
+from tests.e2e.conftest import running_stack
+from tests.e2e.drive import PASSWORD, authctl, eventually, login_url, password_login
 
 pytestmark = pytest.mark.timeout(600)
 PLAN = Plan(rate_per_s=4.0, warm_s=3.0, fault_s=6.0, after_s=4.0, users=2, converge_s=60.0)
@@ -36,21 +35,8 @@ SPOOFED = "203.0.113.7"
 def door_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     haproxy = haproxy_binary()
     assert haproxy is not None, "haproxy must be on PATH (make front-door-tools)"
-    stack = Stack.start(
-        ["eu", "us"],
-        tmp_path_factory.mktemp("front-door"),
-        durable=False,
-        inherited_env=dict(os.environ),
-        # The lockout test below reads the per-IP failure window; nothing here reaches a limit.
-        base=Settings(login_ip_max_failures=10_000),
-        broker=TANSU,
-        front_door=haproxy,
-    )
-    try:
-        wait_ready(stack)
+    with running_stack(tmp_path_factory.mktemp("front-door"), front_door=haproxy) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
