@@ -11,8 +11,10 @@ The backups are listed in region order and HAProxy sends everything to the first
 Failover figures (written into the config below, and the reasoning behind them):
 
 - health check ``GET /readyz`` every ``CHECK_INTERVAL_MS`` (200 ms); ``FALL`` = 2 failed checks
-  mark a server down, ``RISE`` = 2 good ones bring it back: detection within ~0.4 s, fail-back
-  ~0.4 s after the region answers 200 again (``downinter``: a down server is checked as often);
+  mark a server down, ``RISE`` = 2 good ones bring it back: a region that refuses connections or
+  answers 503 is out within ~0.4 s, one that hangs within ~2 x ``CHECK_TIMEOUT_MS`` (2 s), and
+  it is back ~0.4 s after it answers 200 again (``downinter``: a down server is checked as
+  often);
 - ``observe layer4`` with ``on-error mark-down``: a refused connection seen by live traffic marks
   the server down at once, without waiting for the checks;
 - ``retries`` 2 with ``option redispatch 1``: a request whose connection failed is sent again,
@@ -45,6 +47,11 @@ CHECK_INTERVAL_MS = 200
 FALL = 2
 RISE = 2
 CONNECT_TIMEOUT_MS = 500
+CHECK_TIMEOUT_MS = 2000
+"""How long a /readyz check may take. Not shorter: on a loaded machine a healthy region's /readyz
+took over 500 ms, and a 500 ms limit took every region out at once (HAProxy then has no server
+and answers 503 itself). A killed login endpoint is still out at once (a refused connection does
+not wait for this); a hung one is out after about ``FALL`` x this."""
 RETRIES = 2
 SOURCE_ADDRESS = "127.0.0.2"
 """The address HAProxy connects to the login endpoints from. It is loopback like ``HOST`` (Linux
@@ -103,6 +110,7 @@ def _numbers() -> dict[str, object]:
         "fall": FALL,
         "rise": RISE,
         "connect": CONNECT_TIMEOUT_MS,
+        "check": CHECK_TIMEOUT_MS,
         "retries": RETRIES,
         "source": SOURCE_ADDRESS,
         "unavailable": (
@@ -132,7 +140,7 @@ defaults
     timeout connect {connect}ms
     timeout client 30s
     timeout server 30s
-    timeout check {connect}ms
+    timeout check {check}ms
     # A failed connection is tried again, on another server (`redispatch 1`: every retry).
     retries {retries}
     option redispatch 1

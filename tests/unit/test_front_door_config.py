@@ -80,6 +80,7 @@ def test_servers_are_checked_on_readyz_expecting_200_with_short_intervals() -> N
         assert defaults[defaults.index(word) + 1] == f"{frontdoor.CHECK_INTERVAL_MS}ms"
     assert defaults[defaults.index("fall") + 1] == str(frontdoor.FALL)
     assert defaults[defaults.index("rise") + 1] == str(frontdoor.RISE)
+    assert f"timeout check {frontdoor.CHECK_TIMEOUT_MS}ms" in parts["defaults"]
     # Failover about a second: detection (fall x inter) well under it.
     assert frontdoor.FALL * frontdoor.CHECK_INTERVAL_MS <= 1000
 
