@@ -12,7 +12,7 @@ REGIONS ?= eu,us
 BROKER  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench bench-peers bench-tools clean kafka-tools
+.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench bench-peers bench-tools front-door-tools clean kafka-tools
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,11 @@ lock:
 	$(VENV)/bin/uv pip compile pyproject.toml --extra all --extra dev --universal --generate-hashes \
 		--python-version 3.11 --quiet $(LOCK_ARGS) -o $(LOCK)
 
-## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it).
-dev: $(STAMP)
-	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER)
+## Run the whole multi-region stack locally on embedded infrastructure (Ctrl-C stops it), with
+## a front door (HAProxy) per region; FRONT_DOOR= (empty) runs it without.
+FRONT_DOOR ?= --front-door
+dev: $(STAMP) front-door-tools
+	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER) $(FRONT_DOOR)
 
 up: $(STAMP)
 	$(VENV)/bin/authplane up --regions $(REGIONS) --broker $(BROKER) --detach
@@ -56,7 +58,7 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 ## Lint, type-check, then unit, integration and end-to-end tests (real broker, Redis, Postgres).
-test: check
+test: check front-door-tools
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -96,6 +98,14 @@ bench-tools:
 	    apt-get install -y $$pkg || { apt-get update && apt-get install -y $$pkg; } || exit 1; \
 	  else echo "$$cmd is missing: sudo apt-get install $$pkg" >&2; exit 1; fi; \
 	done
+
+# HAProxy (the front door, `authplane up --front-door`) from Debian's packages: installed when
+# missing and root (CI), otherwise named; `make dev` still starts (without a front door) then.
+front-door-tools:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y haproxy || { apt-get update && apt-get install -y haproxy; }; \
+	  else echo "haproxy is missing (the front door needs it): sudo apt-get install haproxy" >&2; fi; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -254,3 +254,10 @@ SESSION_SCOPE_FIELD = "scope"
 """Field of ``sess:v1:{sid}``: the session's granted scope (SessionStarted.scope)."""
 SESSION_AUDIENCE_FIELD = "audience"
 """Field of ``sess:v1:{sid}``: the session's audience (SessionStarted.audience)."""
+
+
+# -- The front door (issue 11: HAProxy in front of the login endpoints) -----------------------
+HEADER_FORWARDED_FOR = "X-Forwarded-For"
+"""The client address the front door passes on (it replaces whatever the client sent)."""
+HEADER_SERVED_BY = "X-Authplane-Region"
+"""Set by the front door on every answer: the region whose login endpoint answered."""

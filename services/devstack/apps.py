@@ -11,6 +11,7 @@ import httpx
 
 import services
 from schemas.settings import Settings
+from services.devstack.frontdoor import SOURCE_ADDRESS
 from services.devstack.infra import RegionInfra
 from services.devstack.polling import until
 from services.devstack.process import HOST, InfraError, ManagedProcess, spawn
@@ -18,6 +19,8 @@ from services.devstack.process import HOST, InfraError, ManagedProcess, spawn
 # service name -> module run with ``python -m``; the order is the start order.
 APP_MODULES = {"login": "services.login", "worker": "streams.worker"}
 REPO_ROOT = Path(services.__file__).resolve().parent.parent
+TRUSTED_FORWARDERS_VARIABLE = "FORWARDED_ALLOW_IPS"
+"""uvicorn's setting: the peers whose X-Forwarded-For it believes (comma-separated)."""
 
 
 def region_settings(
@@ -49,6 +52,10 @@ def child_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str
     path = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
     env.update(settings.to_env())
+    # uvicorn rewrites the client address from X-Forwarded-For when the TCP peer is listed here,
+    # and lists 127.0.0.1 by default: any local client could then pick the address the login
+    # lockout counts. Only the front door's own source address may (services/devstack/frontdoor).
+    env[TRUSTED_FORWARDERS_VARIABLE] = SOURCE_ADDRESS
     return env
 
 

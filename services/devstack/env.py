@@ -4,8 +4,9 @@
 login endpoint) and ``AUTHPLANE_R_METRICS_URL`` (its projector's metrics), the introspection
 client's id and secret, and ``AUTHPLANE_STACK_FILE`` (absolute, so ``authctl`` finds the stack
 from any directory). ``--region R`` narrows that to R and adds ``AUTHPLANE_REGION``,
-``AUTHPLANE_URL`` and ``AUTHPLANE_METRICS_URL``. The secret is printed on purpose: it is the dev
-stack's own, already in the (0600) stack file.
+``AUTHPLANE_URL`` and ``AUTHPLANE_METRICS_URL``. A stack with a front door adds
+``AUTHPLANE_R_FRONT_DOOR_URL`` (and with ``--region``, ``AUTHPLANE_FRONT_DOOR_URL``). The secret
+is printed on purpose: it is the dev stack's own, already in the (0600) stack file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from schemas import names
 from schemas.topology import Topology
+from services.devstack.stackfile import front_door_urls
 
 PREFIX = "AUTHPLANE_"
 
@@ -22,12 +24,15 @@ PREFIX = "AUTHPLANE_"
 def exports(topo: Topology, stack_file: Path, region: str | None = None) -> list[tuple[str, str]]:
     """``(variable, value)`` pairs in print order; raises TopologyError for an unknown region."""
     chosen = [topo.region(region)] if region else list(topo.regions.values())
+    doors = front_door_urls(topo)
     pairs = [(f"{PREFIX}STACK_FILE", str(stack_file.resolve()))]
     for r in chosen:
         pairs += [
             (f"{PREFIX}{r.name.upper()}_URL", r.login_url),
             (f"{PREFIX}{r.name.upper()}_METRICS_URL", r.projector_metrics_url),
         ]
+        if r.name in doors:
+            pairs.append((f"{PREFIX}{r.name.upper()}_FRONT_DOOR_URL", doors[r.name]))
     if region:
         r = chosen[0]
         pairs += [
@@ -35,6 +40,8 @@ def exports(topo: Topology, stack_file: Path, region: str | None = None) -> list
             (f"{PREFIX}URL", r.login_url),
             (f"{PREFIX}METRICS_URL", r.projector_metrics_url),
         ]
+        if r.name in doors:
+            pairs.append((f"{PREFIX}FRONT_DOOR_URL", doors[r.name]))
     return [
         *pairs,
         (f"{PREFIX}INTROSPECTION_CLIENT_ID", topo.introspection_client_id),

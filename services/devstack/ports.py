@@ -10,7 +10,11 @@ projector /metrics   9180 + n     9180 / 9181 / 9182
 Redis                16379 + n    16379 / 16380 / 16381
 Postgres             15432 + n    15432 / 15433 / 15434
 broker (one)         19092        19092
+front door           8180 + n     8180 / 8181 / 8182
 ===================  ===========  =====================
+
+(the front door's only with ``--front-door``: its frontend for region n, which fails over from
+region n's login endpoint to the others; ``services/devstack/frontdoor.py``).
 
 The stores and the broker sit 10000 above their usual ports so that a Redis, PostgreSQL or
 Kafka already running on the machine does not collide with them. Every port is checked before
@@ -30,6 +34,7 @@ METRICS_BASE = 9180
 REDIS_BASE = 16379
 POSTGRES_BASE = 15432
 BROKER_PORT = 19092
+FRONT_DOOR_BASE = 8180
 MAX_REGIONS = 10
 """Per-service blocks are 10 wide apart from where they sit; more regions would overlap."""
 MAX_OFFSET = 65535 - BROKER_PORT
@@ -43,6 +48,8 @@ class RegionPorts:
     metrics: int
     redis: int
     postgres: int
+    front_door: int = 0
+    """The region's front-door frontend; 0 when the stack has no front door."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class PortPlan:
         for region, p in self.regions.items():
             out += [(f"{region} login", p.login), (f"{region} projector metrics", p.metrics)]
             out += [(f"{region} redis", p.redis), (f"{region} postgres", p.postgres)]
+            out += [(f"{region} front door", p.front_door)] if p.front_door else []
         return out
 
     def start_order(self) -> list[int]:
@@ -68,8 +76,9 @@ class PortPlan:
         return [self.broker, *stores, *apps]
 
 
-def stable_plan(regions: Sequence[str], offset: int = 0) -> PortPlan:
-    """The documented ports for ``regions`` (in that order), each shifted by ``offset``.
+def stable_plan(regions: Sequence[str], offset: int = 0, *, front_door: bool = False) -> PortPlan:
+    """The documented ports for ``regions`` (in that order), each shifted by ``offset``; the
+    front door's too when ``front_door``.
 
     Raises InfraError for more than ``MAX_REGIONS`` regions or an offset that leaves the
     port range (0..``MAX_OFFSET``).
@@ -84,6 +93,7 @@ def stable_plan(regions: Sequence[str], offset: int = 0) -> PortPlan:
             metrics=METRICS_BASE + offset + n,
             redis=REDIS_BASE + offset + n,
             postgres=POSTGRES_BASE + offset + n,
+            front_door=FRONT_DOOR_BASE + offset + n if front_door else 0,
         )
         for n, region in enumerate(regions)
     }

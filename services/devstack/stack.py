@@ -20,6 +20,7 @@ from schemas.settings import Settings
 from schemas.topics import ensure_topics, replication_for
 from services.devstack import apps, dev_clients, kafka, stackfile
 from services.devstack.broker import start_broker
+from services.devstack.frontdoor import FrontDoorPlan, start_front_door
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
@@ -44,6 +45,10 @@ class Stack:
     """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
     links: LinkProxies | None = None
     """The proxies between regions' Kafka nodes (drill stacks only)."""
+    front_door: ManagedProcess | None = None
+    """HAProxy in front of the login endpoints (``--front-door``), or None."""
+    front_door_urls: dict[str, str] = field(default_factory=dict)
+    """region -> ``http://host:port`` of its front-door frontend (empty without one)."""
 
     @property
     def broker_kind(self) -> str:
@@ -89,6 +94,7 @@ class Stack:
         broker: str = TANSU,
         say: Callable[[str], None] = print,
         proxied_links: bool = False,
+        front_door: Path | None = None,
     ) -> Stack:
         """Start everything and write the stack file; on any failure stop what started.
 
@@ -98,6 +104,8 @@ class Stack:
         (a KRaft cluster, one node per region; ``say`` reports a first-time jar fetch).
         ``proxied_links`` (Kafka only) routes every link between regions through toxiproxy
         so drills can cut or delay them.
+        ``front_door``: the HAProxy binary to run in front of the login endpoints
+        (services/devstack/frontdoor.py), or None for no front door; it needs the apps.
         Raises InfraError naming what did not start.
         """
         base_dir = base_dir.resolve()
@@ -109,7 +117,8 @@ class Stack:
             check_free(port_plan)
             fixed = port_plan.start_order()
         elif base_port:
-            fixed = range(base_port, base_port + 1 + 4 * len(regions))
+            per_region = 4 if front_door is None else 5  # login, metrics, stores, front door
+            fixed = range(base_port, base_port + 1 + per_region * len(regions))
         ports = iter(fixed) if fixed is not None else None
         base = base or Settings()
         if broker == KAFKA:
@@ -124,6 +133,8 @@ class Stack:
             stack._start_rest(
                 regions, base, inherited_env, durable, ports, with_apps, ready_timeout
             )
+            if front_door is not None and with_apps:
+                stack._start_front_door(front_door, port_plan, ports)
         except BaseException:
             stack.stop()
             raise
@@ -181,10 +192,29 @@ class Stack:
         others = [p for p in self.apps if p.details["service"] != "login"]
         apps.wait_healthy(logins, others, ready_timeout)
 
+    def _start_front_door(
+        self, binary: Path, port_plan: PortPlan | None, ports: Iterator[int] | None
+    ) -> None:
+        planned = port_plan.regions if port_plan is not None else {}
+        front_ports = {
+            region: (planned[region].front_door if region in planned else 0)
+            or _next(ports)
+            or free_port()
+            for region in self.settings
+        }
+        logins = {r: f"{s.http_host}:{s.http_port}" for r, s in self.settings.items()}
+        plan = FrontDoorPlan(front_ports, logins)
+        self.front_door = start_front_door(
+            binary, plan, self.base_dir, die_with_parent=not self.detached
+        )
+        self.front_door_urls = plan.urls()
+        stackfile.write(self)
+
     def processes(self) -> list[ManagedProcess]:
         """Everything we started, in start order."""
         infra = [p for r in self.regions.values() for p in (r.redis, r.postgres)]
-        return [*self.broker_nodes, *infra, *self.apps]
+        front = [self.front_door] if self.front_door is not None else []
+        return [*self.broker_nodes, *infra, *self.apps, *front]
 
     def dead(self) -> list[ManagedProcess]:
         return [p for p in self.processes() if not p.alive()]
@@ -197,6 +227,8 @@ class Stack:
     def stop(self) -> None:
         """Stop in reverse start order: apps first (they still flush to the stores), then
         the stores, then the broker. Removes the stack file this stack wrote."""
+        if self.front_door is not None:
+            self.front_door.stop()
         # Apps shut down independently: signal them all at once, then wait for each.
         for proc in self.apps:
             proc.signal_stop()

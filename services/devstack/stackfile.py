@@ -94,6 +94,9 @@ def write(stack: Stack) -> None:
         "processes": records,
         "clients": {cid: c.summary() for cid, c in stack.clients.items()},
     }
+    if stack.front_door is not None:
+        records.append(_record("", "front-door", stack.front_door))
+        extra["front_door"] = front_door_entry(stack.front_door, stack.front_door_urls)
     topo = topology.Topology(
         kafka_bootstrap=stack.kafka_bootstrap,
         regions=regions,
@@ -103,6 +106,21 @@ def write(stack: Stack) -> None:
     )
     topology.save(topo, stack.stack_file)
     stack.stack_file.chmod(0o600)  # it holds the introspection secret
+
+
+def front_door_entry(proc: ManagedProcess, urls: dict[str, str]) -> dict[str, Any]:
+    """stack.json's top-level ``front_door`` object: ``{"pid", "config", "regions": {region:
+    url}}``, where ``regions[r]`` is the URL a client whose home is ``r`` uses (same paths as a
+    login endpoint; it fails over to the other regions while ``r``'s /readyz is not 200)."""
+    return {"pid": proc.pid, "config": str(proc.details.get("config", "")), "regions": urls}
+
+
+def front_door_urls(topo: topology.Topology) -> dict[str, str]:
+    """region -> front-door URL from a stack file (empty when the stack has no front door)."""
+    entry = topo.extra.get("front_door")
+    if not isinstance(entry, dict) or not isinstance(entry.get("regions"), dict):
+        return {}
+    return {str(r): str(u) for r, u in entry["regions"].items()}
 
 
 def records_of(stack: Stack) -> list[Record]:
@@ -183,3 +201,17 @@ def readiness(url: str) -> str:
     except ValueError:
         status = None
     return "degraded" if status == "degraded" else "ready"
+
+
+def front_door_routes(urls: dict[str, str]) -> str:
+    """Where each front-door frontend sends a client now, e.g. ``"eu->eu, us->eu"`` (``->?``:
+    no region answered its /readyz through it), for a status table."""
+    return ", ".join(f"{region}->{_served_by(url)}" for region, url in urls.items())
+
+
+def _served_by(url: str) -> str:
+    try:
+        answer = httpx.get(url + "/readyz", timeout=2.0)
+    except httpx.HTTPError:
+        return "?"
+    return str(answer.headers.get(names.HEADER_SERVED_BY, "?"))

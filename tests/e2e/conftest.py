@@ -24,8 +24,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @contextmanager
-def running_stack(base_dir: Path, broker: str = TANSU, within_s: float = 60.0) -> Iterator[Stack]:
-    """A two-region stack on ``broker``, ready (every /readyz 200) until the block ends."""
+def running_stack(
+    base_dir: Path, broker: str = TANSU, within_s: float = 60.0, front_door: Path | None = None
+) -> Iterator[Stack]:
+    """A two-region stack on ``broker`` (with HAProxy ``front_door`` in front of it, when given),
+    ready (every /readyz 200) until the block ends."""
     started = Stack.start(
         ["eu", "us"],
         base_dir,
@@ -36,6 +39,7 @@ def running_stack(base_dir: Path, broker: str = TANSU, within_s: float = 60.0) -
         base=Settings(login_ip_max_failures=10_000),
         broker=broker,
         ready_timeout=within_s,
+        front_door=front_door,
     )
     try:
         wait_ready(started, within_s)

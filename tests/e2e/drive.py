@@ -73,13 +73,23 @@ def introspect(stack: Stack, region: str, token: str) -> dict[str, Any]:
     return body
 
 
-def password_login(stack: Stack, region: str, username: str, password: str) -> httpx.Response:
+def password_login(
+    stack: Stack,
+    region: str,
+    username: str,
+    password: str,
+    *,
+    via: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A password grant in ``region`` (or through the base URL ``via``, e.g. a front door)."""
     return httpx.post(
-        f"{login_url(stack, region)}/oauth2/token",
+        f"{via or login_url(stack, region)}/oauth2/token",
         data={
             "grant_type": "password",
             "username": username,
             "password": password,
             "client_id": DEV_PUBLIC_CLIENT_ID,
         },
+        headers=headers,
     )

@@ -16,7 +16,8 @@ def drill(
         str,
         typer.Argument(
             help="region-crash | region-partition | wan-latency | rolling-restart | "
-            "broker-outage | relay-crash"
+            "broker-outage | relay-crash | "
+            "region-down-behind-front-door"
         ),
     ],
     rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,

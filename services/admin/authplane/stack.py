@@ -22,6 +22,7 @@ from services.admin.authplane.terminal import base_dir as _base_dir
 from services.devstack import env as shell_env
 from services.devstack import ports as dev_ports
 from services.devstack import stackfile
+from services.devstack.frontdoor import INSTALL_HINT, haproxy_binary
 from services.devstack.kafka_jars import choose_broker
 from services.devstack.process import InfraError
 from services.devstack.ready import describe, wait_until_ready
@@ -56,18 +57,31 @@ def up(
     broker: Annotated[
         str, typer.Option(help="kafka (KRaft, one node per region) | tansu | auto.")
     ] = "auto",
+    front_door: Annotated[
+        bool,
+        typer.Option(
+            help="HAProxy in front of the login endpoints: one port per home region, failing "
+            "over to another region by /readyz (needs haproxy on PATH)."
+        ),
+    ] = False,
 ) -> None:
-    """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector."""
+    """Start a broker and, per region, Redis, Postgres, a login endpoint and a projector
+    (and with --front-door, HAProxy routing each client to its home region)."""
     names = [r.strip() for r in regions.split(",") if r.strip()]
     try:
         kind, why = choose_broker(broker)
     except ValueError as exc:
         raise fail(str(exc)) from None
     console.print(why, highlight=False)
+    haproxy = _front_door_binary(front_door and not infra_only)
     try:
         base = Settings.from_env()
         directory = _base_dir(base_dir)
-        plan = None if free_ports or base_port else dev_ports.stable_plan(names, port_offset)
+        plan = (
+            None
+            if free_ports or base_port
+            else dev_ports.stable_plan(names, port_offset, front_door=haproxy is not None)
+        )
         with console.status("starting the stack..."):
             stack = Stack.start(
                 names,
@@ -81,6 +95,7 @@ def up(
                 ready_timeout=timeout,
                 broker=kind,
                 say=lambda line: console.print(line, highlight=False),
+                front_door=haproxy,
             )
         if wait and not infra_only:
             _wait_ready(stack, timeout)
@@ -96,6 +111,17 @@ def up(
         console.print(f"detached: stop it with [bold]{_down_command(stack.stack_file)}[/bold]")
         return
     raise typer.Exit(_run_foreground(stack))
+
+
+def _front_door_binary(wanted: bool) -> Path | None:
+    """HAProxy's path when a front door is wanted and installed; when it is wanted but missing,
+    says so in one line (how to install it) and the stack starts without one."""
+    if not wanted:
+        return None
+    found = haproxy_binary()
+    if found is None:
+        console.print(f"[yellow]{INSTALL_HINT}[/yellow]", highlight=False, soft_wrap=True)
+    return found
 
 
 def _wait_ready(stack: Stack, timeout: float) -> None:
@@ -164,7 +190,9 @@ def status(base_dir: BaseDirOption = None) -> None:
         records = stackfile.records(topo)
     except TopologyError as exc:
         raise fail(str(exc)) from None
-    _print_processes(records, path, stackfile.broker_kind(topo), live=True)
+    _print_processes(
+        records, path, stackfile.broker_kind(topo), live=True, doors=stackfile.front_door_urls(topo)
+    )
     if not all(r.alive() for r in records):
         raise typer.Exit(1)
 
@@ -199,7 +227,11 @@ def env_exports(
 
 
 def _print_processes(
-    records: list[stackfile.Record], path: Path, broker: str, live: bool = False
+    records: list[stackfile.Record],
+    path: Path,
+    broker: str,
+    live: bool = False,
+    doors: dict[str, str] | None = None,
 ) -> None:
     table = Table(title=f"authplane stack on {broker} ({path})")
     for column in ("region", "service", "pid", "address", "state"):
@@ -208,6 +240,8 @@ def _print_processes(
         state = "alive" if r.alive() else "[red]dead[/red]"
         if live and r.service == "login" and r.alive():
             state += f", {stackfile.readiness(r.address)}"
+        if live and r.service == "front-door" and r.alive() and doors:
+            state += f", home->serving: {stackfile.front_door_routes(doors)}"
         table.add_row(r.region or "-", r.service, str(r.pid), r.address, state)
     console.print(table)
     _print_clients(load_topology(path).extra.get("clients") or {})

@@ -31,17 +31,20 @@ def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float
         time.sleep(every_s)
 
 
-def login(stack: Stack, region: str, user: str) -> str:
-    """A password-grant login of ``user`` in ``region``; the access token (raises on non-200)."""
-    return login_tokens(stack, region, user)["access_token"]
+def login(stack: Stack, region: str, user: str, via: str | None = None) -> str:
+    """A password-grant login of ``user`` in ``region`` (or through the base URL ``via``, e.g. a
+    front door); the access token (raises on non-200)."""
+    return login_tokens(stack, region, user, via)["access_token"]
 
 
-def login_tokens(stack: Stack, region: str, user: str) -> dict[str, str]:
-    """A password-grant login of ``user`` in ``region``: the token response's string fields
-    (``access_token``, ``refresh_token``, ...); httpx.HTTPStatusError on a non-200."""
+def login_tokens(stack: Stack, region: str, user: str, via: str | None = None) -> dict[str, str]:
+    """A password-grant login of ``user`` in ``region`` (or through the base URL ``via``): the
+    token response's string fields (``access_token``, ``refresh_token``, ...);
+    httpx.HTTPStatusError on a non-200."""
     s = stack.settings[region]
+    url = via or f"http://{s.http_host}:{s.http_port}"
     form = {"grant_type": "password", "username": user, "password": PASSWORD, **CLIENT}
-    answer = httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
+    answer = httpx.post(f"{url}/oauth2/token", data=form, timeout=10)
     answer.raise_for_status()
     return {k: v for k, v in answer.json().items() if isinstance(v, str)}
 

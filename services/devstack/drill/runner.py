@@ -12,8 +12,10 @@ from rich.console import Console
 
 from schemas.broker import KAFKA
 from schemas.settings import Settings
-from services.devstack.drill import channel, crash, drills
+from services.devstack.drill import channel, crash, drills, frontdoor
 from services.devstack.drill.drills import Figures, Plan
+from services.devstack.frontdoor import haproxy_binary
+from services.devstack.process import InfraError
 from services.devstack.stack import Stack
 
 DRILLS = (
@@ -23,15 +25,24 @@ DRILLS = (
     "rolling-restart",
     "broker-outage",
     "relay-crash",
+    "region-down-behind-front-door",
 )
+FRONT_DOOR_DRILLS = ("region-down-behind-front-door",)
+"""Drills whose stack also runs the front door (HAProxy)."""
 FAULT_S = {"broker-outage": 30.0}
 """Seconds of fault per drill when the operator names none (issue 11 asks for a 30 s outage)."""
 DEFAULT_FAULT_S = 20.0
 REGIONS = ("eu", "us", "ap")
 
 
-def start_drill_stack(base_dir: Path, say: Callable[[str], None] = print) -> Stack:
-    """Three regions on Kafka, every link between regions through toxiproxy."""
+def start_drill_stack(
+    base_dir: Path, say: Callable[[str], None] = print, *, front_door: bool = False
+) -> Stack:
+    """Three regions on Kafka, every link between regions through toxiproxy (and with
+    ``front_door``, HAProxy in front of the login endpoints; InfraError without haproxy)."""
+    haproxy = haproxy_binary() if front_door else None
+    if front_door and haproxy is None:
+        raise InfraError("this drill needs haproxy on PATH: `make front-door-tools`")
     return Stack.start(
         list(REGIONS),
         base_dir,
@@ -43,6 +54,7 @@ def start_drill_stack(base_dir: Path, say: Callable[[str], None] = print) -> Sta
         proxied_links=True,
         ready_timeout=180.0,
         say=say,
+        front_door=haproxy,
     )
 
 
@@ -61,6 +73,8 @@ def run_drill(name: str, stack: Stack, plan: Plan) -> Figures:
         return channel.broker_outage(stack, plan, victim)
     if name == "relay-crash":
         return channel.relay_crash(stack, plan, victim, dict(os.environ))
+    if name == "region-down-behind-front-door":
+        return frontdoor.region_down_behind_front_door(stack, plan, victim, dict(os.environ))
     raise ValueError(f"unknown drill {name!r} (one of: {', '.join(DRILLS)})")
 
 
@@ -83,7 +97,9 @@ def run_and_print(
     fault = FAULT_S.get(name, DEFAULT_FAULT_S) if fault_s is None else fault_s
     plan = Plan(rate_per_s=rate, fault_s=fault)
     with console.status(f"starting a 3-region Kafka stack in {directory}..."):
-        stack = start_drill_stack(directory, say=lambda line: console.print(line))
+        stack = start_drill_stack(
+            directory, say=lambda line: console.print(line), front_door=name in FRONT_DOOR_DRILLS
+        )
     try:
         with console.status(f"drill {name} running..."):
             figures = run_drill(name, stack, plan)
