@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -9,8 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-import asyncio
 
 from schemas import names, topology
 from schemas.client_secrets import client_secret_matches
