@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from redis import Redis
 
 from schemas import names
 from schemas.client_events import ClientRegistered
 from schemas.client_secrets import hash_client_secret, new_client_secret
 from schemas.codec import encode
 from schemas.envelope import wrap
+from schemas.redis_client import make_sync_redis
 from schemas.settings import Settings
 from services.devstack.process import InfraError, run_in_thread
 
@@ -134,7 +134,7 @@ def wait_projected(client_ids: list[str], redis_urls: list[str], timeout_s: floa
     Raises ``InfraError`` after ``timeout_s`` seconds."""
     deadline = time.monotonic() + timeout_s
     for url in redis_urls:
-        redis = Redis.from_url(url)
+        redis = make_sync_redis(url)
         try:
             keys = [names.redis_client_key(c) for c in client_ids]
             while redis.exists(*keys) < len(keys):
