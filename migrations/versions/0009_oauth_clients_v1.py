@@ -4,7 +4,7 @@ A new table only: nothing existing changes. A region upgraded after client event
 on the log gets them by a replay (``python -m streams.replay``), like any new read model.
 
 Revision ID: 0009
-Revises: 0007 (re-chained onto 0008 when issue 11 and 12 merge)
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
