@@ -37,7 +37,9 @@ from services.devstack.process import ManagedProcess
 from services.login.app import create_app
 from services.login.wiring import build_wiring
 from streams.wiring import create_engine
+from tests.integration.client_seeding import register
 from tests.integration.login_harness import (
+    APP,
     Login,
     login_settings,
     read_topic,
@@ -83,7 +85,9 @@ async def _login_app(settings: Settings) -> AsyncIterator[Login]:
     transport = httpx.ASGITransport(app=create_app(settings, wiring))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
-            yield Login(settings, wiring, client)
+            login = Login(settings, wiring, client)
+            await register(login)  # into the stores directly: the log is not needed
+            yield login
     finally:
         await wiring.close()
 
@@ -151,7 +155,7 @@ async def _metric(region: Region, name: str) -> float:
 
 
 async def _password_login(region: Region, username: str = USER, password: str = PASSWORD) -> Any:
-    form = {"grant_type": "password", "username": username, "password": password}
+    form = {"grant_type": "password", "username": username, "password": password, **APP}
     return await region.login.client.post("/oauth2/token", data=form)
 
 
@@ -236,7 +240,7 @@ async def test_rfc7009_revoke_while_cut_is_applied_here_at_once(
     await region.pump()
     with log_cut(broker):
         revoke = await region.login.client.post(
-            "/oauth2/revoke", data={"token": tokens["refresh_token"]}
+            "/oauth2/revoke", data={"token": tokens["refresh_token"], **APP}
         )
         assert revoke.status_code == 200, revoke.text
         assert not await region.active(tokens["access_token"])
@@ -414,7 +418,7 @@ async def test_a_login_process_started_while_the_log_is_cut_answers_and_forwards
         # A restart during the outage (after a crash, say) must not turn a degraded region into
         # a failed one: the signing key and the logins wait in the outbox.
         async with _login_app(settings) as login:
-            form = {"grant_type": "password", "username": USER, "password": PASSWORD}
+            form = {"grant_type": "password", "username": USER, "password": PASSWORD, **APP}
             answer = await login.client.post("/oauth2/token", data=form)
             assert answer.status_code == 200, answer.text
             ready = await login.client.get("/readyz")
