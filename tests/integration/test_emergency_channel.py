@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import jwt
+import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -33,7 +34,8 @@ from schemas.events import (
 )
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
-from services.devstack.process import ManagedProcess
+from services.devstack import stackfile
+from services.devstack.process import ManagedProcess, free_port
 from services.login.app import create_app
 from services.login.wiring import build_wiring
 from streams.wiring import create_engine
@@ -46,6 +48,8 @@ from tests.integration.login_harness import (
 )
 from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
+from tests.integration.test_login_process import _spawn as spawn_login
+from tests.integration.test_login_process import _wait_healthy as wait_healthy
 
 USER = "olga"
 WAIT_S = 30.0
@@ -429,3 +433,40 @@ async def test_a_login_process_started_while_the_log_is_cut_answers_and_forwards
                 assert await _archived(region, ids) == dict.fromkeys(ids, 1)
     finally:
         os.kill(broker.pid, signal.SIGCONT)
+
+
+async def test_authplane_status_shows_a_login_process_answering_through_the_channel_degraded(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    settings = login_settings(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, http_port=free_port()
+    )
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
+    await seed_user_redis(settings, USER, PASSWORD)
+    await set_heartbeat(fresh_redis_url, settings.region)
+    log = tmp_path / "login.log"
+    proc = spawn_login(settings, log)
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    try:
+        wait_healthy(base, proc)
+        assert await asyncio.to_thread(stackfile.readiness, base) == "ready"
+        with log_cut(broker):
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                form = {"grant_type": "password", "username": USER, "password": PASSWORD}
+                answer = await client.post("/oauth2/token", data=form)
+                assert answer.status_code == 200, answer.text
+            assert await asyncio.to_thread(stackfile.readiness, base) == "degraded"
+        await _eventually(
+            lambda: asyncio.to_thread(lambda: stackfile.readiness(base) == "ready"),
+            "the region ready again",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    lines = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    channel = [line for line in lines if line.get("msg", "").startswith("emergency channel")]
+    assert [line["msg"] for line in channel] == [
+        "emergency channel opened",
+        "emergency channel closed",
+    ]
+    assert channel[1]["forwarded"] >= 1
