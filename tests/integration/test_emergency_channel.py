@@ -22,7 +22,7 @@ import httpx
 import jwt
 import orjson
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Executable, func, insert, select
 
 from schemas import names, tables
 from schemas.events import (
@@ -105,27 +105,28 @@ async def _outbox(region: Region) -> list[tuple[str, str]]:
     return await _pending_rows(region.stores.dsn)
 
 
-async def _pending_rows(dsn: str) -> list[tuple[str, str]]:
-    t = tables.login_outbox
+async def _sql(dsn: str, statement: Executable, rows: list[dict[str, Any]] | None = None) -> Any:
+    """Run one statement in its own transaction; the rows it returns, if any."""
     engine = create_engine(dsn)
     try:
-        async with engine.connect() as conn:
-            query = select(t.c.event_id, t.c.event_type).order_by(t.c.seq)
-            return [(row.event_id, row.event_type) for row in await conn.execute(query)]
+        async with engine.begin() as conn:
+            result = await conn.execute(statement, rows)
+            return result.all() if result.returns_rows else []
     finally:
         await engine.dispose()
+
+
+async def _pending_rows(dsn: str) -> list[tuple[str, str]]:
+    t = tables.login_outbox
+    found = await _sql(dsn, select(t.c.event_id, t.c.event_type).order_by(t.c.seq))
+    return [(row.event_id, row.event_type) for row in found]
 
 
 async def _archived(region: Region, event_ids: list[str]) -> dict[str, int]:
     """How many archive rows each event id has."""
     t = tables.event_archive
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.connect() as conn:
-            query = select(t.c.event_id, func.count()).group_by(t.c.event_id)
-            counts = {row[0]: row[1] for row in await conn.execute(query)}
-    finally:
-        await engine.dispose()
+    query = select(t.c.event_id, func.count()).group_by(t.c.event_id)
+    counts = {row[0]: row[1] for row in await _sql(region.stores.dsn, query)}
     return {event_id: counts.get(event_id, 0) for event_id in event_ids}
 
 
@@ -248,13 +249,8 @@ async def test_rfc7009_revoke_while_cut_is_applied_here_at_once(
     await _drained(region)
     assert not await region.active(tokens["access_token"])
     t = tables.revocations
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.connect() as conn:
-            query = select(func.count()).where(t.c.subject == _sid(tokens["access_token"]))
-            assert (await conn.execute(query)).scalar_one() == 1
-    finally:
-        await engine.dispose()
+    query = select(func.count()).where(t.c.subject == _sid(tokens["access_token"]))
+    assert await _sql(region.stores.dsn, query) == [(1,)]
 
 
 async def test_a_relay_that_died_between_the_ack_and_the_delete_duplicates_nothing_in_effect(
@@ -263,21 +259,11 @@ async def test_a_relay_that_died_between_the_ack_and_the_delete_duplicates_nothi
     with log_cut(broker):
         tokens = (await _password_login(region)).json()
         t = tables.login_outbox
-        engine = create_engine(region.stores.dsn)
-        try:
-            async with engine.connect() as conn:
-                rows = [dict(r._mapping) for r in await conn.execute(select(t))]
-        finally:
-            await engine.dispose()
+        rows = [dict(r._mapping) for r in await _sql(region.stores.dsn, select(t))]
     await _drained(region)
     # The crash: the log acknowledged the rows but they were never deleted. The restarted relay
     # finds them again and sends the same events once more.
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(insert(t), rows)
-    finally:
-        await engine.dispose()
+    await _sql(region.stores.dsn, insert(t), rows)
     await _drained(region)
     ids = [row["event_id"] for row in rows]
     on_log = await read_topic(
@@ -306,13 +292,8 @@ async def test_lockout_failures_while_cut_count_here_at_once_and_everywhere_afte
             assert locked.status_code == 429, locked.text
             assert [kind for _, kind in await _outbox(region)] == [LoginFailed.TYPE] * 2
         await _drained(region)
-        t = tables.login_failures
-        engine = create_engine(region.stores.dsn)
-        try:
-            async with engine.connect() as conn:
-                assert (await conn.execute(select(func.count()).select_from(t))).scalar_one() == 2
-        finally:
-            await engine.dispose()
+        query = select(func.count()).select_from(tables.login_failures)
+        assert await _sql(region.stores.dsn, query) == [(2,)]
 
 
 async def test_refresh_token_theft_while_cut_is_detected_when_the_log_orders_it(
