@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from sqlalchemy import Executable, func, insert, select
 from schemas import names, tables
 from schemas.events import (
     LoginFailed,
+    PasswordRehashed,
     SessionRevoked,
     SessionStarted,
     SigningKeyPublished,
@@ -34,6 +36,7 @@ from schemas.events import (
 )
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.core.passwords import make_hasher
 from services.devstack import stackfile
 from services.devstack.process import ManagedProcess, free_port
 from services.login.app import create_app
@@ -47,7 +50,7 @@ from tests.integration.login_harness import (
     running_login,
     set_heartbeat,
 )
-from tests.integration.login_seeding import seed_user_redis
+from tests.integration.login_seeding import project, registered_hash, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 from tests.integration.test_login_process import _spawn as spawn_login
 from tests.integration.test_login_process import _wait_healthy as wait_healthy
@@ -468,3 +471,21 @@ async def test_pending_outbox_rows_are_no_part_of_the_region_checksum(
             assert await postgres_checksum_state(engine) == before
     finally:
         await engine.dispose()
+
+
+async def test_a_password_rehash_after_a_login_while_cut_is_queued_and_applied_when_forwarded(
+    region: Region, broker: ManagedProcess
+) -> None:
+    composed = "Mañana-Contraseña-2026"
+    decomposed = unicodedata.normalize("NFD", composed)
+    settings = region.login.settings
+    # A hash of the raw text, as stored before RFC 8265 preparation: a login re-hashes it.
+    legacy = registered_hash(settings, "nuria", make_hasher(settings).hash(decomposed))
+    await project([legacy], redis_url=settings.redis_url)
+    with log_cut(broker):
+        assert (await _password_login(region, "nuria", decomposed)).status_code == 200
+        kinds = [kind for _, kind in await _outbox(region)]
+        assert kinds == [SessionStarted.TYPE, PasswordRehashed.TYPE]
+    await _drained(region)
+    # Projected: the prepared (composed) form now matches as well.
+    assert (await _password_login(region, "nuria", composed)).status_code == 200
