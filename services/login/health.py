@@ -60,6 +60,8 @@ class Readiness:
         bounds, and it is open (rows pending, or the log unreachable: then the projector, which
         cannot consume either, is not asked)."""
         report = await self.checks()
+        if not report["broker"]["ok"]:
+            self._channel.log_answered(reachable=False)  # the relay's probe says when it is back
         ok = {name: result["ok"] for name, result in report.items()}
         usable = ok["redis"] and ok["postgres"] and await self._channel_usable()
         stats = self._channel.stats
@@ -95,6 +97,10 @@ class Readiness:
         return dict(zip(checks, results, strict=True))
 
     async def _broker(self) -> None:
+        if self._channel.log_unreachable:
+            # Known already (a send or a probe failed, and none succeeded since): answered at
+            # once, so a prober with a short timeout (a front door) still gets "degraded".
+            raise LogUnreachable("the last attempt to reach the log failed")
         producer = self._link.producer
         if producer is None:
             raise LogUnreachable(self._link.last_error)
