@@ -134,6 +134,10 @@ defaults
     # (a 5xx, an aborted or retried request), with HAProxy's termination state; not the rest.
     option httplog
     option dontlog-normal
+    # The whole request is read before a server gets it, and sent in one go: a server that died
+    # while HAProxy was still sending (termination state SD) left the client with a closed
+    # connection instead of a 502, and was never retried (seen in the drill).
+    option http-buffer-request
     # HAProxy's own 503 (no region can answer now) reads like a login endpoint's: the RFC 6749
     # error JSON, and Retry-After as on every 503 of ours.
     {unavailable}
