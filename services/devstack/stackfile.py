@@ -92,7 +92,7 @@ def write(stack: Stack) -> None:
             ],
         },
         "processes": records,
-        "clients": {cid: c.summary() for cid, c in stack.clients.items()},
+        "clients": stack.clients,  # issue 12: the dev OAuth clients and their secrets
     }
     if stack.front_door is not None:
         records.append(_record("", "front-door", stack.front_door))

@@ -22,6 +22,7 @@ from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
 from services.login.client_assertion import AssertionVerifier
 from services.login.client_auth import ClientAuthenticator
+from services.login.client_cache import CachedClients
 from services.login.client_credentials import ClientCredentialsGrant
 from services.login.events import EventPublisher, Fallback, LogLink, PublishFailed
 from services.login.grant import PasswordGrant
@@ -171,7 +172,8 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     interval_s = settings.outbox_relay_interval_ms / 1000
     relay = Relay(engine, outbox, clients.log, channel, interval_s, settings.produce_timeout_s)
     client_auth = ClientAuthenticator(
-        ClientRegistry(redis, engine), AssertionVerifier(redis, issuer, token_url(issuer))
+        CachedClients(ClientRegistry(redis, engine)),
+        AssertionVerifier(redis, issuer, token_url(issuer)),
     )
     endpoint = TokenEndpoint(
         client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics
