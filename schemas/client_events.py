@@ -28,15 +28,55 @@ CLIENT_TYPES = ("confidential", "public")
 """RFC 6749 §2.1."""
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 """RFC 7591 §2 ``token_endpoint_auth_method`` values a client may be registered with."""
+AUTH_CLIENT_SECRET_BASIC = AUTH_METHODS[0]
+"""RFC 6749 §2.3.1 HTTP Basic: the default of a confidential client."""
+AUTH_NONE = AUTH_METHODS[3]
+"""The auth method of a public client: it sends only its ``client_id``."""
+AUTH_PRIVATE_KEY_JWT = AUTH_METHODS[2]
+"""RFC 7523 §2.2 client assertion signed with a key of the client's registered JWK Set."""
 SECRET_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 """The grants a client may be allowed (RFC 6749 §4.3, §6, §4.4)."""
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 """What ``authctl client create`` accepts as a client id (the client's name)."""
+_DIGITS = "0123456789abcdef"
+_COMPLEMENT = str.maketrans(_DIGITS, _DIGITS[::-1])
+
+
+def update_order(event_id: str) -> str:
+    """Precedence of a ``client.updated`` / ``client.secret_rotated`` in its group of the
+    projection: ``"1"`` + the event id's 32 hex digits, so it beats every registration and the
+    greatest id wins among updates. 33 lower-case hex digits: the same order in Redis, Python
+    and any Postgres collation."""
+    return "1" + event_id.replace("-", "")
+
+
+def registration_order(event_id: str) -> str:
+    """Precedence of a ``client.registered``: ``"0"`` + the complemented hex digits, so it is
+    below every update and the earliest registration is the greatest."""
+    return "0" + event_id.replace("-", "").translate(_COMPLEMENT)
 
 
 @dataclass(frozen=True, slots=True)
-class ClientRegistered:
+class ClientConfiguration:
+    """The fields a client's configuration is made of (RFC 7591 §2 names); not an event: the
+    payload fields ``client.registered`` and ``client.updated`` share."""
+
+    client_id: str
+    name: str
+    client_type: str
+    token_endpoint_auth_method: str
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    default_scopes: tuple[str, ...]
+    audiences: tuple[str, ...]
+    default_audience: str
+    can_introspect: bool
+    jwks: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRegistered(ClientConfiguration):
     """An OAuth client was registered; the earliest registration of a client id wins.
 
     ``secret_hash`` is ``"sha256:<hex>"`` (``schemas.client_secrets``) or ``""`` for a client
@@ -47,38 +87,15 @@ class ClientRegistered:
     TYPE: ClassVar[str] = "client.registered"
     VERSION: ClassVar[int] = 1
 
-    client_id: str
-    name: str
-    client_type: str
-    token_endpoint_auth_method: str
-    grant_types: tuple[str, ...]
-    scopes: tuple[str, ...]
-    default_scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    default_audience: str
-    can_introspect: bool
     secret_hash: str  # a digest of a 256-bit random secret; never logged all the same
-    jwks: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class ClientUpdated:
+class ClientUpdated(ClientConfiguration):
     """A client's full new configuration (not a diff); the greatest event id wins."""
 
     TYPE: ClassVar[str] = "client.updated"
     VERSION: ClassVar[int] = 1
-
-    client_id: str
-    name: str
-    client_type: str
-    token_endpoint_auth_method: str
-    grant_types: tuple[str, ...]
-    scopes: tuple[str, ...]
-    default_scopes: tuple[str, ...]
-    audiences: tuple[str, ...]
-    default_audience: str
-    can_introspect: bool
-    jwks: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

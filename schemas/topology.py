@@ -7,6 +7,7 @@ name (a contract between processes, hence here: streams/ and services/ both pars
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,5 +130,10 @@ def save(topology: Topology, path: Path) -> None:
     """Write ``topology`` to ``path`` atomically (a temp file renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(topology.to_json())
+    tmp.unlink(missing_ok=True)
+    # Owner-only from its creation: the file holds the dev clients' secrets (issue 12), so it is
+    # never readable by others, not even between writing and a later chmod.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(topology.to_json())
     tmp.replace(path)

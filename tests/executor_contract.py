@@ -34,6 +34,7 @@ from streams.projection import reduce
 from streams.record import Record
 from tests.memory_store import MemoryStore
 from tests.store_state import State, memory_state
+from tests.unit import client_samples as clients
 from tests.unit.test_projection_properties import deliveries
 from tests.unit.test_reducers import key_published, make_record, registered, session
 from tests.unit.test_revocation_reducers import session_revoked, token_revoked, user_revoked
@@ -114,6 +115,18 @@ def _reused(sid: str, presented: str, lifetime: timedelta) -> PayloadAt:
     )
 
 
+def _client_payloads() -> tuple[st.SearchStrategy[PayloadAt], ...]:
+    """Issue 12: client events on a pool of two client ids and three variants each."""
+    cid, n = st.sampled_from(clients.CLIENT_IDS), st.integers(0, 2)
+    return (
+        st.builds(lambda c, i: _fixed(clients.client_registered(c, i)), cid, n),
+        st.builds(lambda c, i: _fixed(clients.client_updated(c, i)), cid, n),
+        st.builds(lambda c: _fixed(clients.client_disabled(c)), cid),
+        st.builds(lambda c: _fixed(clients.client_enabled(c)), cid),
+        st.builds(lambda c, i: _fixed(clients.client_rotated(c, i)), cid, n),
+    )
+
+
 SID, HASH, IP, KID = (st.sampled_from(pool) for pool in (SIDS, HASHES, IPS, KIDS))
 payloads: st.SearchStrategy[PayloadAt] = st.one_of(
     st.just(lambda _at, name: registered(name, f"$argon2id${name}")),
@@ -144,6 +157,7 @@ payloads: st.SearchStrategy[PayloadAt] = st.one_of(
     ),
     st.just(_fixed(events.UserDisabled(reason="left", changed_by="ops"))),
     st.just(_fixed(events.UserEnabled(changed_by="ops"))),
+    *_client_payloads(),
 )
 EventSpec = tuple[PayloadAt, str, int]
 """(payload, username, ms before now): one event of the log."""

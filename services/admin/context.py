@@ -17,6 +17,7 @@ from typing import TypeVar
 import typer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import Select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,3 +140,25 @@ def read_region(
             return await use(redis, engine)
 
     return run(stores(read(), endpoints.name))
+
+
+async def values_in_any_region(
+    topo: topology.Topology, query: Select[tuple[str]], timeout_s: float
+) -> set[str]:
+    """The union of ``query``'s single column over every region whose Postgres answers within
+    ``timeout_s`` (each); CliError when none does."""
+    found: set[str] = set()
+    answered = 0
+    for name in sorted(topo.regions):
+        engine = make_engine(topo.region(name).postgres_dsn)
+        try:
+            async with engine.connect() as conn:
+                found.update(await asyncio.wait_for(conn.scalars(query), timeout_s))
+            answered += 1
+        except (SQLAlchemyError, OSError, TimeoutError):
+            pass
+        finally:
+            await engine.dispose()
+    if not answered:
+        raise CliError("no region's Postgres answered")
+    return found

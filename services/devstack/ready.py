@@ -5,7 +5,9 @@ A region is ready when
   projector's heartbeat fresh, which faust only starts after the first partition assignment);
 - its projector serves ``/metrics`` (the worker process is up, not merely its heartbeat key);
 - its projector has applied the ``signing_key.published`` event of every region, so it is
-  consuming the log and introspection there already knows every region's key.
+  consuming the log and introspection there already knows every region's key;
+- its projector has applied the dev clients' registrations the stack file lists (issue 12), so
+  their first token request succeeds.
 
 Polling uses tenacity (stop after a deadline, exponential wait between rounds) instead of another
 hand-written loop: the deadline, the back-off and "return the last answer when time is up" are
@@ -89,7 +91,23 @@ def region_problems(topo: Topology, region: str, client: httpx.Client) -> list[s
     missing = sorted(set(topo.regions) - _projected_key_regions(endpoints.redis_url))
     if missing:
         problems.append(f"projector has not applied the signing keys of {', '.join(missing)}")
+    clients = sorted(topo.extra.get("clients") or {})
+    unknown = [c for c in clients if not _client_registered(endpoints.redis_url, c)]
+    if unknown:
+        problems.append(f"projector has not applied the dev clients {', '.join(unknown)}")
     return [p for p in problems if p]
+
+
+def _client_registered(redis_url: str, client_id: str) -> bool:
+    """Whether this region's Redis holds the client's registration (its token endpoint knows
+    it); issue 12's dev clients."""
+    client = make_sync_redis(redis_url, timeout_s=PROBE_TIMEOUT_S)
+    try:
+        return bool(client.hexists(names.redis_client_key(client_id), "registration_event_id"))
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
 
 
 def _readyz(client: httpx.Client, login_url: str) -> str:

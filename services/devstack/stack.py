@@ -18,15 +18,16 @@ from schemas import names
 from schemas.broker import KAFKA, TANSU
 from schemas.settings import Settings
 from schemas.topics import ensure_topics, replication_for
-from services.devstack import apps, dev_clients, kafka, stackfile
+from services.devstack import apps, kafka, stackfile
 from services.devstack.broker import start_broker
+from services.devstack.dev_clients import register_dev_clients
 from services.devstack.infra import RegionInfra, start_region_infra
 from services.devstack.ports import PortPlan, check_free
 from services.devstack.process import InfraError, ManagedProcess, free_port, run_in_thread
 from services.devstack.toxiproxy import LinkProxies, plan_links
 
 INTROSPECTION_CLIENT_ID = names.DEV_RESOURCE_SERVER_ID
-"""The dev resource server (a registered client allowed to introspect, ``dev_clients``)."""
+"""The dev resource server: a registered client allowed to introspect (``dev_clients``)."""
 
 
 @dataclass
@@ -37,13 +38,14 @@ class Stack:
     apps: list[ManagedProcess] = field(default_factory=list)
     settings: dict[str, Settings] = field(default_factory=dict)
     introspection_secret: str = ""
-    clients: dict[str, dev_clients.DevClient] = field(default_factory=dict)
-    """The registered dev clients with their secrets (``services.devstack.dev_clients``)."""
+    """The dev resource server's client secret (``INTROSPECTION_CLIENT_ID``)."""
     detached: bool = False
     kafka: kafka.KafkaCluster | None = None
     """The dev Kafka cluster (``broker`` is then its first node), or None on Tansu."""
     links: LinkProxies | None = None
     """The proxies between regions' Kafka nodes (drill stacks only)."""
+    clients: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The dev OAuth clients registered at start, with their secrets (issue 12)."""
 
     @property
     def broker_kind(self) -> str:
@@ -140,6 +142,9 @@ class Stack:
         ready_timeout: float,
     ) -> None:
         _create_topics(self.kafka_bootstrap, base)
+        # On the log before any projector starts: each applies them from the earliest offset,
+        # and readiness (services.devstack.ready) waits until every region has.
+        self.clients = register_dev_clients(self.kafka_bootstrap, base, regions[0])
         for region in regions:
             redis_port, postgres_port = _next(ports), _next(ports)
             fixed = (redis_port, postgres_port) if redis_port and postgres_port else None
@@ -150,8 +155,7 @@ class Stack:
                 die_with_parent=not self.detached,
                 ports=fixed,
             )
-        self.clients = dev_clients.dev_clients()
-        self.introspection_secret = self.clients[INTROSPECTION_CLIENT_ID].secret
+        self.introspection_secret = str(self.clients[INTROSPECTION_CLIENT_ID]["client_secret"])
         for region, infra in self.regions.items():
             self.settings[region] = apps.region_settings(
                 base,
@@ -161,11 +165,8 @@ class Stack:
                 http_port=_next(ports) or free_port(),
                 metrics_port=_next(ports) or free_port(),
             )
-        dev_clients.publish(self.clients, next(iter(self.settings.values())))
         if with_apps:
             self._start_apps(inherited_env or {}, ready_timeout)
-            redis_urls = [s.redis_url for s in self.settings.values()]
-            dev_clients.wait_projected(list(self.clients), redis_urls, ready_timeout)
         stackfile.write(self)
 
     def _start_apps(self, inherited_env: Mapping[str, str], ready_timeout: float) -> None:

@@ -92,7 +92,7 @@ def write(stack: Stack) -> None:
             ],
         },
         "processes": records,
-        "clients": {cid: c.summary() for cid, c in stack.clients.items()},
+        "clients": stack.clients,  # issue 12: the dev OAuth clients and their secrets
     }
     topo = topology.Topology(
         kafka_bootstrap=stack.kafka_bootstrap,
@@ -102,7 +102,7 @@ def write(stack: Stack) -> None:
         extra=extra,
     )
     topology.save(topo, stack.stack_file)
-    stack.stack_file.chmod(0o600)  # it holds the introspection secret
+    stack.stack_file.chmod(0o600)  # it holds the introspection and client secrets
 
 
 def records_of(stack: Stack) -> list[Record]:

@@ -13,9 +13,8 @@ so every delivery order (and any redelivery) ends in the same state:
 - state (``disabled``, ``state_reason``, ``state_event_id``): the greatest event id of
   ``client.disabled`` / ``client.enabled`` wins.
 
-Each group's precedence is one string, its ``*_order`` field (33 lower-case hex digits, so its
-order is the same in Redis, Python and any Postgres collation): ``"1"`` + the event id's digits
-for an update, ``"0"`` + the complemented digits for a registration. A "greatest wins" write
+Each group's precedence is one string, its ``*_order`` field
+(``schemas.client_events.update_order`` / ``registration_order``). A "greatest wins" write
 (``PgUpsertMax`` / ``RedisHashSetIfGreater``) on it implements the rules above. A group written
 before the registration (an update delivered first) is kept; readers treat a client without a
 registration as unknown.
@@ -24,47 +23,28 @@ registration as unknown.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import orjson
 
 from schemas import names
 from schemas.client_events import (
+    ClientConfiguration,
     ClientDisabled,
     ClientEnabled,
     ClientRegistered,
     ClientSecretRotated,
     ClientUpdated,
+    registration_order,
+    update_order,
 )
 from schemas.envelope import Envelope
 from streams.operations import Operation, PgUpsertMax, RedisHashSetIfGreater
 from streams.record import Record
 
-_DIGITS = "0123456789abcdef"
-_COMPLEMENT = str.maketrans(_DIGITS, _DIGITS[::-1])
-CONFIG_FIELDS = (
-    "name",
-    "client_type",
-    "token_endpoint_auth_method",
-    "grant_types",
-    "scopes",
-    "default_scopes",
-    "audiences",
-    "default_audience",
-    "can_introspect",
-    "jwks",
-)
+CONFIG_FIELDS = tuple(f.name for f in fields(ClientConfiguration) if f.name != "client_id")
 """The configuration group's payload fields (``client.updated`` carries all of them)."""
-
-
-def update_order(event_id: str) -> str:
-    """Precedence of an update (or rotation): above every registration, greatest id first."""
-    return "1" + event_id.replace("-", "")
-
-
-def registration_order(event_id: str) -> str:
-    """Precedence of a registration: below every update, the earliest registration greatest."""
-    return "0" + event_id.replace("-", "").translate(_COMPLEMENT)
 
 
 def reduce_registered(record: Record) -> list[Operation]:
@@ -121,9 +101,7 @@ def _state(event: Envelope, client_id: str, *, disabled: bool, reason: str) -> l
     return _group(client_id, state, "state_event_id")
 
 
-def _config(
-    event: Envelope, payload: ClientRegistered | ClientUpdated, order: str
-) -> list[Operation]:
+def _config(event: Envelope, payload: ClientConfiguration, order: str) -> list[Operation]:
     config: dict[str, Any] = {name: getattr(payload, name) for name in CONFIG_FIELDS}
     config.update(config_event_id=event.event_id, config_order=order, updated_at=event.occurred_at)
     return _group(payload.client_id, config, "config_order")

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from redis import Redis as SyncRedis
 
+from schemas import names
 from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
@@ -23,7 +25,8 @@ def login_url(stack: Stack, region: str) -> str:
 
 
 def wait_ready(stack: Stack, within_s: float = 60.0) -> None:
-    """Every region's /readyz says 200: stores reachable and the projector consuming."""
+    """Every region's /readyz says 200 (stores reachable and the projector consuming) and its
+    projector has applied the dev clients' registrations (issue 12: logins name a client)."""
     deadline = time.monotonic() + within_s
     for region in stack.settings:
         while True:
@@ -35,6 +38,15 @@ def wait_ready(stack: Stack, within_s: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"region {region} never became ready")
             time.sleep(0.2)
+        keys = [names.redis_client_key(client_id) for client_id in stack.clients]
+        redis = SyncRedis.from_url(stack.settings[region].redis_url)
+        try:
+            while redis.exists(*keys) < len(keys):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"region {region} never applied the dev clients")
+                time.sleep(0.1)
+        finally:
+            redis.close()
 
 
 def authctl(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

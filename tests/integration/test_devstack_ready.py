@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ import httpx
 import pytest
 
 from schemas import names, topology
+from schemas.client_secrets import client_secret_matches
+from services.core.clients import ClientRecord, ClientRegistry
+from services.core.readmodel import make_engine, make_redis
 from services.devstack import ports
 from tests.launcher import free_offset, run_module
 
@@ -103,3 +107,38 @@ def test_a_taken_stable_port_stops_up_before_anything_starts(tmp_path: Path) -> 
     assert "Traceback" not in up.stderr
     assert not (tmp_path / "stack.json").exists()
     assert not (tmp_path / "logs").exists()  # nothing was started
+
+
+def test_up_registers_the_dev_clients_in_every_region_and_lists_their_secrets(
+    detached: tuple[topology.Topology, dict[str, str], int],
+) -> None:
+    """Issue 12: the stack file lists the dev clients with their secrets, every region already
+    knows them when `up` returns (no retry below), and `status` shows them."""
+    topo, env, _ = detached
+    clients = topo.extra["clients"]
+    status = run_module("services.admin.authplane", "status", env=env)
+
+    assert sorted(clients) == sorted(
+        [names.DEV_PUBLIC_CLIENT_ID, names.DEV_SERVICE_CLIENT_ID, names.DEV_RESOURCE_SERVER_ID]
+    )
+    assert "client_secret" not in clients[names.DEV_PUBLIC_CLIENT_ID]
+    for region in topo.regions.values():
+        for client_id, listed in clients.items():
+            record = asyncio.run(_registered(region, client_id))
+            assert record is not None, (region.name, client_id)
+            assert not record.disabled
+            if "client_secret" in listed:
+                assert client_secret_matches(record.secret_hash, listed["client_secret"])
+            else:
+                assert record.secret_hash == ""
+    assert status.returncode == 0, status.stderr
+    assert clients[names.DEV_SERVICE_CLIENT_ID]["client_secret"] in status.stdout
+
+
+async def _registered(region: topology.RegionEndpoints, client_id: str) -> ClientRecord | None:
+    redis, engine = make_redis(region.redis_url), make_engine(region.postgres_dsn)
+    try:
+        return await ClientRegistry(redis, engine).get(client_id)
+    finally:
+        await redis.aclose()
+        await engine.dispose()

@@ -1,9 +1,10 @@
 """``authctl``: the operator's CLI for users, sessions, revocations, signing keys and lockouts.
 
 Every failure is one line on stderr and a non-zero exit (1 for what the operator can fix, 2 for
-usage, 130 when aborted); passwords are never echoed or logged. The command groups live in
-their own modules (``users``, ``user_state``, ``sessions``, ``revoke_commands``, ``keys``,
-``ip``); this module only assembles them and runs the CLI.
+usage, 130 when aborted); passwords are never echoed or logged, client secrets printed once.
+The command groups live in their own modules (``users``, ``user_state``, ``sessions``,
+``revoke_commands``, ``keys``, ``ip``, ``clients``, ``client_state``); this module only
+assembles them and runs the CLI.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from typing import NoReturn
 
 import typer
 
-from services.admin.authctl import ip, keys, revoke_commands, sessions, user_state, users
+from services.admin.authctl import (
+    client_state,
+    clients,
+    ip,
+    keys,
+    revoke_commands,
+    sessions,
+    user_state,
+    users,
+)
 from services.admin.cliargs import non_utf8_argument
 from services.admin.errors import CliError
 
@@ -33,6 +43,16 @@ user_app.command("unlock")(users.user_unlock)
 user_app.command("show")(user_state.user_show)
 user_app.command("list")(user_state.user_list)
 user_app.command("create")(users.user_create)
+# issue 12: OAuth clients
+client_app = typer.Typer(no_args_is_help=True, help="Manage OAuth clients.")
+app.add_typer(client_app, name="client")
+client_app.command("create")(clients.client_create)
+client_app.command("list")(client_state.client_list)
+client_app.command("show")(client_state.client_show)
+client_app.command("update")(clients.client_update)
+client_app.command("disable")(clients.client_disable)
+client_app.command("enable")(clients.client_enable)
+client_app.command("rotate-secret")(clients.client_rotate_secret)
 
 
 def main() -> None:

@@ -35,7 +35,6 @@ from services.core.readmodel import (
     REDIS_ERRORS,
     StoreUnavailable,
     list_sessions,
-    make_engine,
     make_redis,
 )
 from services.login.account import Accounts
@@ -141,21 +140,8 @@ async def _read_user(
 
 async def _usernames(topo: topology.Topology, limit: int) -> list[str]:
     """The first ``limit`` usernames (sorted) registered in any region that answers."""
-    found: set[str] = set()
-    answered = []
-    for region in sorted(topo.regions):
-        engine = make_engine(topo.region(region).postgres_dsn)
-        query = select(tables.users.c.username).order_by(tables.users.c.username).limit(limit)
-        try:
-            async with engine.connect() as conn:
-                found.update(await asyncio.wait_for(conn.scalars(query), READ_TIMEOUT_S))
-            answered.append(region)
-        except (SQLAlchemyError, OSError, TimeoutError):
-            pass
-        finally:
-            await engine.dispose()
-    if not answered:
-        raise CliError("no region's Postgres answered")
+    query = select(tables.users.c.username).order_by(tables.users.c.username).limit(limit)
+    found = await context.values_in_any_region(topo, query, READ_TIMEOUT_S)
     return sorted(found)[:limit]
 
 

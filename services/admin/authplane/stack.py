@@ -210,3 +210,25 @@ def _print_processes(
             state += f", {stackfile.readiness(r.address)}"
         table.add_row(r.region or "-", r.service, str(r.pid), r.address, state)
     console.print(table)
+    _print_clients(load_topology(path).extra.get("clients") or {})
+
+
+def _print_clients(clients: dict[str, dict[str, object]]) -> None:
+    """The dev OAuth clients the stack registered, with their credentials (issue 12): one line
+    each, never folded, so a secret can be copied whole."""
+    if not clients:
+        return
+    console.print('OAuth clients (also under "clients" in the stack file):')
+    for client_id, c in clients.items():
+        grants = c.get("grant_types")
+        words = [
+            f"  {client_id}",
+            f"{c.get('client_type', '')}/{c.get('token_endpoint_auth_method', '')}",
+            "grants="
+            + (",".join(map(str, grants)) if isinstance(grants, list) and grants else "-"),
+        ]
+        if c.get("can_introspect"):
+            words.append("introspect")
+        if c.get("client_secret"):
+            words.append(f"client_secret={c['client_secret']}")
+        console.print("  ".join(words), highlight=False, markup=False, soft_wrap=True)
