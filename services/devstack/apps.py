@@ -39,6 +39,9 @@ def region_settings(
         postgres_dsn=infra.postgres_dsn,
         http_host=HOST,
         http_port=http_port,
+        # The issuer (https://{region}.authplane.local) is a name, not an address: the RFC 8414
+        # metadata names endpoints a client on this machine can reach.
+        public_url=base.public_url or f"http://{HOST}:{http_port}",
         key_dir=base_dir / "keys" / infra.region,
         projector_metrics_port=metrics_port,
         stack_file=base_dir / "stack.json",

@@ -27,6 +27,7 @@ from services.login.answers import (
     ServerMetadata,
     TokenAnswer,
 )
+from services.login.client_auth import JWT_BEARER
 from services.login.forms import FORM_MEDIA_TYPE
 
 TITLE = "authplane login endpoint"
@@ -63,37 +64,36 @@ class ClientCredentialsFields(_Form):
 
     client_id: Optional = None
     client_secret: Optional = None
-    client_assertion_type: (
-        SkipJsonSchema[None] | Literal["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
-    ) = None
+    client_assertion_type: Optional = Field(default=None, json_schema_extra={"enum": [JWT_BEARER]})
     client_assertion: Optional = None
 
 
-class PasswordGrantForm(ClientCredentialsFields):
+class _GrantForm(ClientCredentialsFields):
+    """What every grant may add: ``scope`` (RFC 6749 §3.3) and ``resource`` (RFC 8707 §2)."""
+
+    scope: Optional = None
+    resource: Optional = None
+
+
+class PasswordGrantForm(_GrantForm):
     """RFC 6749 §4.3.2 (only for clients registered for the password grant)."""
 
     grant_type: Literal["password"]
     username: str = _NONEMPTY
     password: str = _NONEMPTY
-    scope: Optional = None
-    resource: Optional = None
 
 
-class RefreshGrantForm(ClientCredentialsFields):
+class RefreshGrantForm(_GrantForm):
     """RFC 6749 §6: ``scope`` may only narrow the original scope."""
 
     grant_type: Literal["refresh_token"]
     refresh_token: str = _NONEMPTY
-    scope: Optional = None
-    resource: Optional = None
 
 
-class ClientCredentialsGrantForm(ClientCredentialsFields):
+class ClientCredentialsGrantForm(_GrantForm):
     """RFC 6749 §4.4.2 (confidential clients registered for it)."""
 
     grant_type: Literal["client_credentials"]
-    scope: Optional = None
-    resource: Optional = None
 
 
 class TokenForm(ClientCredentialsFields):

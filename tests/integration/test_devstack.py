@@ -321,10 +321,14 @@ async def test_region_and_fresh_databases_carry_the_migrated_schema(
             await conn.close()
 
 
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
 def test_full_two_region_stack_starts_answers_and_stops_every_pid(tmp_path: Path) -> None:
     import httpx
 
     from schemas import topology
+    from schemas.settings import default_issuer
     from services.devstack.stack import Stack
 
     started = time.monotonic()
@@ -339,6 +343,9 @@ def test_full_two_region_stack_starts_answers_and_stops_every_pid(tmp_path: Path
         assert all(_alive(pid) for pid in pids.values())
         for region in topo.regions.values():
             assert httpx.get(region.login_url + "/healthz", timeout=5).status_code == 200
+            metadata = httpx.get(region.login_url + METADATA_PATH, timeout=5).json()
+            assert metadata["issuer"] == default_issuer(region.name)
+            assert metadata["token_endpoint"] == region.login_url + "/oauth2/token"
             assert (tmp_path / "logs" / f"{region.name}-worker.log").exists()
         assert elapsed < 60
     finally:
