@@ -167,12 +167,17 @@ def down(path: Path, timeout: float = 15.0) -> list[Record]:
     return stopped
 
 
+READYZ_TIMEOUT_S = 3.0
+
+
 def readiness(url: str) -> str:
     """The /readyz answer of a login endpoint, as a short word for a status table: ``ready``,
     ``degraded`` (200, but logins go through the emergency channel: the log is not taking them),
     ``not ready (CODE)`` or ``unreachable``."""
     try:
-        response = httpx.get(url + "/readyz", timeout=1.0)
+        # Longer than the endpoint's own per-check bound (services.login.health, 2 s), so a
+        # check that times out there is reported, not "unreachable".
+        response = httpx.get(url + "/readyz", timeout=READYZ_TIMEOUT_S)
     except httpx.HTTPError:
         return "unreachable"
     if response.status_code != 200:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from schemas import names
 from schemas.broker import BrokerProfile
@@ -35,6 +35,41 @@ def make_producer(bootstrap: str, timeout_s: float, broker: BrokerProfile) -> AI
         request_timeout_ms=int(timeout_s * 1000),
         retry_backoff_ms=50,
     )
+
+
+class LogLink:
+    """The login process's producer, started once the log first answers: a process (re)started
+    while the log is unreachable still answers through the emergency channel, and its relay
+    connects as soon as the log is back. ``producer`` is None until then."""
+
+    def __init__(self, bootstrap: str, timeout_s: float, broker: BrokerProfile) -> None:
+        self._bootstrap = bootstrap
+        self._timeout_s = timeout_s
+        self._broker = broker
+        self._lock = asyncio.Lock()
+        self.producer: AIOKafkaProducer | None = None
+        self.last_error = ""
+
+    async def connect(self) -> bool:
+        """Start the producer unless it runs; False (``last_error`` says why) when the log did
+        not answer within twice the produce timeout."""
+        async with self._lock:
+            if self.producer is not None:
+                return True
+            producer = make_producer(self._bootstrap, self._timeout_s, self._broker)
+            try:
+                await asyncio.wait_for(producer.start(), self._timeout_s * 2)
+            except (KafkaError, TimeoutError, OSError) as exc:
+                self.last_error = exc.__class__.__name__
+                await producer.stop()
+                return False
+            self.producer = producer
+            return True
+
+    async def close(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            await producer.stop()
 
 
 def topic_of(envelope: Envelope) -> str:
@@ -101,12 +136,12 @@ class EventPublisher:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        link: LogLink,
         timeout_s: float,
         metrics: Metrics,
         fallback: Fallback | None = None,
     ) -> None:
-        self._producer = producer
+        self._link = link
         self._timeout_s = timeout_s
         self._metrics = metrics
         self._fallback = fallback
@@ -123,8 +158,11 @@ class EventPublisher:
             # The timeout covers waiting for metadata too: with the broker gone, send() itself
             # would otherwise block for the client's whole request timeout. asyncio.timeout
             # rather than wait_for: the same deadline without a task per event.
+            producer = self._link.producer
+            if producer is None:
+                raise KafkaConnectionError(f"not connected: {self._link.last_error}")
             async with asyncio.timeout(self._timeout_s):
-                await self._producer.send_and_wait(
+                await producer.send_and_wait(
                     topic_of(envelope), value=body, key=envelope.partition_key
                 )
         except (KafkaError, TimeoutError, OSError) as exc:

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
-from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas import names
+from services.login.events import LogLink
 from services.login.outbox import Channel, Outbox
 
 CHECK_TIMEOUT_S = 2.0
@@ -24,6 +24,10 @@ HEARTBEAT_MAX_AGE_S = 30.0
 
 class StaleHeartbeat(Exception):
     pass
+
+
+class LogUnreachable(Exception):
+    """The producer has not connected yet (the process started while the log was away)."""
 
 
 READY, DEGRADED, NOT_READY = "ready", "degraded", "not_ready"
@@ -35,14 +39,14 @@ class Readiness:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        link: LogLink,
         redis: Redis,
         engine: AsyncEngine,
         region: str,
         outbox: Outbox,
         channel: Channel,
     ) -> None:
-        self._producer = producer
+        self._link = link
         self._redis = redis
         self._engine = engine
         self._region = region
@@ -56,6 +60,8 @@ class Readiness:
         bounds, and it is open (rows pending, or the log unreachable: then the projector, which
         cannot consume either, is not asked)."""
         report = await self.checks()
+        if not report["broker"]["ok"]:
+            self._channel.log_answered(reachable=False)  # the relay's probe says when it is back
         ok = {name: result["ok"] for name, result in report.items()}
         usable = ok["redis"] and ok["postgres"] and await self._channel_usable()
         stats = self._channel.stats
@@ -91,7 +97,14 @@ class Readiness:
         return dict(zip(checks, results, strict=True))
 
     async def _broker(self) -> None:
-        await self._producer.client.fetch_all_metadata()
+        if self._channel.log_unreachable:
+            # Known already (a send or a probe failed, and none succeeded since): answered at
+            # once, so a prober with a short timeout (a front door) still gets "degraded".
+            raise LogUnreachable("the last attempt to reach the log failed")
+        producer = self._link.producer
+        if producer is None:
+            raise LogUnreachable(self._link.last_error)
+        await producer.client.fetch_all_metadata()
 
     async def _redis_ping(self) -> None:
         await cast(Awaitable[Any], self._redis.ping())

@@ -16,13 +16,13 @@ import asyncio
 import logging
 from collections import defaultdict
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas import names
+from services.login.events import LogLink
 from services.login.outbox import Channel, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -31,21 +31,21 @@ LOG_ERRORS = (KafkaError, TimeoutError, OSError)
 
 
 class Relay:
-    """Forwards ``outbox`` rows through ``producer`` every ``interval_s`` (s), each send bounded
-    by ``timeout_s`` (s); reports what it sees to ``channel``."""
+    """Forwards ``outbox`` rows through ``link``'s producer every ``interval_s`` (s), each send
+    bounded by ``timeout_s`` (s); reports what it sees to ``channel``."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         outbox: Outbox,
-        producer: AIOKafkaProducer,
+        link: LogLink,
         channel: Channel,
         interval_s: float,
         timeout_s: float,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
-        self._producer = producer
+        self._link = link
         self._channel = channel
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -80,7 +80,9 @@ class Relay:
         """One round: forward what this process may, then refresh the channel's view. Returns
         the number of events forwarded. Raises ``SQLAlchemyError``."""
         forwarded = 0
-        if await self._holds_lock():
+        if self._link.producer is None and not await self._link.connect():
+            self._channel.log_answered(reachable=False)
+        elif await self._holds_lock():
             forwarded = await self.forward(await self._outbox.head(BATCH_ROWS))
         stats = await self._outbox.stats()
         if stats.depth == 0 and self._channel.log_unreachable:
@@ -104,10 +106,13 @@ class Relay:
 
     async def _send_in_order(self, chain: list[OutboxRow]) -> list[int]:
         acked: list[int] = []
+        producer = self._link.producer
         for row in chain:
+            if producer is None:
+                return acked
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    await self._producer.send_and_wait(
+                    await producer.send_and_wait(
                         row.topic, value=row.body, key=row.partition_key.encode()
                     )
             except LOG_ERRORS as exc:
@@ -117,9 +122,12 @@ class Relay:
         return acked
 
     async def _probe_log(self) -> None:
+        producer = self._link.producer
+        if producer is None:
+            return
         try:
             async with asyncio.timeout(self._timeout_s):
-                await self._producer.client.fetch_all_metadata()
+                await producer.client.fetch_all_metadata()
         except LOG_ERRORS:
             return
         self._channel.log_answered(reachable=True)

@@ -8,12 +8,9 @@ under ``services.login`` is built here and never reaches back (routes receive th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,7 +19,7 @@ from services.core import keys
 from services.core.passwords import PasswordVerifier
 from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
-from services.login.events import EventPublisher, Fallback, PublishFailed, make_producer
+from services.login.events import EventPublisher, Fallback, LogLink, PublishFailed
 from services.login.grant import PasswordGrant
 from services.login.health import Readiness
 from services.login.introspect import Introspection
@@ -55,14 +52,14 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Clients:
-    """The process's connections: one Redis pool, one Postgres engine, one producer."""
+    """The process's connections: one Redis pool, one Postgres engine, one producer (``log``)."""
 
     redis: Redis
     engine: AsyncEngine
-    producer: AIOKafkaProducer
+    log: LogLink
 
     async def close(self) -> None:
-        await self.producer.stop()
+        await self.log.close()
         await self.redis.aclose()
         await self.engine.dispose()
 
@@ -113,8 +110,8 @@ async def build_wiring(settings: Settings) -> LoginWiring:
         signing_key = keys.load_or_create(settings.key_dir, settings.region, settings.signing_alg)
     except keys.KeyFileError as exc:
         raise StartupError(str(exc)) from None
-    producer = await _start_producer(settings)
-    clients = Clients(make_redis(settings.redis_url), make_engine(settings.postgres_dsn), producer)
+    link = await _connect_log(settings)
+    clients = Clients(make_redis(settings.redis_url), make_engine(settings.postgres_dsn), link)
     wiring = _wire(settings, clients, signing_key)
     try:
         await publish_signing_key(wiring)
@@ -147,7 +144,7 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     outbox = Outbox(engine, settings.outbox_max_rows, settings.outbox_max_age_s)
     channel = Channel(metrics, settings.emergency_channel)
     fallback = Fallback(outbox, channel, own_writes.queued)
-    publisher = EventPublisher(clients.producer, settings.produce_timeout_s, metrics, fallback)
+    publisher = EventPublisher(clients.log, settings.produce_timeout_s, metrics, fallback)
     passwords = PasswordVerifier(settings)
     rehasher = Rehasher(passwords, publisher, region)
     tokens = _token_verifier(settings, keyring, redis, engine, metrics)
@@ -163,9 +160,9 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     revocation = Revocation(settings, tokens, Sessions(redis, engine), states, publisher)
     change = PasswordChange(region, tokens, passwords, rehasher, accounts, lockout, publisher)
     ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
-    readiness = Readiness(clients.producer, redis, engine, region, outbox, channel)
+    readiness = Readiness(clients.log, redis, engine, region, outbox, channel)
     interval_s = settings.outbox_relay_interval_ms / 1000
-    relay = Relay(engine, outbox, clients.producer, channel, interval_s, settings.produce_timeout_s)
+    relay = Relay(engine, outbox, clients.log, channel, interval_s, settings.produce_timeout_s)
     introspection = Introspection(tokens, metrics)
     parts = (grant, refresh, revocation, change, introspection, readiness, relay, channel)
     return LoginWiring(*ports, *parts)
@@ -196,16 +193,21 @@ def _token_verifier(
     return verifier
 
 
-async def _start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = make_producer(settings.kafka_bootstrap, settings.produce_timeout_s, settings.broker)
-    try:
-        await asyncio.wait_for(producer.start(), settings.produce_timeout_s * 2)
-    except (KafkaError, TimeoutError, OSError) as exc:
-        await producer.stop()
+async def _connect_log(settings: Settings) -> LogLink:
+    """The producer, started; with the emergency channel on, a log that does not answer yet is
+    no reason to refuse logins: the relay connects once it does."""
+    link = LogLink(settings.kafka_bootstrap, settings.produce_timeout_s, settings.broker)
+    if await link.connect():
+        return link
+    if not settings.emergency_channel:
         raise StartupError(
-            f"cannot reach the broker at {settings.kafka_bootstrap}: {exc.__class__.__name__}"
-        ) from None
-    return producer
+            f"cannot reach the broker at {settings.kafka_bootstrap}: {link.last_error}"
+        )
+    log.warning(
+        "the log is unreachable at start: answering through the emergency channel",
+        extra={"bootstrap": settings.kafka_bootstrap, "err": link.last_error},
+    )
+    return link
 
 
 async def publish_signing_key(wiring: LoginWiring) -> None:

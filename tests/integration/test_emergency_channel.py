@@ -18,15 +18,29 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
+import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
 from schemas import names, tables
-from schemas.events import LoginFailed, SessionRevoked, SessionStarted, TokenRefreshed
-from services.devstack.process import ManagedProcess
+from schemas.events import (
+    LoginFailed,
+    SessionRevoked,
+    SessionStarted,
+    SigningKeyPublished,
+    TokenRefreshed,
+)
+from schemas.settings import Settings
+from schemas.topics import ensure_topics
+from services.devstack import stackfile
+from services.devstack.process import ManagedProcess, free_port
+from services.login.app import create_app
+from services.login.wiring import build_wiring
 from streams.wiring import create_engine
 from tests.integration.login_harness import (
+    Login,
     login_settings,
     read_topic,
     running_login,
@@ -34,6 +48,8 @@ from tests.integration.login_harness import (
 )
 from tests.integration.login_seeding import seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
+from tests.integration.test_login_process import _spawn as spawn_login
+from tests.integration.test_login_process import _wait_healthy as wait_healthy
 
 USER = "olga"
 WAIT_S = 30.0
@@ -63,6 +79,19 @@ async def _region(
             yield region
 
 
+@asynccontextmanager
+async def _login_app(settings: Settings) -> AsyncIterator[Login]:
+    """The endpoint in-process, started without touching the log (``running_login`` creates
+    the topics first, which needs the log)."""
+    wiring = await build_wiring(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, wiring))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
+            yield Login(settings, wiring, client)
+    finally:
+        await wiring.close()
+
+
 @pytest.fixture
 async def region(
     tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
@@ -72,9 +101,13 @@ async def region(
 
 
 async def _outbox(region: Region) -> list[tuple[str, str]]:
-    """(event id, event type) of every pending outbox row, in relay order."""
+    """(event id, event type) of every pending outbox row of ``region``, in relay order."""
+    return await _pending_rows(region.stores.dsn)
+
+
+async def _pending_rows(dsn: str) -> list[tuple[str, str]]:
     t = tables.login_outbox
-    engine = create_engine(region.stores.dsn)
+    engine = create_engine(dsn)
     try:
         async with engine.connect() as conn:
             query = select(t.c.event_id, t.c.event_type).order_by(t.c.seq)
@@ -372,3 +405,68 @@ async def test_a_user_with_rows_pending_never_overtakes_them(
     await _drained(region)
     ids = [event_id for event_id, _ in pending]
     assert _first_seen(region, ids) == ids
+
+
+async def test_a_login_process_started_while_the_log_is_cut_answers_and_forwards_later(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    settings = login_settings(tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn)
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
+    await seed_user_redis(settings, USER, PASSWORD)
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        # A restart during the outage (after a crash, say) must not turn a degraded region into
+        # a failed one: the signing key and the logins wait in the outbox.
+        async with _login_app(settings) as login:
+            form = {"grant_type": "password", "username": USER, "password": PASSWORD}
+            answer = await login.client.post("/oauth2/token", data=form)
+            assert answer.status_code == 200, answer.text
+            ready = await login.client.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "degraded"), ready.text
+            pending = await _pending_rows(fresh_postgres_dsn)
+            kinds = [kind for _, kind in pending]
+            assert kinds == [SigningKeyPublished.TYPE, SessionStarted.TYPE]
+            os.kill(broker.pid, signal.SIGCONT)
+            async with projected_region(login, fresh_redis_url, fresh_postgres_dsn) as region:
+                await _drained(region)
+                ids = [event_id for event_id, _ in pending]
+                assert await _archived(region, ids) == dict.fromkeys(ids, 1)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+
+
+async def test_authplane_status_shows_a_login_process_answering_through_the_channel_degraded(
+    tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
+) -> None:
+    settings = login_settings(
+        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, http_port=free_port()
+    )
+    await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
+    await seed_user_redis(settings, USER, PASSWORD)
+    await set_heartbeat(fresh_redis_url, settings.region)
+    log = tmp_path / "login.log"
+    proc = spawn_login(settings, log)
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    try:
+        wait_healthy(base, proc)
+        assert await asyncio.to_thread(stackfile.readiness, base) == "ready"
+        with log_cut(broker):
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                form = {"grant_type": "password", "username": USER, "password": PASSWORD}
+                answer = await client.post("/oauth2/token", data=form)
+                assert answer.status_code == 200, answer.text
+            assert await asyncio.to_thread(stackfile.readiness, base) == "degraded"
+        await _eventually(
+            lambda: asyncio.to_thread(lambda: stackfile.readiness(base) == "ready"),
+            "the region ready again",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    lines = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    channel = [line for line in lines if line.get("msg", "").startswith("emergency channel")]
+    assert [line["msg"] for line in channel] == [
+        "emergency channel opened",
+        "emergency channel closed",
+    ]
+    assert channel[1]["forwarded"] >= 1
