@@ -112,6 +112,8 @@ def test_relay_crash_forwards_every_pending_row_once(drill_stack: Stack) -> None
         figures["pending rows forwarded after the restart (in every region's archive)"] == pending
     )
     assert figures["seconds from the heal until the outbox was empty"] != NEVER
+    arrived = figures["seconds from the heal until every pending row is in every region's archive"]
+    assert arrived != NEVER
     # The region must be able to answer logins again while it is still cut off from the log.
     assert figures["login process restarted while the region is cut off"] == RESTARTED
     answered = str(figures["logins in the cut-off region after the restart, before the heal"])

@@ -23,9 +23,7 @@ def drill(
     rate: Annotated[float, typer.Option(min=0.5, help="Operations per second (load).")] = 6.0,
     fault_s: Annotated[
         float | None,
-        typer.Option(
-            min=1.0, help="Seconds the fault lasts. [default: 30 for broker-outage, else 20]"
-        ),
+        typer.Option(min=1.0, help="Seconds the fault lasts (30 for broker-outage, else 20)."),
     ] = None,
     base_dir: Annotated[Path | None, typer.Option(help="[default: a new temp directory]")] = None,
 ) -> None:

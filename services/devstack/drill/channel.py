@@ -117,7 +117,7 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
         recovery.start_app(stack, region, "login", inherited_env, LOGIN_RESTART_TIMEOUT_S)
     load.regions = list(stack.settings)
     drained = ledger.seconds_until_drained(stack, region, healed_at, plan.converge_s)
-    forwarded = {r: ledger.archived(stack, r, pending) for r in stack.settings}
+    arrived, forwarded = ledger.seconds_until_archived(stack, pending, healed_at, plan.converge_s)
     time.sleep(max(0.0, healed_at + plan.after_s - time.monotonic()))
     load.stop()
     outcomes = list(load.outcomes)
@@ -136,6 +136,9 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
             set(pending).intersection(*forwarded.values())
         ),
         "seconds from the heal until the outbox was empty": _seconds(drained),
+        "seconds from the heal until every pending row is in every region's archive": _seconds(
+            arrived
+        ),
         "pending rows on the log more than once (absorbed by event id)": sum(
             deliveries.times[e] > 1 for e in pending
         ),

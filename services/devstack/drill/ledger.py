@@ -145,6 +145,24 @@ class Deliveries:
         return Counter(self.types[e] for e, n in self.times.items() if n > 1)
 
 
+def seconds_until_archived(
+    stack: Stack, event_ids: Iterable[str], since: float, within_s: float
+) -> tuple[float | None, dict[str, set[str]]]:
+    """Poll every region's archive until it holds every one of ``event_ids``.
+
+    Returns ``(seconds from `since` (monotonic s) until the last region had them all, or None
+    when ``within_s`` s passed first; per region which of them it holds)``."""
+    wanted = set(event_ids)
+    deadline = time.monotonic() + within_s
+    while True:
+        held = {r: archived(stack, r, wanted) for r in stack.settings}
+        if all(h == wanted for h in held.values()):
+            return time.monotonic() - since, held
+        if time.monotonic() > deadline:
+            return None, held
+        time.sleep(POLL_S)
+
+
 def log_deliveries(stack: Stack, since: datetime) -> Deliveries:
     """How many times each event id that occurred at or after ``since`` is on the log (both
     event topics, read from the start to the end offsets; Kafka's end offsets are exact)."""
