@@ -14,6 +14,11 @@ region does not know was never issued, so invalid_grant. Reuse is recorded (refr
 acks=all) before invalid_grant is answered; if the broker does not take it the answer is 503, so
 the theft is never silently forgotten. What this region logs it also writes to its own Redis at
 once (services.login.own_writes), so the client's next refresh here finds it.
+
+The calling client is authenticated by the token endpoint first (services.login.token_endpoint);
+a token issued to another client is invalid_grant (RFC 6749 §6). The new access token keeps the
+session's scope, or the subset the request asks for, and its audience (SessionStarted.scope and
+.audience; services.login.client_policy).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from services.core.readmodel import make_engine, make_redis
 from services.login.account import Accounts
 from services.login.client_assertion import AssertionVerifier
 from services.login.client_auth import ClientAuthenticator
+from services.login.client_cache import CachedClients
 from services.login.client_credentials import ClientCredentialsGrant
 from services.login.events import EventPublisher, PublishFailed, make_producer
 from services.login.grant import PasswordGrant
@@ -163,7 +164,8 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     ports = (settings, clients, metrics, keyring, signer, passwords, tokens, publisher, accounts)
     readiness = Readiness(clients.producer, redis, engine, region)
     client_auth = ClientAuthenticator(
-        ClientRegistry(redis, engine), AssertionVerifier(redis, issuer, token_url(issuer))
+        CachedClients(ClientRegistry(redis, engine)),
+        AssertionVerifier(redis, issuer, token_url(issuer)),
     )
     endpoint = TokenEndpoint(
         client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics

@@ -13,10 +13,11 @@ import contextlib
 from typing import Any
 
 from schemas import names
-from schemas.client_events import ClientDisabled, ClientRegistered
+from schemas.client_events import ClientDisabled
 from schemas.client_secrets import hash_client_secret
 from schemas.envelope import Envelope
 from schemas.settings import Settings
+from services.core.client_config import registered_event, spec_of
 from services.core.clients import ClientRecord
 from streams.errors import StoreDown
 from tests.integration.login_seeding import event, project
@@ -84,20 +85,7 @@ STANDARD_CLIENTS = (
 def client_events(record: ClientRecord, region: str = "eu") -> list[Envelope]:
     """The events that register ``record`` (and disable it when it is disabled)."""
     key = names.client_partition_key(record.client_id)
-    registered = ClientRegistered(
-        client_id=record.client_id,
-        name=record.name,
-        client_type=record.client_type,
-        token_endpoint_auth_method=record.token_endpoint_auth_method,
-        grant_types=tuple(sorted(record.grant_types)),
-        scopes=tuple(sorted(record.scopes)),
-        default_scopes=record.default_scopes,
-        audiences=tuple(sorted(record.audiences)),
-        default_audience=record.default_audience,
-        can_introspect=record.can_introspect,
-        secret_hash=record.secret_hash,
-        jwks=dict(record.jwks),
-    )
+    registered = registered_event(spec_of(record), record.secret_hash)
     events = [event(registered, key, region)]
     if record.disabled:
         events.append(event(ClientDisabled(client_id=record.client_id, reason="test"), key, region))

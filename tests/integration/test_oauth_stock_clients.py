@@ -134,24 +134,23 @@ async def password_refresh_introspect_revoke(login: Login, client: AsyncOAuth2Cl
     assert (await rs_introspects(login, refreshed["access_token"]))["active"] is False
 
 
-async def test_authlib_client_secret_basic(login: Login) -> None:
+@pytest.mark.parametrize(
+    ("client_id", "secret", "method"),
+    [
+        ("stock-basic", "basic-secret", "client_secret_basic"),
+        ("stock-post", "post-secret", "client_secret_post"),
+    ],
+)
+async def test_authlib_client_secret_methods(
+    login: Login, client_id: str, secret: str, method: str
+) -> None:
+    """authlib authenticates the token and the revocation requests with ``method``."""
     async with oauth_client(
         login,
-        "stock-basic",
-        client_secret="basic-secret",
-        token_endpoint_auth_method="client_secret_basic",
-        scope="openid profile",
-    ) as client:
-        await password_refresh_introspect_revoke(login, client)
-
-
-async def test_authlib_client_secret_post(login: Login) -> None:
-    async with oauth_client(
-        login,
-        "stock-post",
-        client_secret="post-secret",
-        token_endpoint_auth_method="client_secret_post",
-        revocation_endpoint_auth_method="client_secret_post",
+        client_id,
+        client_secret=secret,
+        token_endpoint_auth_method=method,
+        revocation_endpoint_auth_method=method,
         scope="openid profile",
     ) as client:
         await password_refresh_introspect_revoke(login, client)
