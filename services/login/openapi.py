@@ -143,6 +143,13 @@ CHALLENGED = {"WWW-Authenticate": _header("the authentication challenge (RFC 911
 CLIENT_REFUSED = _error("invalid_client: client authentication failed", CHALLENGED)
 BEARER_REFUSED = _error("invalid_token: missing, invalid or revoked access token", CHALLENGED)
 NO_CONTENT = {"description": "done", "headers": NO_STORE_HEADERS}
+CLIENT_ENDPOINT_REFUSALS = {
+    400: BAD_REQUEST,
+    401: CLIENT_REFUSED,
+    413: TOO_LARGE,
+    503: UNAVAILABLE,
+}
+"""What the endpoints a client authenticates at (token, introspection, revocation) may refuse."""
 
 
 def _ok(model: type[BaseModel], description: str, **headers: Any) -> dict[str, Any]:
@@ -154,11 +161,8 @@ TOKEN_DOC: dict[str, Any] = {
     "response_model": None,
     "responses": {
         200: _ok(TokenAnswer, "the tokens (RFC 6749 §5.1)", **NO_STORE_HEADERS),
-        400: BAD_REQUEST,
-        401: CLIENT_REFUSED,
-        413: TOO_LARGE,
+        **CLIENT_ENDPOINT_REFUSALS,
         429: LOCKED_OUT,
-        503: UNAVAILABLE,
     },
     "openapi_extra": {
         "requestBody": _form_body(PasswordGrantForm, RefreshGrantForm, ClientCredentialsGrantForm),
@@ -170,10 +174,7 @@ INTROSPECT_DOC: dict[str, Any] = {
     "response_model": None,
     "responses": {
         200: _ok(IntrospectionAnswer, "the token's state (RFC 7662 §2.2)", **NO_STORE_HEADERS),
-        400: BAD_REQUEST,
-        401: CLIENT_REFUSED,
-        413: TOO_LARGE,
-        503: UNAVAILABLE,
+        **CLIENT_ENDPOINT_REFUSALS,
     },
     "openapi_extra": {"requestBody": _form_body(TokenForm), "security": CLIENT_AUTH},
 }
@@ -186,10 +187,7 @@ REVOKE_DOC: dict[str, Any] = {
             "description": "revoked, or nothing to revoke (RFC 7009 §2.2); empty body",
             "headers": NO_STORE_HEADERS,
         },
-        400: BAD_REQUEST,
-        401: CLIENT_REFUSED,
-        413: TOO_LARGE,
-        503: UNAVAILABLE,
+        **CLIENT_ENDPOINT_REFUSALS,
     },
     "openapi_extra": {"requestBody": _form_body(TokenForm), "security": CLIENT_AUTH},
 }
@@ -214,21 +212,22 @@ PASSWORD_DOC: dict[str, Any] = {
     },
     "openapi_extra": {"requestBody": _form_body(PasswordChangeForm), "security": [{BEARER: []}]},
 }
-JWKS_DOC: dict[str, Any] = {
-    "summary": "The public keys of every region (RFC 7517 §5)",
-    "response_model": None,
-    "responses": {200: _ok(JwkSet, "the JWK Set")},
-}
-METADATA_DOC: dict[str, Any] = {
-    "summary": "Authorization server metadata (RFC 8414)",
-    "response_model": None,
-    "responses": {200: _ok(ServerMetadata, "this region's metadata")},
-}
-HEALTHZ_DOC: dict[str, Any] = {
-    "summary": "Liveness",
-    "response_model": None,
-    "responses": {200: _ok(Liveness, "the process answers")},
-}
+
+
+def _json_get(summary: str, model: type[BaseModel], description: str) -> dict[str, Any]:
+    """The declaration of a GET route that always answers 200 with ``model``."""
+    return {
+        "summary": summary,
+        "response_model": None,
+        "responses": {200: _ok(model, description)},
+    }
+
+
+JWKS_DOC = _json_get("The public keys of every region (RFC 7517 §5)", JwkSet, "the JWK Set")
+METADATA_DOC = _json_get(
+    "Authorization server metadata (RFC 8414)", ServerMetadata, "this region's metadata"
+)
+HEALTHZ_DOC = _json_get("Liveness", Liveness, "the process answers")
 READYZ_DOC: dict[str, Any] = {
     "summary": "Readiness: broker, Redis, Postgres and the projector's heartbeat",
     "response_model": None,
