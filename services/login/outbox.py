@@ -13,6 +13,7 @@ the log unreachable), how deep and old the outbox is; it keeps the metrics and w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -135,6 +136,8 @@ class Channel:
         self.enabled = enabled
         self.stats = OutboxStats()
         self.log_unreachable = False
+        self.wake = asyncio.Event()
+        """Set on every write: the relay's cue to look at the outbox now."""
         self._metrics = metrics
         self._open = False
         self._forwarded_while_open = 0
@@ -154,6 +157,7 @@ class Channel:
     def written(self, event_type: str, before: OutboxStats) -> None:
         """One row was written; ``before`` is the outbox as the write found it."""
         self._metrics.outbox_writes.labels(event_type).inc()
+        self.wake.set()
         self.observe(OutboxStats(before.depth + 1, before.oldest_age_s))
 
     def forwarded(self, count: int) -> None:

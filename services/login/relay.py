@@ -13,6 +13,7 @@ that dies in between sends the same event (same id) again, which every projectio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 
@@ -27,6 +28,8 @@ from services.login.outbox import Channel, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 500
+IDLE_S = 1.0
+"""The relay's poll interval (s) while the channel is closed."""
 LOG_ERRORS = (KafkaError, TimeoutError, OSError)
 
 
@@ -69,12 +72,17 @@ class Relay:
 
     async def _run(self) -> None:
         while not self._closing:
+            self._channel.wake.clear()  # a write during the tick wakes the next one at once
             try:
                 await self.tick()
             except SQLAlchemyError as exc:
                 log.warning("outbox relay: postgres unavailable", extra={"err": repr(exc)})
                 await self._release()
-            await asyncio.sleep(self._interval_s)
+            # Idle (nothing pending, the log answering) it only watches for other processes'
+            # rows, so it polls less often; this process's own writes wake it.
+            pause = self._interval_s if self._channel.open else max(self._interval_s, IDLE_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._channel.wake.wait(), pause)
 
     async def tick(self) -> int:
         """One round: forward what this process may, then refresh the channel's view. Returns
@@ -100,8 +108,8 @@ class Relay:
         sent = await asyncio.gather(*(self._send_in_order(chain) for chain in by_key.values()))
         acked = [seq for chain in sent for seq in chain]
         await self._outbox.delete(acked)
+        self._channel.forwarded(len(acked))  # first: a "closed" line counts these too
         self._channel.log_answered(reachable=len(acked) == len(rows))
-        self._channel.forwarded(len(acked))
         return len(acked)
 
     async def _send_in_order(self, chain: list[OutboxRow]) -> list[int]:

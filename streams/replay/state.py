@@ -21,7 +21,10 @@ from schemas import names, tables
 State = dict[str, dict[str, bytes]]
 
 LOCAL_COLUMNS = frozenset({"topic", "log_partition", "log_offset", "archived_at"})
-LOCAL_TABLES = frozenset({names.TABLE_DEADLETTERS, names.TABLE_REPLAY_CHECKPOINTS})
+LOCAL_TABLES = frozenset(
+    {names.TABLE_DEADLETTERS, names.TABLE_REPLAY_CHECKPOINTS, names.TABLE_LOGIN_OUTBOX}
+)
+"""Tables of one region's own bookkeeping, not projected from the log, so not compared."""
 ARCHIVE_KIND = "archive"
 LOCAL_REDIS_PREFIXES = ("projector:v1:", "verifier:v1:", "lres:v1:")
 REDIS_PREFIXES = tuple(p for p in names.REDIS_KEY_PREFIXES if p not in LOCAL_REDIS_PREFIXES)

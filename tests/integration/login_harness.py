@@ -69,6 +69,18 @@ async def running_login(settings: Settings) -> AsyncIterator[Login]:
         await wiring.close()
 
 
+@asynccontextmanager
+async def running_login_channel_off(
+    tmp_path: Path, broker: str, redis_url: str, dsn: str
+) -> AsyncIterator[Login]:
+    """``running_login`` with the emergency login channel off: an event the log does not take
+    answers 503, as before the channel existed (on, it is answered from the outbox:
+    tests/integration/test_emergency_channel.py)."""
+    settings = login_settings(tmp_path, broker, redis_url, dsn, emergency_channel=False)
+    async with running_login(settings) as login:
+        yield login
+
+
 def login_fixture(
     name: str = "t",
     prepare: Prepare | None = None,

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -22,11 +23,12 @@ import httpx
 import jwt
 import orjson
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Executable, func, insert, select
 
 from schemas import names, tables
 from schemas.events import (
     LoginFailed,
+    PasswordRehashed,
     SessionRevoked,
     SessionStarted,
     SigningKeyPublished,
@@ -34,10 +36,12 @@ from schemas.events import (
 )
 from schemas.settings import Settings
 from schemas.topics import ensure_topics
+from services.core.passwords import make_hasher
 from services.devstack import stackfile
 from services.devstack.process import ManagedProcess, free_port
 from services.login.app import create_app
 from services.login.wiring import build_wiring
+from streams.replay.state import postgres_state as postgres_checksum_state
 from streams.wiring import create_engine
 from tests.integration.login_harness import (
     Login,
@@ -46,7 +50,7 @@ from tests.integration.login_harness import (
     running_login,
     set_heartbeat,
 )
-from tests.integration.login_seeding import seed_user_redis
+from tests.integration.login_seeding import project, registered_hash, seed_user_redis
 from tests.integration.refresh_harness import PASSWORD, Region, projected_region
 from tests.integration.test_login_process import _spawn as spawn_login
 from tests.integration.test_login_process import _wait_healthy as wait_healthy
@@ -105,27 +109,28 @@ async def _outbox(region: Region) -> list[tuple[str, str]]:
     return await _pending_rows(region.stores.dsn)
 
 
-async def _pending_rows(dsn: str) -> list[tuple[str, str]]:
-    t = tables.login_outbox
+async def _sql(dsn: str, statement: Executable, rows: list[dict[str, Any]] | None = None) -> Any:
+    """Run one statement in its own transaction; the rows it returns, if any."""
     engine = create_engine(dsn)
     try:
-        async with engine.connect() as conn:
-            query = select(t.c.event_id, t.c.event_type).order_by(t.c.seq)
-            return [(row.event_id, row.event_type) for row in await conn.execute(query)]
+        async with engine.begin() as conn:
+            result = await conn.execute(statement, rows)
+            return result.all() if result.returns_rows else []
     finally:
         await engine.dispose()
+
+
+async def _pending_rows(dsn: str) -> list[tuple[str, str]]:
+    t = tables.login_outbox
+    found = await _sql(dsn, select(t.c.event_id, t.c.event_type).order_by(t.c.seq))
+    return [(row.event_id, row.event_type) for row in found]
 
 
 async def _archived(region: Region, event_ids: list[str]) -> dict[str, int]:
     """How many archive rows each event id has."""
     t = tables.event_archive
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.connect() as conn:
-            query = select(t.c.event_id, func.count()).group_by(t.c.event_id)
-            counts = {row[0]: row[1] for row in await conn.execute(query)}
-    finally:
-        await engine.dispose()
+    query = select(t.c.event_id, func.count()).group_by(t.c.event_id)
+    counts = {row[0]: row[1] for row in await _sql(region.stores.dsn, query)}
     return {event_id: counts.get(event_id, 0) for event_id in event_ids}
 
 
@@ -248,13 +253,8 @@ async def test_rfc7009_revoke_while_cut_is_applied_here_at_once(
     await _drained(region)
     assert not await region.active(tokens["access_token"])
     t = tables.revocations
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.connect() as conn:
-            query = select(func.count()).where(t.c.subject == _sid(tokens["access_token"]))
-            assert (await conn.execute(query)).scalar_one() == 1
-    finally:
-        await engine.dispose()
+    query = select(func.count()).where(t.c.subject == _sid(tokens["access_token"]))
+    assert await _sql(region.stores.dsn, query) == [(1,)]
 
 
 async def test_a_relay_that_died_between_the_ack_and_the_delete_duplicates_nothing_in_effect(
@@ -263,21 +263,11 @@ async def test_a_relay_that_died_between_the_ack_and_the_delete_duplicates_nothi
     with log_cut(broker):
         tokens = (await _password_login(region)).json()
         t = tables.login_outbox
-        engine = create_engine(region.stores.dsn)
-        try:
-            async with engine.connect() as conn:
-                rows = [dict(r._mapping) for r in await conn.execute(select(t))]
-        finally:
-            await engine.dispose()
+        rows = [dict(r._mapping) for r in await _sql(region.stores.dsn, select(t))]
     await _drained(region)
     # The crash: the log acknowledged the rows but they were never deleted. The restarted relay
     # finds them again and sends the same events once more.
-    engine = create_engine(region.stores.dsn)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(insert(t), rows)
-    finally:
-        await engine.dispose()
+    await _sql(region.stores.dsn, insert(t), rows)
     await _drained(region)
     ids = [row["event_id"] for row in rows]
     on_log = await read_topic(
@@ -306,13 +296,8 @@ async def test_lockout_failures_while_cut_count_here_at_once_and_everywhere_afte
             assert locked.status_code == 429, locked.text
             assert [kind for _, kind in await _outbox(region)] == [LoginFailed.TYPE] * 2
         await _drained(region)
-        t = tables.login_failures
-        engine = create_engine(region.stores.dsn)
-        try:
-            async with engine.connect() as conn:
-                assert (await conn.execute(select(func.count()).select_from(t))).scalar_one() == 2
-        finally:
-            await engine.dispose()
+        query = select(func.count()).select_from(tables.login_failures)
+        assert await _sql(region.stores.dsn, query) == [(2,)]
 
 
 async def test_refresh_token_theft_while_cut_is_detected_when_the_log_orders_it(
@@ -470,3 +455,37 @@ async def test_authplane_status_shows_a_login_process_answering_through_the_chan
         "emergency channel closed",
     ]
     assert channel[1]["forwarded"] >= 1
+
+
+async def test_pending_outbox_rows_are_no_part_of_the_region_checksum(
+    region: Region, broker: ManagedProcess
+) -> None:
+    # The outbox is the region's own bookkeeping, not a projection of the log: regions compared
+    # with `authplane checksum` must not differ by what one of them has yet to forward.
+    engine = create_engine(region.stores.dsn)
+    try:
+        before = await postgres_checksum_state(engine)
+        with log_cut(broker):
+            assert (await _password_login(region)).status_code == 200
+            assert len(await _outbox(region)) == 1
+            assert await postgres_checksum_state(engine) == before
+    finally:
+        await engine.dispose()
+
+
+async def test_a_password_rehash_after_a_login_while_cut_is_queued_and_applied_when_forwarded(
+    region: Region, broker: ManagedProcess
+) -> None:
+    composed = "Mañana-Contraseña-2026"
+    decomposed = unicodedata.normalize("NFD", composed)
+    settings = region.login.settings
+    # A hash of the raw text, as stored before RFC 8265 preparation: a login re-hashes it.
+    legacy = registered_hash(settings, "nuria", make_hasher(settings).hash(decomposed))
+    await project([legacy], redis_url=settings.redis_url)
+    with log_cut(broker):
+        assert (await _password_login(region, "nuria", decomposed)).status_code == 200
+        kinds = [kind for _, kind in await _outbox(region)]
+        assert kinds == [SessionStarted.TYPE, PasswordRehashed.TYPE]
+    await _drained(region)
+    # Projected: the prepared (composed) form now matches as well.
+    assert (await _password_login(region, "nuria", composed)).status_code == 200

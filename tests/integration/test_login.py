@@ -21,6 +21,7 @@ from tests.integration.login_harness import (
     login_fixture,
     login_settings,
     running_login,
+    running_login_channel_off,
 )
 from tests.integration.login_seeding import seed_user_postgres, seed_user_redis
 
@@ -97,12 +98,8 @@ async def test_wrong_password_unknown_user_and_bad_username_look_the_same(login:
 async def test_broker_down_with_the_emergency_channel_off_means_503_and_no_token(
     tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
 ) -> None:
-    # With the channel on (the default) such a login is answered from the outbox:
-    # tests/integration/test_emergency_channel.py.
-    settings = login_settings(
-        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, emergency_channel=False
-    )
-    async with running_login(settings) as login:
+    stores = (fresh_redis_url, fresh_postgres_dsn)
+    async with running_login_channel_off(tmp_path, broker.address, *stores) as login:
         await seed_user_redis(login.settings, "carol", "pw-carol")
         broker.stop(timeout=0.2)  # Tansu is slow to honour SIGTERM; it holds nothing we need
         response = await _password_login(login, "carol", "pw-carol")

@@ -23,9 +23,8 @@ from services.login.tokens import new_refresh_token, new_session_id
 from tests.integration.login_harness import (
     Login,
     login_fixture,
-    login_settings,
     read_topic,
-    running_login,
+    running_login_channel_off,
     seeded,
 )
 from tests.integration.login_seeding import project_session, project_signing_key
@@ -141,12 +140,8 @@ async def test_access_token_of_a_key_not_known_here_yet_is_503_until_it_is(login
 async def test_broker_down_with_the_emergency_channel_off_means_503(
     tmp_path: Path, broker: ManagedProcess, fresh_redis_url: str, fresh_postgres_dsn: str
 ) -> None:
-    # With the channel on (the default) both are answered from the outbox and applied here at
-    # once: tests/integration/test_emergency_channel.py.
-    settings = login_settings(
-        tmp_path, broker.address, fresh_redis_url, fresh_postgres_dsn, emergency_channel=False
-    )
-    async with running_login(settings) as login:
+    stores = (fresh_redis_url, fresh_postgres_dsn)
+    async with running_login_channel_off(tmp_path, broker.address, *stores) as login:
         await seeded(("rita", PASSWORD))(login)
         issued = await _tokens(login)
         broker.stop(timeout=0.2)
