@@ -31,7 +31,7 @@ from services.devstack.drill.drills import (
     settle,
     window,
 )
-from services.devstack.drill.load import Outcome
+from services.devstack.drill.load import Load, Outcome
 from services.devstack.process import InfraError
 from services.devstack.stack import Stack
 from services.devstack.toxiproxy import LinkProxies
@@ -52,13 +52,7 @@ def links_of(stack: Stack) -> LinkProxies:
 
 def broker_outage(stack: Stack, plan: Plan, region: str) -> Figures:
     """Cut ``region`` from the log for ``plan.fault_s`` s under load, heal, and account."""
-    links = links_of(stack)
-    users = create_users(stack, plan.users)
-    since = utc_now() - timedelta(seconds=1)
-    load = load_on(stack, users, plan)
-    time.sleep(plan.warm_s)
-    links.cut(region)
-    cut_at = time.monotonic()
+    links, load, since, cut_at = _cut_under_load(stack, plan, region)
     try:
         time.sleep(plan.fault_s)
         pending = len(ledger.outbox_event_ids(stack, region))
@@ -92,13 +86,7 @@ def broker_outage(stack: Stack, plan: Plan, region: str) -> Figures:
 def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[str, str]) -> Figures:
     """Cut ``region``, let its outbox fill, SIGKILL its login process (and relay) with rows
     pending, start it again while still cut, heal, and follow every pending row."""
-    links = links_of(stack)
-    users = create_users(stack, plan.users)
-    since = utc_now() - timedelta(seconds=1)
-    load = load_on(stack, users, plan)
-    time.sleep(plan.warm_s)
-    links.cut(region)
-    cut_at = time.monotonic()
+    links, load, since, cut_at = _cut_under_load(stack, plan, region)
     try:
         time.sleep(plan.fault_s)
         load.regions = [r for r in stack.settings if r != region]
@@ -167,6 +155,21 @@ def account(
         ", ".join(f"{kind}={n}" for kind, n in sorted(repeated.items())) or "0"
     )
     figures["most copies of one event on the log"] = max(deliveries.times.values(), default=0)
+
+
+def _cut_under_load(
+    stack: Stack, plan: Plan, region: str
+) -> tuple[LinkProxies, Load, datetime, float]:
+    """Users, the load, ``plan.warm_s`` s of it, then ``region`` cut from the log. Returns the
+    links, the running load, when the drill began (wall clock, 1 s early: the archive's
+    ``occurred_at`` is compared with it) and when the cut took hold (monotonic s)."""
+    links = links_of(stack)
+    users = create_users(stack, plan.users)
+    since = utc_now() - timedelta(seconds=1)
+    load = load_on(stack, users, plan)
+    time.sleep(plan.warm_s)
+    links.cut(region)
+    return links, load, since, time.monotonic()
 
 
 def _kill_login(stack: Stack, region: str) -> None:
