@@ -26,6 +26,7 @@ from schemas.codec import encode
 from schemas.envelope import wrap
 from schemas.settings import Settings
 from services.core.client_config import ClientSpec, normalized, registered_event
+from services.devstack.process import run_in_thread
 
 SEND_TIMEOUT_S = 30.0
 
@@ -77,7 +78,11 @@ def register_dev_clients(bootstrap: str, settings: Settings, region: str) -> dic
         key = names.client_partition_key(spec.client_id)
         envelopes.append(wrap(event, user_id=key, origin_region=region, correlation_id="devstack"))
         section[spec.client_id] = _entry(spec, secret)
-    asyncio.run(asyncio.wait_for(_send(bootstrap, settings, envelopes), SEND_TIMEOUT_S))
+    # On its own thread: the caller may be inside a running event loop (an async test starting
+    # an infra-only stack), where asyncio.run refuses to start.
+    run_in_thread(
+        lambda: asyncio.run(asyncio.wait_for(_send(bootstrap, settings, envelopes), SEND_TIMEOUT_S))
+    )
     return section
 
 
