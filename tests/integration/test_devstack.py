@@ -185,7 +185,7 @@ async def test_infra_only_stack_records_itself_and_stops_every_pid(tmp_path: Pat
     try:
         topo = topology.load(stack.stack_file)
         assert set(topo.regions) == {"eu", "us"}
-        assert topo.introspection_client_id == "rs-dev"
+        assert topo.introspection_client_id == names.DEV_RESOURCE_SERVER_ID  # a registered client
         assert len(topo.introspection_client_secret) >= 32
         assert stack.stack_file.stat().st_mode & 0o077 == 0  # the secret is not world-readable
         admin = AIOKafkaAdminClient(bootstrap_servers=topo.kafka_bootstrap)
