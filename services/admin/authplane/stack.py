@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from services.devstack import ports as dev_ports
 from services.devstack import stackfile
 from services.devstack.frontdoor import INSTALL_HINT, haproxy_binary
 from services.devstack.kafka_jars import choose_broker
-from services.devstack.process import InfraError
+from services.devstack.process import InfraError, ManagedProcess
 from services.devstack.ready import describe, wait_until_ready
 from services.devstack.stack import Stack
 
@@ -162,24 +163,42 @@ def _print_next_commands(stack_file: Path, *, ready: bool) -> None:
 
 
 def _run_foreground(stack: Stack) -> int:
+    """Watch the stack until Ctrl-C (exit 0) or until no login endpoint is left (exit 1).
+
+    One region's process dying is reported once and does not stop the others: a front door
+    then sends that region's clients elsewhere, and a region taken away by hand is how
+    failover is tried out on the dev stack."""
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     console.print("running; Ctrl-C stops everything")
+    errors = Console(stderr=True, soft_wrap=True)
+    reported: set[str] = set()
     code = 0
     while not stopping.wait(0.5):
-        dead = stack.dead()
-        if dead:
-            names = ", ".join(f"{p.name} (log: {p.log_path})" for p in dead)
-            Console(stderr=True, soft_wrap=True).print(
-                f"[red]error:[/red] exited unexpectedly: {names}"
-            )
+        processes = stack.processes()
+        for proc in processes:
+            if proc.name not in reported and not proc.alive():
+                reported.add(proc.name)
+                errors.print(
+                    f"[yellow]warning:[/yellow] exited unexpectedly: {proc.name} "
+                    f"(log: {proc.log_path}); the rest keeps running"
+                )
+        if no_login_left(processes):
+            errors.print("[red]error:[/red] no login endpoint is left running")
             code = 1
             break
     with console.status("stopping..."):
         stack.stop()
     console.print("stopped")
     return code
+
+
+def no_login_left(processes: Sequence[ManagedProcess]) -> bool:
+    """True when the stack started login endpoints and every one of them has exited: nothing
+    can answer a client any more, so the foreground stack stops."""
+    logins = [p for p in processes if p.details.get("service") == "login"]
+    return bool(logins) and not any(p.alive() for p in logins)
 
 
 def status(base_dir: BaseDirOption = None) -> None:
