@@ -63,6 +63,14 @@ RETRY_AFTER_S = 1
 UNAVAILABLE_BODY = (
     '{"error":"temporarily_unavailable","error_description":"no region can answer now"}'
 )
+FAILED_BODY = (
+    '{"error":"temporarily_unavailable","error_description":'
+    '"the region failed while answering; the request may have been carried out"}'
+)
+"""The body of the front door's own 502/504 (the region's login endpoint died or hung while the
+request was with it). Not retried by the front door for token requests (a login or a refresh
+may already be done); a client may retry after Retry-After like after a 503 (a second login is
+a second session; a refresh repeated within the grace window gets a sibling pair)."""
 IDEMPOTENT_POSTS = ("/oauth2/introspect", "/oauth2/revoke")
 """POST endpoints whose replay changes nothing: RFC 7662 introspection reads, and RFC 7009 §2.2
 revocation of an already revoked (or unknown) token answers 200 and does nothing more."""
@@ -104,6 +112,15 @@ def render_config(plan: FrontDoorPlan) -> str:
     return "\n".join(parts)
 
 
+def _json_error(status: int, body: str) -> str:
+    """An ``http-error`` line: HAProxy's own answer ``status`` as RFC 6749 §5.2 error JSON with
+    Retry-After, like every 5xx of a login endpoint (not HAProxy's HTML page)."""
+    return (
+        f"http-error status {status} content-type application/json string '{body}' "
+        f"hdr Retry-After {RETRY_AFTER_S}"
+    )
+
+
 def _numbers() -> dict[str, object]:
     return {
         "inter": CHECK_INTERVAL_MS,
@@ -113,10 +130,9 @@ def _numbers() -> dict[str, object]:
         "check": CHECK_TIMEOUT_MS,
         "retries": RETRIES,
         "source": SOURCE_ADDRESS,
-        "unavailable": (
-            f"http-error status 503 content-type application/json string '{UNAVAILABLE_BODY}' "
-            f"hdr Retry-After {RETRY_AFTER_S}"
-        ),
+        "unavailable": _json_error(503, UNAVAILABLE_BODY),
+        "bad_gateway": _json_error(502, FAILED_BODY),
+        "gateway_timeout": _json_error(504, FAILED_BODY),
     }
 
 
@@ -138,9 +154,12 @@ defaults
     # while HAProxy was still sending (termination state SD) left the client with a closed
     # connection instead of a 502, and was never retried (seen in the drill).
     option http-buffer-request
-    # HAProxy's own 503 (no region can answer now) reads like a login endpoint's: the RFC 6749
-    # error JSON, and Retry-After as on every 503 of ours.
+    # HAProxy's own 503 (no region can answer now), 502 (the region died while answering) and 504
+    # read like a login endpoint's: the RFC 6749 error JSON, and Retry-After as on every 503 of
+    # ours, never HAProxy's HTML page.
     {unavailable}
+    {bad_gateway}
+    {gateway_timeout}
     timeout connect {connect}ms
     timeout client 30s
     timeout server 30s

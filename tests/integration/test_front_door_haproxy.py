@@ -117,6 +117,8 @@ def test_a_token_request_a_server_may_have_processed_is_never_sent_twice(
     url, servers = door_to_dying
     answer = httpx.post(f"{url}/oauth2/token", data={"grant_type": "password"}, timeout=10)
     assert answer.status_code == 502  # an answer, not a dropped connection
+    assert answer.json()["error"] == "temporarily_unavailable"  # OAuth JSON, not HAProxy's HTML
+    assert answer.headers["retry-after"] == "1"
     received = [p for s in servers for p in s.paths]
     assert received == ["/oauth2/token"]  # once: a replay could rotate a refresh token twice
 

@@ -175,3 +175,13 @@ def test_the_front_doors_own_503_is_oauth_json_with_retry_after() -> None:
     assert "content-type application/json" in line
     assert f"'{frontdoor.UNAVAILABLE_BODY}'" in line
     assert line.endswith(f"hdr Retry-After {frontdoor.RETRY_AFTER_S}")
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_the_front_doors_own_502_and_504_are_oauth_json_not_html(status: int) -> None:
+    """A newcomer killed a region mid-login and got HAProxy's HTML 502 page."""
+    defaults = sections(frontdoor.render_config(PLAN))["defaults"]
+    line = next(line for line in defaults if line.startswith(f"http-error status {status}"))
+    assert "content-type application/json" in line
+    assert f"'{frontdoor.FAILED_BODY}'" in line
+    assert line.endswith(f"hdr Retry-After {frontdoor.RETRY_AFTER_S}")
