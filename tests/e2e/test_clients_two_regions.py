@@ -23,7 +23,7 @@ API = "https://api.example.com"
 def _create(stack: Stack, name: str, *args: str) -> dict[str, Any]:
     result = authctl(stack, "client", "create", name, *args, "--json", "--wait")
     assert result.returncode == 0, result.stderr
-    doc: dict[str, Any] = orjson.loads(result.stdout.splitlines()[0])
+    doc: dict[str, Any] = orjson.loads(result.stdout)  # stdout is the JSON alone, with --wait too
     return doc
 
 
@@ -98,7 +98,7 @@ def test_rotate_secret_replaces_the_secret_everywhere(stack: Stack) -> None:
     rotated = authctl(stack, "client", "rotate-secret", "payroll", "--json", "--wait")
 
     assert rotated.returncode == 0, rotated.stderr
-    new = orjson.loads(rotated.stdout.splitlines()[0])["client_secret"]
+    new = orjson.loads(rotated.stdout)["client_secret"]
     assert new != old
     for region in REGIONS:
         record, _ = _stored(stack, region, "payroll")

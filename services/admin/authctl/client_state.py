@@ -17,6 +17,7 @@ import orjson
 import typer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -140,14 +141,20 @@ async def registration_winners(topo: topology.Topology, client_id: str) -> dict[
 
 
 def wait_applied(
-    topo: topology.Topology, envelope: Envelope, written_at: float, timeout_s: float
+    topo: topology.Topology,
+    envelope: Envelope,
+    written_at: float,
+    timeout_s: float,
+    as_json: bool = False,
 ) -> None:
-    """Poll every region until ``envelope`` is in effect there; prints the confirmations.
+    """Poll every region until ``envelope`` is in effect there; prints the confirmations (to
+    stderr with ``as_json``, so stdout stays one JSON document a script can read).
     CliError naming the regions that did not apply it within ``timeout_s``."""
     confirmations = asyncio.run(
         revocation.confirm_all(topo, envelope, written_at, timeout_s, applied_rule)
     )
-    revocation.console().print(revocation.confirmation_table(confirmations))
+    out = Console(stderr=True) if as_json else revocation.console()
+    out.print(revocation.confirmation_table(confirmations))
     missing = revocation.unconfirmed(confirmations)
     if missing:
         raise CliError(f"not applied within {timeout_s:g}s in: {missing}")

@@ -112,7 +112,7 @@ def client_create(
     envelope = _publish(topo, registered_event(spec, _hash(secret)), name, settings.region)
     _report("registered", envelope, secret, as_json)
     if wait:
-        client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
+        client_state.wait_applied(topo, envelope, time.monotonic(), timeout, as_json)
         _check_winner(topo, envelope)
 
 
@@ -151,7 +151,7 @@ def client_update(
     envelope = _publish(topo, updated_event(spec), name, settings.region)
     _report("updated", envelope, "", as_json)
     if wait:
-        client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
+        client_state.wait_applied(topo, envelope, time.monotonic(), timeout, as_json)
 
 
 def _state_command(disabled: bool) -> Any:
@@ -172,7 +172,7 @@ def _state_command(disabled: bool) -> Any:
         envelope = _publish(topo, kind(client_id=name, reason=reason), name, settings.region)
         _report("disabled" if disabled else "enabled", envelope, "", as_json)
         if wait:
-            client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
+            client_state.wait_applied(topo, envelope, time.monotonic(), timeout, as_json)
 
     command.__doc__ = (
         "Disable a client in every region: it can no longer authenticate or refresh."
@@ -206,7 +206,7 @@ def client_rotate_secret(
     envelope = _publish(topo, event, name, settings.region)
     _report("rotated the secret of", envelope, secret, as_json)
     if wait:
-        client_state.wait_applied(topo, envelope, time.monotonic(), timeout)
+        client_state.wait_applied(topo, envelope, time.monotonic(), timeout, as_json)
 
 
 def _existing(topo: topology.Topology, region: str, name: str) -> ClientRecord:
