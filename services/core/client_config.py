@@ -103,6 +103,8 @@ def check(spec: ClientSpec) -> None:
         _one_of("grant", grant, GRANT_TYPES)
     if public and "client_credentials" in spec.grant_types:
         raise InvalidClient("client_credentials is for confidential clients (RFC 6749 §4.4)")
+    if public and spec.can_introspect:
+        raise InvalidClient("only a confidential client may introspect (RFC 7662 §2.1)")
     _check_scopes(spec)
     _check_audiences(spec)
     _check_jwks(spec)

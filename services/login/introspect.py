@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.client_events import AUTH_NONE
 from services.core.clients import ClientRecord
 from services.login.errors import OAuthError
 from services.login.metrics import Metrics
@@ -27,9 +28,11 @@ TOKEN_TYPE = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
 
 
 def require_introspector(client: ClientRecord) -> None:
-    """Raise 400 ``unauthorized_client`` unless ``client`` is registered with the introspection
-    permission (a resource server, RFC 7662 §2.1: the endpoint MUST require authorization)."""
-    if not client.can_introspect:
+    """Raise 400 ``unauthorized_client`` unless ``client`` is a confidential client registered
+    with the introspection permission (a resource server, RFC 7662 §2.1: the endpoint MUST
+    require authorization). A public client authenticates with nothing but its id, so it never
+    may, whatever its registration says (``authctl`` refuses to register one)."""
+    if not client.can_introspect or client.token_endpoint_auth_method == AUTH_NONE:
         raise OAuthError("unauthorized_client", "this client may not introspect tokens")
 
 

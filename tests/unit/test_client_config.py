@@ -37,6 +37,15 @@ JWKS = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "k1"}]}
         ({"grant_types": ()}, "needs a grant"),
         ({"grant_types": ("implicit",)}, "unknown grant 'implicit'"),
         ({"client_type": "public", "token_endpoint_auth_method": "none"}, "RFC 6749 §4.4"),
+        (
+            {
+                "client_type": "public",
+                "token_endpoint_auth_method": "none",
+                "grant_types": ("password",),
+                "can_introspect": True,
+            },
+            "RFC 7662 §2.1",
+        ),
         ({"scopes": ('bad"scope',)}, "not a scope token"),
         ({"default_scopes": ("invoices:write",)}, "default scope invoices:write"),
         ({"audiences": ("not-a-uri",)}, "RFC 8707"),

@@ -17,6 +17,7 @@ from services.login.client_policy import (
     require_grant,
 )
 from services.login.errors import OAuthError
+from services.login.introspect import require_introspector
 
 API = "https://api.example"
 
@@ -128,3 +129,18 @@ def test_each_method_is_recognised() -> None:
     assert (post.method, post.credential) == ("client_secret_post", "s")
     assertion = {"client_assertion": "a.b.c", "client_assertion_type": JWT_BEARER}
     assert presented_client(None, assertion).method == "private_key_jwt"
+
+
+def test_a_public_client_never_introspects_whatever_its_registration_says() -> None:
+    """RFC 7662 §2.1: introspection requires an authenticated caller; a public client sends only
+    its id (found by a helper: `authctl` registered a public client with --introspect)."""
+    with pytest.raises(OAuthError) as refused:
+        require_introspector(record(can_introspect=True))
+    assert refused.value.error == "unauthorized_client"
+    require_introspector(
+        record(
+            client_type="confidential",
+            token_endpoint_auth_method="client_secret_basic",
+            can_introspect=True,
+        )
+    )
