@@ -43,7 +43,7 @@ from services.login.app import create_app
 from services.login.wiring import build_wiring
 from streams.replay.state import postgres_state as postgres_checksum_state
 from streams.wiring import create_engine
-from tests.integration.client_seeding import register
+from tests.integration.client_seeding import register, register_in
 from tests.integration.login_harness import (
     APP,
     Login,
@@ -432,6 +432,7 @@ async def test_authplane_status_shows_a_login_process_answering_through_the_chan
     )
     await ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, 1)
     await seed_user_redis(settings, USER, PASSWORD)
+    await register_in(settings)
     await set_heartbeat(fresh_redis_url, settings.region)
     log = tmp_path / "login.log"
     proc = spawn_login(settings, log)
@@ -441,7 +442,7 @@ async def test_authplane_status_shows_a_login_process_answering_through_the_chan
         assert await asyncio.to_thread(stackfile.readiness, base) == "ready"
         with log_cut(broker):
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-                form = {"grant_type": "password", "username": USER, "password": PASSWORD}
+                form = {"grant_type": "password", "username": USER, "password": PASSWORD, **APP}
                 answer = await client.post("/oauth2/token", data=form)
                 assert answer.status_code == 200, answer.text
             assert await asyncio.to_thread(stackfile.readiness, base) == "degraded"
