@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from typing import Any, cast
 
 from aiokafka.errors import KafkaError
 from sqlalchemy import text
@@ -55,6 +56,8 @@ class Relay:
         self._lock: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._in_flight: dict[int, tuple[object, asyncio.Future[Any]]] = {}
+        """Row ``seq`` -> (the producer, the delivery future) of a send not yet acknowledged."""
 
     def start(self) -> None:
         self._closing = False
@@ -120,14 +123,30 @@ class Relay:
                 return acked
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    await producer.send_and_wait(
-                        row.topic, value=row.body, key=row.partition_key.encode()
-                    )
+                    delivery = await self._delivery(producer, row)
+                    # shield: a timeout leaves the send with the producer, kept for next round
+                    await asyncio.shield(delivery)
             except LOG_ERRORS as exc:
                 log.debug("outbox relay: row not acknowledged", extra={"err": repr(exc)})
                 return acked  # later rows of this key wait: they must not overtake this one
+            self._in_flight.pop(row.seq, None)
             acked.append(row.seq)
         return acked
+
+    async def _delivery(self, producer: Any, row: OutboxRow) -> asyncio.Future[Any]:
+        """The delivery future of ``row``: the one an earlier round left with this producer while
+        it may still deliver, else a new send."""
+        kept = self._in_flight.get(row.seq)
+        if kept is not None:
+            owner, future = kept
+            failed = future.done() and (future.cancelled() or future.exception() is not None)
+            if owner is producer and not failed:
+                return future
+            self._in_flight.pop(row.seq, None)
+        sent = await producer.send(row.topic, value=row.body, key=row.partition_key.encode())
+        future = cast("asyncio.Future[Any]", sent)
+        self._in_flight[row.seq] = (producer, future)
+        return future
 
     async def _probe_log(self) -> None:
         producer = self._link.producer
