@@ -103,6 +103,11 @@ def check(spec: ClientSpec) -> None:
         _one_of("grant", grant, GRANT_TYPES)
     if public and "client_credentials" in spec.grant_types:
         raise InvalidClient("client_credentials is for confidential clients (RFC 6749 §4.4)")
+    if spec.grant_types and not spec.default_audience:
+        raise InvalidClient(
+            "a client with a grant needs an audience (--audience): every access token names the "
+            "resource server it is for (RFC 9068 §2.2 aud)"
+        )
     if public and spec.can_introspect:
         raise InvalidClient("only a confidential client may introspect (RFC 7662 §2.1)")
     _check_scopes(spec)

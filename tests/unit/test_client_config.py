@@ -35,6 +35,7 @@ JWKS = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "k1"}]}
         ({"token_endpoint_auth_method": "none"}, "public client uses auth method none"),
         ({"client_type": "public"}, "public client uses auth method none"),
         ({"grant_types": ()}, "needs a grant"),
+        ({"audiences": ()}, "needs an audience"),
         ({"grant_types": ("implicit",)}, "unknown grant 'implicit'"),
         ({"client_type": "public", "token_endpoint_auth_method": "none"}, "RFC 6749 §4.4"),
         (
