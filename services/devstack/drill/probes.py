@@ -52,7 +52,7 @@ def login_tokens(stack: Stack, region: str, user: str, via: str | None = None) -
 def refresh(stack: Stack, region: str, refresh_token: str) -> httpx.Response:
     """An RFC 6749 section 6 refresh in ``region``, answered whatever its status."""
     s = stack.settings[region]
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **CLIENT}
     return httpx.post(f"http://{s.http_host}:{s.http_port}/oauth2/token", data=form, timeout=10)
 
 
