@@ -1,30 +1,66 @@
-"""faust's aiokafka transport with one change: the consumer's fetch_max_wait_ms is ours.
+"""faust's aiokafka transport with two changes.
 
-faust-streaming hard-codes ``fetch_max_wait_ms=1500`` for worker consumers. Tansu does not wake
-a waiting fetch when data arrives, so that constant alone put ~370 ms (p50) between produce and
-projection. aiokafka hands the attribute to its Fetcher in ``start()``, so setting it on the
-freshly created, not yet started consumer is enough.
+- The consumer's fetch_max_wait_ms is ours. faust-streaming hard-codes ``fetch_max_wait_ms=1500``
+  for worker consumers. Tansu does not wake a waiting fetch when data arrives, so that constant
+  alone put ~370 ms (p50) between produce and projection. aiokafka hands the attribute to its
+  Fetcher in ``start()``, so setting it on the freshly created, not yet started consumer is
+  enough.
+- "Seek to committed" really rewinds every partition. faust drops records it has fetched but
+  must not process yet (fetched while its flow is stopped during a rebalance, or after the
+  group's generation changed) and relies on seeking back to the committed offsets to read them
+  again. aiokafka 0.14's ``seek_to_committed`` moves only partitions whose committed offset is
+  above 0, so a partition this group never committed kept its position past the dropped
+  records: they were never projected. Seen in the broker-outage drill: the first record of a
+  revocations partition, written elsewhere while the region was cut off, arrived just as the
+  projector's group rebalanced at the heal, and that region never applied the revocation.
+  ``rewind_to_committed`` sends such partitions to the beginning of the log, which is what the
+  consumer's ``auto_offset_reset="earliest"`` would have read; every projection is idempotent by
+  event id, so anything read twice is applied once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as driver
 
 
-class _ConsumerThread(driver.AIOKafkaConsumerThread):
+async def rewind_to_committed(consumer: AIOKafkaConsumer) -> Mapping[TopicPartition, int | None]:
+    """Seek every assigned partition of ``consumer`` (a started group member) to its committed
+    offset, and a partition without one (or with 0) to the beginning of the log. Returns
+    ``{partition: committed offset or None}`` as aiokafka's ``seek_to_committed`` does. Raises
+    what aiokafka raises (``KafkaError`` when the coordinator cannot be reached)."""
+    committed: dict[TopicPartition, int | None] = dict(await consumer.seek_to_committed())
+    never = [tp for tp, offset in committed.items() if not offset]
+    if never:
+        await consumer.seek_to_beginning(*never)
+    return committed
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread with our fetch wait and a seek to committed offsets
+    that rewinds never-committed partitions too (see the module docstring)."""
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 1500)
         return consumer
 
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        # None values included, as aiokafka returns them: faust's perform_seek resets its read
+        # offset of such a partition to None, so the records read again are not dropped.
+        committed: Mapping[Any, int] = await self.call_thread(
+            rewind_to_committed, self._ensure_consumer()
+        )
+        return committed
+
 
 class _Consumer(driver.Consumer):
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class Transport(driver.Transport):
