@@ -31,7 +31,10 @@ def region_settings(
     base_dir: Path,
     http_port: int,
     metrics_port: int,
+    public_url: str | None = None,
 ) -> Settings:
+    """``region``'s settings on ``infra``. ``public_url``: where clients reach this region (its
+    front door), else ``base.public_url``, else its login endpoint."""
     return base.replace(
         region=infra.region,
         kafka_bootstrap=kafka_bootstrap,
@@ -41,7 +44,7 @@ def region_settings(
         http_port=http_port,
         # The issuer (https://{region}.authplane.local) is a name, not an address: the RFC 8414
         # metadata names endpoints a client on this machine can reach.
-        public_url=base.public_url or f"http://{HOST}:{http_port}",
+        public_url=public_url or base.public_url or f"http://{HOST}:{http_port}",
         key_dir=base_dir / "keys" / infra.region,
         projector_metrics_port=metrics_port,
         stack_file=base_dir / "stack.json",

@@ -119,9 +119,15 @@ class Stack:
             check_free(port_plan)
             fixed = port_plan.start_order()
         elif base_port:
-            per_region = 4 if front_door is None else 5  # login, metrics, stores, front door
-            fixed = range(base_port, base_port + 1 + per_region * len(regions))
+            fixed = range(base_port, base_port + 1 + 4 * len(regions))  # login, metrics, stores
         ports = iter(fixed) if fixed is not None else None
+        doors = (
+            _front_door_ports(
+                regions, port_plan, base_port + 1 + 4 * len(regions) if base_port else 0
+            )
+            if front_door is not None and with_apps
+            else {}
+        )
         base = base or Settings()
         if broker == KAFKA:
             links = plan_links(list(regions)) if proxied_links else None
@@ -132,11 +138,12 @@ class Stack:
             process = start_broker(base_dir, die_with_parent=not detach, fixed_port=_next(ports))
             stack = cls(base_dir, process, detached=detach)
         try:
+            public = FrontDoorPlan(doors, {}).urls()  # each region names its front door
             stack._start_rest(
-                regions, base, inherited_env, durable, ports, with_apps, ready_timeout
+                regions, base, inherited_env, durable, ports, with_apps, ready_timeout, public
             )
-            if front_door is not None and with_apps:
-                stack._start_front_door(front_door, port_plan, ports)
+            if front_door is not None and doors:
+                stack._start_front_door(front_door, doors)
         except BaseException:
             stack.stop()
             raise
@@ -151,6 +158,7 @@ class Stack:
         ports: Iterator[int] | None,
         with_apps: bool,
         ready_timeout: float,
+        public_urls: Mapping[str, str],
     ) -> None:
         _create_topics(self.kafka_bootstrap, base)
         # On the log before any projector starts: each applies them from the earliest offset,
@@ -175,6 +183,7 @@ class Stack:
                 base_dir=self.base_dir,
                 http_port=_next(ports) or free_port(),
                 metrics_port=_next(ports) or free_port(),
+                public_url=public_urls.get(region),
             )
         if with_apps:
             self._start_apps(inherited_env or {}, ready_timeout)
@@ -191,18 +200,9 @@ class Stack:
         others = [p for p in self.apps if p.details["service"] != "login"]
         apps.wait_healthy(logins, others, ready_timeout)
 
-    def _start_front_door(
-        self, binary: Path, port_plan: PortPlan | None, ports: Iterator[int] | None
-    ) -> None:
-        planned = port_plan.regions if port_plan is not None else {}
-        front_ports = {
-            region: (planned[region].front_door if region in planned else 0)
-            or _next(ports)
-            or free_port()
-            for region in self.settings
-        }
+    def _start_front_door(self, binary: Path, ports: dict[str, int]) -> None:
         logins = {r: f"{s.http_host}:{s.http_port}" for r, s in self.settings.items()}
-        plan = FrontDoorPlan(front_ports, logins)
+        plan = FrontDoorPlan(ports, logins)
         self.front_door = start_front_door(
             binary, plan, self.base_dir, die_with_parent=not self.detached
         )
@@ -292,3 +292,17 @@ def _create_topics(bootstrap: str, base: Settings) -> None:
 def _next(ports: Iterator[int] | None) -> int | None:
     """The next port of a ``--base-port`` plan, or None for "any free port"."""
     return next(ports, None) if ports is not None else None
+
+
+def _front_door_ports(
+    regions: Sequence[str], port_plan: PortPlan | None, first: int
+) -> dict[str, int]:
+    """Each region's front-door port, chosen before the apps start so that each region's
+    ``public_url`` (the RFC 8414 metadata's endpoint URLs) names its front door: the plan's,
+    else consecutive ports from ``first`` (when non-zero), else free ones."""
+    planned = port_plan.regions if port_plan is not None else {}
+    ports: dict[str, int] = {}
+    for n, region in enumerate(regions):
+        fixed = planned[region].front_door if region in planned else 0
+        ports[region] = fixed or (first + n if first else free_port())
+    return ports

@@ -75,6 +75,19 @@ def test_each_front_door_sends_its_client_to_its_home_region(door_stack: Stack, 
         assert keys.headers[names.HEADER_SERVED_BY] == region
 
 
+def test_metadata_read_through_a_front_door_sends_clients_back_through_it(
+    door_stack: Stack,
+) -> None:
+    """RFC 8414: a client configured from the metadata must keep using the front door (and its
+    failover), not the region's own address it happened to be routed to."""
+    for region, door in door_stack.front_door_urls.items():
+        document = httpx.get(f"{door}/.well-known/oauth-authorization-server").json()
+        for member in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+            assert document[member].startswith(door + "/"), (member, document[member])
+        assert document["jwks_uri"].startswith(door + "/")
+        assert login_url(door_stack, region) not in str(document)
+
+
 def _ip_failures(stack: Stack, ip: str) -> int:
     redis = Redis.from_url(stack.settings["eu"].redis_url)
     try:
