@@ -48,12 +48,14 @@ MAX_JTI_CHARS = 256
 
 
 class AssertionVerifier:
-    """Verifies ``private_key_jwt`` assertions for ``issuer`` (``token_url`` is its token
-    endpoint) and records their ``jti`` in ``redis``."""
+    """Verifies ``private_key_jwt`` assertions for ``issuer`` and records their ``jti`` in
+    ``redis``. ``token_urls``: the token endpoint's URLs an assertion's ``aud`` may name besides
+    the issuer (RFC 7523 §3), e.g. the one under the issuer and the public one the RFC 8414
+    metadata names."""
 
-    def __init__(self, redis: Redis, issuer: str, token_url: str) -> None:
+    def __init__(self, redis: Redis, issuer: str, *token_urls: str) -> None:
         self._redis = redis
-        self._audiences = (issuer, token_url)
+        self._audiences = (issuer, *token_urls)
 
     def claimed_client(self, assertion: str, client_id: str) -> str:
         """The client id an assertion claims (its unverified ``sub``, which must equal ``iss``

@@ -45,6 +45,11 @@ CACHE_CONTROL = "public, max-age=300"
 """The document changes only with a deployment's settings: clients may keep it 5 minutes."""
 
 
+def public_base(settings: Settings) -> str:
+    """The URL the metadata's endpoint URLs start with: ``public_url``, else the issuer."""
+    return (settings.public_url or settings.token_issuer).rstrip("/")
+
+
 def server_metadata(
     settings: Settings, path_of: Callable[[str], str], assertion_algs: Sequence[str]
 ) -> dict[str, Any]:
@@ -53,7 +58,7 @@ def server_metadata(
     ``path_of(route_name)`` is the path the app serves a route at (``app.url_path_for``);
     ``assertion_algs`` the JWS algorithms accepted in ``private_key_jwt`` client assertions
     (RFC 7523 §3), advertised for every endpoint that accepts one."""
-    base = settings.public_url or settings.token_issuer.rstrip("/")
+    base = public_base(settings)
     client_methods = [*SECRET_AUTH_METHODS, KEY_AUTH_METHOD]
     document: dict[str, Any] = {"issuer": settings.token_issuer}
     document |= {member: base + path_of(route) for member, route in ROUTES.items()}

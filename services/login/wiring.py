@@ -30,6 +30,7 @@ from services.login.health import Readiness
 from services.login.introspect import Introspection
 from services.login.keyring import Keyring, own_published_key
 from services.login.lockout import Lockout
+from services.login.metadata import public_base
 from services.login.metrics import Metrics
 from services.login.outbox import Channel, Outbox
 from services.login.own_writes import OwnWrites
@@ -173,7 +174,7 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     relay = Relay(engine, outbox, clients.log, channel, interval_s, settings.produce_timeout_s)
     client_auth = ClientAuthenticator(
         CachedClients(ClientRegistry(redis, engine)),
-        AssertionVerifier(redis, issuer, token_url(issuer)),
+        AssertionVerifier(redis, issuer, token_url(issuer), token_url(public_base(settings))),
     )
     endpoint = TokenEndpoint(
         client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics

@@ -42,7 +42,11 @@ JWKS = KeySet([RSAKey.import_key(PRIVATE_KEY.as_dict(private=False))]).as_dict()
 GRANTS = ("password", "refresh_token", "client_credentials")
 SCOPES = ("openid", "profile", "email")
 
-login = login_fixture("stockclients", seeded(("stock", PASSWORD)))
+PUBLIC_URL = "https://auth.example.test"
+"""Where clients reach this endpoint (behind a TLS-terminating front door): its RFC 8414 metadata
+names this token endpoint, so a client's assertion may carry it as ``aud``."""
+
+login = login_fixture("stockclients", seeded(("stock", PASSWORD)), public_url=PUBLIC_URL)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -229,6 +233,13 @@ async def test_an_assertion_is_accepted_once(login: Login) -> None:
     replayed = await post_assertion(login, value)
     assert replayed.status_code == 401
     assert replayed.json()["error"] == "invalid_client"
+
+
+async def test_an_assertion_for_the_public_token_endpoint_is_accepted(login: Login) -> None:
+    """RFC 7523 §3: ``aud`` may be the token endpoint URL, which is the one the metadata names
+    (``public_url``), not the address the request reached the process at."""
+    response = await post_assertion(login, assertion(aud=f"{PUBLIC_URL}/oauth2/token"))
+    assert response.status_code == 200, response.text
 
 
 async def test_an_assertion_signed_by_another_key_is_refused(login: Login) -> None:
