@@ -102,7 +102,9 @@ class Relay:
         return forwarded
 
     async def forward(self, rows: list[OutboxRow]) -> int:
-        """Send ``rows`` (in ``seq`` order) and delete the acknowledged ones; returns how many."""
+        """Send ``rows`` (the outbox's head, in ``seq`` order) and delete the acknowledged ones;
+        returns how many."""
+        self._forget_below(rows[0].seq if rows else None)
         if not rows:
             return 0
         by_key: dict[str, list[OutboxRow]] = defaultdict(list)
@@ -114,6 +116,12 @@ class Relay:
         self._channel.forwarded(len(acked))  # first: a "closed" line counts these too
         self._channel.log_answered(reachable=len(acked) == len(rows))
         return len(acked)
+
+    def _forget_below(self, head: int | None) -> None:
+        """Drop kept sends of rows below the outbox's ``head`` seq (None: the outbox is empty):
+        they are gone from it (forwarded by this relay or, after a lock hand-over, another)."""
+        for seq in [s for s in self._in_flight if head is None or s < head]:
+            del self._in_flight[seq]
 
     async def _send_in_order(self, chain: list[OutboxRow]) -> list[int]:
         acked: list[int] = []

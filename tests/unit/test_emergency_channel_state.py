@@ -56,3 +56,28 @@ def test_an_unreachable_log_alone_opens_it_and_a_reachable_one_closes_it(
         "emergency channel closed",
         "emergency channel opened",
     ]
+
+
+async def test_the_relay_forgets_sends_of_rows_gone_from_the_outbox() -> None:
+    """A send the relay kept for its next round (the log did not acknowledge it in time) is
+    forgotten once its row is no longer in the outbox (forwarded, possibly by the region's
+    other relay after a lock hand-over): a long-lived login process does not grow with every
+    outage."""
+    from asyncio import get_running_loop
+
+    from schemas.broker import TANSU, broker_profile
+    from services.login.events import LogLink
+    from services.login.outbox import Outbox, OutboxRow
+    from services.login.relay import Relay
+
+    link = LogLink("127.0.0.1:1", 1.0, broker_profile(TANSU))  # never connected: nothing is sent
+    channel = Channel(Metrics(), enabled=True)
+    relay = Relay(None, Outbox(None, 10, 60.0), link, channel, 0.2, 1.0)  # type: ignore[arg-type]
+    loop = get_running_loop()
+    for seq in (3, 4, 9):
+        relay._in_flight[seq] = (object(), loop.create_future())
+    head = OutboxRow(9, "e9", "user", "topic", "session.started", b"")
+    await relay.forward([head])  # rows 3 and 4 are gone: only 9 is still pending
+    assert set(relay._in_flight) == {9}
+    await relay.forward([])  # the outbox is empty
+    assert relay._in_flight == {}
