@@ -20,6 +20,7 @@ from schemas.names import USER_REVOCATION_SEEN_CLAIM
 from services.core.keys import SigningKey, b64url
 
 # Verification lives with the verifier (one definition for introspection and resource servers).
+from services.verifier.signature import ACCESS_TOKEN_TYPE
 from services.verifier.signature import REQUIRED_CLAIMS as REQUIRED_CLAIMS
 from services.verifier.signature import VerificationKey as VerificationKey
 from services.verifier.signature import unverified_kid as unverified_kid
@@ -51,10 +52,6 @@ class TokenContext:
     as the ``rev_seen`` claim; "" (a session without evidence) sends no claim."""
     audience: str = ""
     """The resource server the token is for (RFC 9068 §2.2 ``aud``, RFC 8707); "" sends none."""
-
-
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
-"""The JOSE header ``typ`` of an access token (RFC 9068 §2.1)."""
 
 
 def issue_access_token(
