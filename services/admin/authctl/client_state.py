@@ -63,8 +63,14 @@ def client_list(
 ) -> None:
     """Clients registered in any region (by id), each with its state in every region."""
     _, topo = context.context(stack_file)
-    ids = asyncio.run(_client_ids(topo, limit))
-    print_clients({cid: asyncio.run(client_states(topo, cid)) for cid in ids}, as_json)
+    print_clients(asyncio.run(_listed(topo, limit)), as_json)
+
+
+async def _listed(topo: topology.Topology, limit: int) -> dict[str, list[RegionClient]]:
+    ids = await _client_ids(topo, limit)
+    regions = sorted(topo.regions)
+    per_region = await asyncio.gather(*(region_clients(topo.region(r), ids) for r in regions))
+    return {cid: [found[cid] for found in per_region] for cid in ids}
 
 
 async def client_states(topo: topology.Topology, client_id: str) -> list[RegionClient]:
@@ -75,14 +81,25 @@ async def client_states(topo: topology.Topology, client_id: str) -> list[RegionC
 
 async def region_client(stores: topology.RegionEndpoints, client_id: str) -> RegionClient:
     """The client as ``stores``' region reads it, or the error that kept it from answering."""
+    return (await region_clients(stores, [client_id]))[client_id]
+
+
+async def region_clients(
+    stores: topology.RegionEndpoints, client_ids: list[str]
+) -> dict[str, RegionClient]:
+    """Each of ``client_ids`` as ``stores``' region reads it (one connection to its stores for
+    all of them), or the error that kept the region from answering."""
     try:
         async with context.clients(stores) as (redis, engine):
-            found = await asyncio.wait_for(
-                ClientRegistry(redis, engine).get(client_id), READ_TIMEOUT_S
-            )
-            return RegionClient(stores.name, found)
+            registry = ClientRegistry(redis, engine)
+            found: dict[str, RegionClient] = {}
+            for client_id in client_ids:
+                record = await asyncio.wait_for(registry.get(client_id), READ_TIMEOUT_S)
+                found[client_id] = RegionClient(stores.name, record)
+            return found
     except _STORE_ERRORS as exc:
-        return RegionClient(stores.name, error=f"stores unreachable: {type(exc).__name__}")
+        failed = RegionClient(stores.name, error=f"stores unreachable: {type(exc).__name__}")
+        return dict.fromkeys(client_ids, failed)
 
 
 async def _client_ids(topo: topology.Topology, limit: int) -> list[str]:
