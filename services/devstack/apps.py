@@ -23,6 +23,10 @@ TRUSTED_FORWARDERS_VARIABLE = "FORWARDED_ALLOW_IPS"
 """uvicorn's setting: the peers whose X-Forwarded-For it believes (comma-separated)."""
 
 
+KEYS_DIR = "keys"
+"""The stack directory's folder of each region's signing keys (one folder per region)."""
+
+
 def region_settings(
     base: Settings,
     infra: RegionInfra,
@@ -45,7 +49,7 @@ def region_settings(
         # The issuer (https://{region}.authplane.local) is a name, not an address: the RFC 8414
         # metadata names endpoints a client on this machine can reach.
         public_url=public_url or base.public_url or f"http://{HOST}:{http_port}",
-        key_dir=base_dir / "keys" / infra.region,
+        key_dir=base_dir / KEYS_DIR / infra.region,
         projector_metrics_port=metrics_port,
         stack_file=base_dir / "stack.json",
     )

@@ -114,6 +114,10 @@ class Stack:
         _check_regions(regions)
         stackfile.refuse_if_running(base_dir / "stack.json")
         shutil.rmtree(base_dir / "data", ignore_errors=True)
+        # The log starts empty, so the signing keys go too: a key kept from an earlier stack
+        # would be published again and its tokens would verify, while the revocations and the
+        # users of that stack are gone (a logged-out token active again, for 15 min).
+        shutil.rmtree(base_dir / apps.KEYS_DIR, ignore_errors=True)
         fixed: Sequence[int] | None = None
         if port_plan is not None:
             check_free(port_plan)

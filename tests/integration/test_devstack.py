@@ -203,6 +203,22 @@ async def test_infra_only_stack_records_itself_and_stops_every_pid(tmp_path: Pat
     assert {c.pid for c in _our_infra_children()} == before
 
 
+def test_up_forgets_the_signing_keys_of_an_earlier_stack(tmp_path: Path) -> None:
+    """Every ``up`` starts with an empty log and empty stores, so the earlier stack's signing
+    keys must go too: kept, its tokens would verify again while its revocations are gone."""
+    from services.devstack.stack import Stack
+
+    earlier = tmp_path / "keys" / "eu" / "earlier-stack.key"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("a signing key of the stack that ran here before")
+    stack = Stack.start(["eu"], tmp_path, durable=False, with_apps=False)
+    try:
+        assert stack.settings["eu"].key_dir == earlier.parent
+        assert not earlier.exists()
+    finally:
+        stack.stop()
+
+
 def _alive(pid: int) -> bool:
     try:
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
