@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -162,3 +162,11 @@ async def values_in_any_region(
     if not answered:
         raise CliError("no region's Postgres answered")
     return found
+
+
+def unread_suffix(unread: Iterable[str]) -> str:
+    """``" that answered (not read: ap, us)"`` when some regions' stores could not be read,
+    else "": appended to a "not found in any region" error, which is then only as sure as the
+    regions that answered."""
+    regions = sorted(unread)
+    return f" that answered (not read: {', '.join(regions)})" if regions else ""

@@ -289,3 +289,33 @@ async def test_user_show_reads_postgres_when_redis_is_down(
             "sessions": 2, "active_sessions": 2, "error": "",
         }
     ]  # fmt: skip
+
+
+async def test_show_says_unknown_not_unregistered_for_a_region_it_could_not_read(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    """A script reading ``--json`` must tell "not registered there" from "that region did not
+    answer", and "not found" is only as sure as the regions that answered."""
+    await seed_user_postgres(Settings(), fresh_postgres_dsn, "rita", "pw-rita")
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/authplane"
+    regions = {
+        "eu": topology.RegionEndpoints("eu", "redis://127.0.0.1:1/0", fresh_postgres_dsn, ""),
+        "us": topology.RegionEndpoints("us", "redis://127.0.0.1:1/0", dead, ""),
+    }
+    stack = tmp_path / "stack.json"
+    topology.save(topology.Topology("127.0.0.1:1", regions), stack)
+
+    shown = await asyncio.to_thread(_authctl, stack, "user", "show", "rita", "--json")
+    assert shown.returncode == 0, shown.stderr
+    [user] = orjson.loads(shown.stdout)
+    eu, us = user["regions"]
+    assert (eu["region"], eu["registered"]) == ("eu", True)
+    assert (us["region"], us["registered"]) == ("us", None)
+    assert us["error"].startswith("stores unreachable")
+
+    for kind in ("user", "client"):
+        missing = await asyncio.to_thread(_authctl, stack, kind, "show", "ghost", "--json")
+        assert missing.returncode == 1
+        assert f"no {kind} ghost in any region that answered (not read: us)" in missing.stderr
+        [doc] = orjson.loads(missing.stdout)
+        assert [r["registered"] for r in doc["regions"]] == [False, None]

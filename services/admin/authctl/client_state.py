@@ -52,8 +52,9 @@ def client_show(client_id: str, as_json: AsJson = False, stack_file: StackFile =
     _, topo = context.context(stack_file)
     states = asyncio.run(client_states(topo, client_id))
     print_clients({client_id: states}, as_json)
-    if not any(s.client for s in states) and not any(s.error for s in states):
-        raise CliError(f"no client {client_id} in any region")
+    if not any(s.client for s in states):
+        unread = context.unread_suffix(s.region for s in states if s.error)
+        raise CliError(f"no client {client_id} in any region{unread}")
 
 
 def client_list(
@@ -214,11 +215,11 @@ def print_clients(states: dict[str, list[RegionClient]], as_json: bool) -> None:
 
 
 def _region_doc(r: RegionClient) -> dict[str, Any]:
+    if r.error:  # unknown, not "no"
+        return {"region": r.region, "registered": None, "error": r.error}
     doc: dict[str, Any] = {"region": r.region, "registered": r.client is not None}
     if r.client is not None:
         doc.update(client_doc(r.client))
-    if r.error:
-        doc["error"] = r.error
     return doc
 
 
@@ -231,12 +232,15 @@ def _cells(r: RegionClient) -> tuple[str, ...]:
     audiences = " ".join(sorted(c.audiences))
     if c.default_audience:
         audiences += f" (default {c.default_audience})"
+    scopes = " ".join(sorted(c.scopes))
+    if c.default_scopes:
+        scopes += f" (default {' '.join(sorted(c.default_scopes))})"
     return (
         "yes",
         "yes" if c.disabled else "no",
         f"{c.client_type} / {c.token_endpoint_auth_method}",
         " ".join(sorted(c.grant_types)),
-        " ".join(sorted(c.scopes)),
+        scopes,
         audiences,
         "yes" if c.can_introspect else "no",
     )

@@ -71,8 +71,9 @@ def user_show(username: str, as_json: AsJson = False, stack_file: StackFile = No
     name = context.username(username)
     states = asyncio.run(user_states(settings, topo, user_id_for(name)))
     _print({name: states}, as_json)
-    if not any(s.registered for s in states) and not any(s.error for s in states):
-        raise CliError(f"no user {name} in any region")
+    if not any(s.registered for s in states):
+        unread = context.unread_suffix(s.region for s in states if s.error)
+        raise CliError(f"no user {name} in any region{unread}")
 
 
 def user_list(
@@ -190,10 +191,22 @@ def print_confirmations(confirmations: list[revocation.Confirmation]) -> None:
 # -- output and plumbing --------------------------------------------------------------------
 
 
+def _region_doc(r: RegionUser) -> dict[str, Any]:
+    """A region's JSON entry; a region that did not answer says only that (``registered``
+    null: unknown, not "no")."""
+    if r.error:
+        return {"region": r.region, "registered": None, "error": r.error}
+    return asdict(r)
+
+
 def _print(states: dict[str, list[RegionUser]], as_json: bool) -> None:
     if as_json:
         doc = [
-            {"username": name, "user_id": user_id_for(name), "regions": [asdict(r) for r in rs]}
+            {
+                "username": name,
+                "user_id": user_id_for(name),
+                "regions": [_region_doc(r) for r in rs],
+            }
             for name, rs in states.items()
         ]
         typer.echo(orjson.dumps(doc, option=orjson.OPT_UTC_Z))
