@@ -53,6 +53,13 @@ took over 500 ms, and a 500 ms limit took every region out at once (HAProxy then
 and answers 503 itself). A killed login endpoint is still out at once (a refused connection does
 not wait for this); a hung one is out after about ``FALL`` x this."""
 RETRIES = 2
+SERVER_TIMEOUT_S = 15
+"""How long a request may wait for a region's answer before the front door answers 504. A login
+endpoint's slowest honest answer is bounded by its produce timeout (5 s) plus the outbox write
+and an argon2id verification; 15 s leaves room for a loaded machine. A region that hangs (it
+still accepts connections but answers nothing) leaves the front door's checks within about
+0.4 s, but a request already inside it waits this long: it may have been carried out, so it is
+never sent to another region."""
 SOURCE_ADDRESS = "127.0.0.2"
 """The address HAProxy connects to the login endpoints from. It is loopback like ``HOST`` (Linux
 routes all of 127.0.0.0/8 to ``lo``), but distinct, so a login endpoint can trust
@@ -129,6 +136,7 @@ def _numbers() -> dict[str, object]:
         "connect": CONNECT_TIMEOUT_MS,
         "check": CHECK_TIMEOUT_MS,
         "retries": RETRIES,
+        "server": SERVER_TIMEOUT_S,
         "source": SOURCE_ADDRESS,
         "unavailable": _json_error(503, UNAVAILABLE_BODY),
         "bad_gateway": _json_error(502, FAILED_BODY),
@@ -162,7 +170,7 @@ defaults
     {gateway_timeout}
     timeout connect {connect}ms
     timeout client 30s
-    timeout server 30s
+    timeout server {server}s
     timeout check {check}ms
     # A failed connection is tried again, on another server (`redispatch 1`: every retry).
     retries {retries}
