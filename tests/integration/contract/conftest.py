@@ -1,5 +1,6 @@
 """The broker contract suite runs once per broker kind: Tansu (the Python-only dev broker) and
-Apache Kafka (a 3-node KRaft cluster, one node per region). One of each per module."""
+Apache Kafka (a 3-node KRaft cluster, one node per region). One of each for the whole suite
+(every module here only creates topics and groups of its own)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class BrokerUnderTest:
     nodes: int
 
 
-@pytest.fixture(scope="module", params=[TANSU, KAFKA])
+@pytest.fixture(scope="package", params=[TANSU, KAFKA])
 def any_broker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrokerUnderTest]:
