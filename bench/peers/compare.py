@@ -78,6 +78,25 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(rows: list[Row], keycloak: str) -> str:
+    """The same rows as a Markdown table for the README (figure, both values, ratio, aim,
+    verdict, method with the run's error rates)."""
+    lines = [
+        f"| figure | authplane | Keycloak {keycloak} | ratio | aim | method |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
+        aim = aim_text(row).replace(">=", "≥").replace("<=", "≤")
+        aim = aim if row.aim is None else f"{aim} ({verdict(row).lower()})"
+        method = row.method + (f" Errors: {row.errors}." if row.errors else "")
+        lines.append(
+            f"| {row.name} | {_value(row.authplane)} {row.unit} | {_value(row.keycloak)} | "
+            f"{ratio} | {aim} | {method} |"
+        )
+    return "\n".join(lines)
+
+
 def _value(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.1f}"
 

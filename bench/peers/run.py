@@ -26,7 +26,7 @@ import httpx
 
 from bench.login import PASSWORD, bench_settings, create_user, wait_user_everywhere
 from bench.peers import admin, drive, keycloak, pin
-from bench.peers.compare import Row, render, save
+from bench.peers.compare import Row, render, render_markdown, save
 from bench.peers.drive import Run
 from bench.peers.memory import (
     database_bytes,
@@ -176,6 +176,8 @@ def _with_stack(
             print(f"   Keycloak at its defaults not measured: {exc}")
         else:
             _show(rows[-1:], [], args, rows)
+    print("\nthe README's table (docs/benchmarks-peers.json holds the same rows):\n")
+    print(render_markdown(rows, args.version))
     return rows, extra
 
 
@@ -403,11 +405,25 @@ class _MemoryProbe:
         theirs = keycloak_side(self.kc, CHEAP_REALM, CHEAP_USERNAME)
         self.start = self._sample()
         # Sessions are counted from the stores, not from wrk: its error rate does not matter.
+        # authplane re-hashes a password stored with other argon2 parameters at its first
+        # login (services.login.rehash), so after a few cheap logins its sessions come at the
+        # full-cost rate: more rounds (at most 3) until MIN_SESSIONS exist on each side.
+        counts = {
+            ours.name: lambda: asyncio.run(session_rows(self.settings.postgres_dsn)),
+            theirs.name: lambda: admin.active_sessions(self.kc, CHEAP_REALM),
+        }
         for side in (ours, theirs):
-            drive.password_grants(side, 3 * seconds, connections=8, error_limit=1.0)
+            for _ in range(3):
+                drive.password_grants(side, self.seconds, connections=8, error_limit=1.0)
+                if counts[side.name]() - self.start[self._count_key(side.name)] >= MIN_SESSIONS:
+                    break
         time.sleep(2.0)  # let the projector apply the last session.started events
         self.end = self._sample()
         self.key_bytes = asyncio.run(self._key_bytes())
+
+    @staticmethod
+    def _count_key(side_name: str) -> str:
+        return "sessions" if side_name == "authplane" else "kc_sessions"
 
     def _sample(self) -> dict[str, float]:
         db = database_of(self.settings.postgres_dsn)
@@ -440,7 +456,9 @@ class _MemoryProbe:
         made = warning + (
             f"{self.end['sessions'] - self.start['sessions']:.0f} authplane and "
             f"{self.end['kc_sessions'] - self.start['kc_sessions']:.0f} Keycloak sessions "
-            f"made by {self.seconds:.0f} s of wrk password grants with a cheap password check"
+            f"made by rounds of {self.seconds:.0f} s of wrk password grants (8 connections, "
+            f"until {MIN_SESSIONS} sessions, at most 3 rounds) by a user whose password check "
+            "starts cheap (authplane re-hashes it to full cost at its first login)"
         )
         return [
             Row(

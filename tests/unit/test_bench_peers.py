@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from bench.login import bench_settings
-from bench.peers.compare import Row, load, render, save
+from bench.peers.compare import Row, load, render, render_markdown, save
 from bench.peers.drive import TooManyErrors, check_errors
 from bench.peers.keycloak import Argon2, build_fingerprint
 from bench.peers.memory import parse_heap_used
@@ -52,6 +52,21 @@ def test_a_figure_not_produced_has_no_ratio_and_says_so_in_the_table() -> None:
     text = render([row])
     assert "n/a" in text
     assert "- introspection: wrk [no figure]" in text
+
+
+def test_readme_table_gives_each_figure_its_ratio_aim_verdict_method_and_errors() -> None:
+    rows = [
+        Row("refresh grant per login core", "grants/s/core", 900, 100, "wrk", aim=5.0,
+            errors="authplane: no errors; Keycloak: 0.20 % errors: read x2"),
+        Row("introspection", "requests/s", float("nan"), 50, "wrk", errors="authplane: no figure"),
+    ]  # fmt: skip
+    table = render_markdown(rows, "26.5.6").splitlines()
+    assert table[0].startswith("| figure | authplane | Keycloak 26.5.6 | ratio | aim | method |")
+    assert table[2] == (
+        "| refresh grant per login core | 900.0 grants/s/core | 100.0 | 9.00 | ≥ 5x (met) | wrk "
+        "Errors: authplane: no errors; Keycloak: 0.20 % errors: read x2. |"
+    )
+    assert table[3].startswith("| introspection | n/a requests/s | 50.0 | n/a | - |")
 
 
 def test_benchmark_stacks_let_overlapping_wrk_runs_log_one_user_in() -> None:
