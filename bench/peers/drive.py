@@ -94,14 +94,16 @@ def password_grants(
     connections: int = 4,
     warmup: float = 0.0,
     error_limit: float = ERROR_RATE_MAX,
+    on_start: Callable[[], object] | None = None,
 ) -> Run:
     """wrk posting the password grant for one user; an answer counts if it has a token.
     ``warmup`` seconds of the same load first, not counted (the JVM compiles hot paths).
-    TooManyErrors past ``error_limit`` (a fraction of the requests)."""
+    TooManyErrors past ``error_limit`` (a fraction of the requests); ``on_start`` is called
+    just before the counted run (a profiler starts there)."""
     args = [side.token_path, side.password_body(), "", '"access_token"']
     if warmup:
         _measured(side, "form.lua", args, warmup, 1, connections, error_limit=error_limit)
-    return _measured(side, "form.lua", args, seconds, 1, connections, error_limit=error_limit)
+    return _measured(side, "form.lua", args, seconds, 1, connections, on_start, error_limit)
 
 
 def introspections(

@@ -535,6 +535,9 @@ def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
     def sample(*targets: tuple[int, str]) -> None:
         spies.extend(start_sampling(pid, seconds, out / name) for pid, name in targets)
 
+    drive.password_grants(
+        ours, 2 * seconds, warmup=2.0, on_start=lambda: sample((login, "password-login.txt"))
+    )
     drive.introspections(ours, seconds, on_start=lambda: sample((login, "introspection-login.txt")))
     drive.refresh_grants(
         ours,
@@ -544,6 +547,7 @@ def _profiles(stack: Stack, ours: Side, out: Path, seconds: float) -> list[str]:
     for spy in spies:
         if spy is not None:
             spy.wait(60)
+    lines += report("password grants, login process", out / "password-login.txt")
     lines += report("introspection, login process", out / "introspection-login.txt")
     lines += report("refresh, login process", out / "refresh-login.txt")
     lines += report("refresh, projector (applying token.refreshed)", out / "refresh-projector.txt")
