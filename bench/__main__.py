@@ -11,13 +11,18 @@ import tempfile
 from pathlib import Path
 
 from bench.broker import bench_idle_cpu
-from bench.login import bench_logins, bench_propagation, create_user, wait_user_everywhere
+from bench.login import (
+    bench_logins,
+    bench_propagation,
+    bench_settings,
+    create_user,
+    wait_user_everywhere,
+)
 from bench.projector import bench_projector
 from bench.refresh import bench_refresh
 from bench.replay import bench_replay
 from bench.revocation import bench_introspection, bench_revocation_propagation
 from bench.verifier import bench_verifier
-from schemas.settings import Settings
 from services.devstack.broker import start_broker
 from services.devstack.infra import start_region_infra
 from services.devstack.stack import Stack
@@ -97,7 +102,7 @@ def main() -> None:
                 broker=kind,
                 # 8 concurrent logins of one user: each in-flight password check holds a lockout
                 # reservation, which would answer 429 past the default limit of 5.
-                base=Settings(login_max_failures=1_000_000, login_ip_max_failures=1_000_000),
+                base=bench_settings(),
             )
             try:
                 asyncio.run(run_stack_benches(stack, args))

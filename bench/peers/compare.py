@@ -6,6 +6,7 @@ Pure (no I/O besides JSON files), so the arithmetic and the aims are unit-tested
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +18,9 @@ class Row:
     ``higher_is_better`` says which way the ratio authplane/Keycloak should point: for
     throughput a ratio above 1 means authplane is faster; for latency and bytes a ratio below
     1 means authplane is better. ``aim`` is the issue's target for the ratio (None: no aim),
-    read the same way (a minimum when higher is better, a maximum otherwise).
+    read the same way (a minimum when higher is better, a maximum otherwise). A figure that
+    was not produced (its run failed more requests than a figure may carry) is NaN, and
+    ``errors`` says why; otherwise ``errors`` gives each side's error rate and kinds.
     """
 
     name: str
@@ -27,11 +30,15 @@ class Row:
     method: str
     higher_is_better: bool = True
     aim: float | None = None
+    errors: str = ""
 
     @property
     def ratio(self) -> float | None:
-        """authplane / Keycloak, or None when Keycloak's figure is zero (nothing to divide by)."""
-        return self.authplane / self.keycloak if self.keycloak else None
+        """authplane / Keycloak, or None when Keycloak's figure is zero (nothing to divide by)
+        or either figure was not produced."""
+        if math.isnan(self.authplane) or math.isnan(self.keycloak) or not self.keycloak:
+            return None
+        return self.authplane / self.keycloak
 
     @property
     def meets_aim(self) -> bool | None:
@@ -61,12 +68,37 @@ def render(rows: list[Row]) -> str:
     for row in rows:
         ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
         lines.append(
-            f"{row.name + ' (' + row.unit + ')':<40} {row.authplane:>12,.1f} "
-            f"{row.keycloak:>12,.1f} {ratio:>8} {aim_text(row):>8}  {verdict(row)}"
+            f"{row.name + ' (' + row.unit + ')':<40} {_value(row.authplane):>12} "
+            f"{_value(row.keycloak):>12} {ratio:>8} {aim_text(row):>8}  {verdict(row)}"
         )
     lines.append("")
-    lines.extend(f"- {row.name}: {row.method}" for row in rows)
+    lines.extend(
+        f"- {row.name}: {row.method}" + (f" [{row.errors}]" if row.errors else "") for row in rows
+    )
     return "\n".join(lines)
+
+
+def render_markdown(rows: list[Row], keycloak: str) -> str:
+    """The same rows as a Markdown table for the README (figure, both values, ratio, aim,
+    verdict, method with the run's error rates)."""
+    lines = [
+        f"| figure | authplane | Keycloak {keycloak} | ratio | aim | method |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
+        aim = aim_text(row).replace(">=", "≥").replace("<=", "≤")
+        aim = aim if row.aim is None else f"{aim} ({verdict(row).lower()})"
+        method = row.method + (f" Errors: {row.errors}." if row.errors else "")
+        lines.append(
+            f"| {row.name} | {_value(row.authplane)} {row.unit} | {_value(row.keycloak)} | "
+            f"{ratio} | {aim} | {method} |"
+        )
+    return "\n".join(lines)
+
+
+def _value(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.1f}"
 
 
 def save(rows: list[Row], context: dict[str, str], path: Path) -> None:

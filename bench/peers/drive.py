@@ -15,6 +15,15 @@ from bench.peers.side import Side, basic, logins
 from bench.peers.wrk import WrkResult, run_wrk
 from schemas.settings import Settings
 
+ERROR_RATE_MAX = 0.01
+"""A run whose unexpected answers and transport errors exceed this fraction of its requests
+gives no figure (:func:`check_errors`); below it they are reported beside the figure."""
+
+
+class TooManyErrors(RuntimeError):
+    """A wrk run failed more than :data:`ERROR_RATE_MAX` of its requests; the message says
+    which answers (per HTTP status) and which transport errors (per kind)."""
+
 
 @dataclass(frozen=True)
 class Run:
@@ -41,6 +50,7 @@ def _measured(
     threads: int,
     conns: int,
     on_start: Callable[[], object] | None = None,
+    error_limit: float = ERROR_RATE_MAX,
 ) -> Run:
     pids = side.login_pids()
     if on_start is not None:
@@ -56,21 +66,44 @@ def _measured(
         cores=wrk_cores(),
     )
     busy = (pin.cpu_seconds(pids) - cpu0) / (time.perf_counter() - wall0)
-    if result.bad:
-        raise RuntimeError(
-            f"{side.name}: {result.bad} unexpected answers during {script} "
-            f"(HTTP {result.bad_status} among them)"
-        )
+    check_errors(f"{side.name} {script}", result, error_limit)
+    _settle(result)
     return Run(result, busy)
 
 
-def password_grants(side: Side, seconds: float, connections: int = 4, warmup: float = 0.0) -> Run:
+def _settle(result: WrkResult) -> None:
+    """Wait out the requests wrk abandoned when its run ended: the server still finishes them
+    (a login's argon2 cannot be called back), and the next run would otherwise start behind
+    them. They were in flight for at most about the run's slowest answers."""
+    time.sleep(min(10.0, max(0.2, 2 * result.p99_ms / 1000)))
+
+
+def check_errors(label: str, result: WrkResult, limit: float = ERROR_RATE_MAX) -> None:
+    """Raise TooManyErrors when more than ``limit`` (a fraction) of the run's requests got an
+    unexpected answer or none at all; below it the errors are reported beside the figure."""
+    if result.error_rate > limit:
+        raise TooManyErrors(
+            f"{label}: {result.describe_errors()} (above the {100 * limit:g} % a figure may "
+            f"carry; {result.good} good answers)"
+        )
+
+
+def password_grants(
+    side: Side,
+    seconds: float,
+    connections: int = 4,
+    warmup: float = 0.0,
+    error_limit: float = ERROR_RATE_MAX,
+    on_start: Callable[[], object] | None = None,
+) -> Run:
     """wrk posting the password grant for one user; an answer counts if it has a token.
-    ``warmup`` seconds of the same load first, not counted (the JVM compiles hot paths)."""
+    ``warmup`` seconds of the same load first, not counted (the JVM compiles hot paths).
+    TooManyErrors past ``error_limit`` (a fraction of the requests); ``on_start`` is called
+    just before the counted run (a profiler starts there)."""
     args = [side.token_path, side.password_body(), "", '"access_token"']
     if warmup:
-        _measured(side, "form.lua", args, warmup, 1, connections)
-    return _measured(side, "form.lua", args, seconds, 1, connections)
+        _measured(side, "form.lua", args, warmup, 1, connections, error_limit=error_limit)
+    return _measured(side, "form.lua", args, seconds, 1, connections, on_start, error_limit)
 
 
 def introspections(

@@ -19,7 +19,6 @@ function init(args)
   expect = args[4] or ""
   good = 0
   bad = 0
-  bad_status = 0
   wrk.headers["Host"] = host_header()
   request_bytes = wrk.format()
 end
@@ -32,8 +31,7 @@ function response(status, headers, body)
   if status == 200 and (expect == "" or string.find(body, expect, 1, true)) then
     good = good + 1
   else
-    bad = bad + 1
-    bad_status = status
+    count_bad(status)
   end
 end
 

@@ -42,9 +42,9 @@ def plot(results: Path, out: Path = PNG) -> Path:
 
 
 def _panel(ax: object, row: Row) -> None:
-    values = [row.authplane, row.keycloak]
+    values = [0.0 if v != v else v for v in (row.authplane, row.keycloak)]
     bars = ax.bar(["authplane", "Keycloak"], values, color=["#2b6cb0", "#a0aec0"])  # type: ignore[attr-defined]
-    ax.bar_label(bars, labels=[_label(v) for v in values], fontsize=8)  # type: ignore[attr-defined]
+    ax.bar_label(bars, labels=[_label(v) for v in (row.authplane, row.keycloak)], fontsize=8)  # type: ignore[attr-defined]
     ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}x"
     better = "higher is better" if row.higher_is_better else "lower is better"
     ax.set_title(f"{row.name}\nratio {ratio} (aim {aim_text(row)}; {better})", fontsize=8)  # type: ignore[attr-defined]
@@ -54,4 +54,6 @@ def _panel(ax: object, row: Row) -> None:
 
 
 def _label(value: float) -> str:
+    if value != value:  # NaN: the figure was not produced
+        return "not measured"
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"

@@ -32,7 +32,6 @@ function init(args)
   slot = 1
   good = 0
   bad = 0
-  bad_status = 0
   retry = 0
   headers["Host"] = host_header()
 end
@@ -48,14 +47,12 @@ function response(status, hdrs, body)
       tokens[slot] = token
       good = good + 1
     else
-      bad = bad + 1
-      bad_status = status
+      count_bad(status)
     end
   elseif status == 503 then
     retry = retry + 1
   else
-    bad = bad + 1
-    bad_status = status
+    count_bad(status)
   end
   slot = slot % #tokens + 1
 end

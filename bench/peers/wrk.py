@@ -11,7 +11,7 @@ import json
 import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 SCRIPTS = Path(__file__).parent
@@ -22,13 +22,21 @@ class WrkMissing(RuntimeError):
     """wrk is not on PATH; the message says how to install it."""
 
 
+TRANSPORT_ERRORS = ("connect", "read", "write", "timeout")
+"""wrk's own error counters: a failed connect, a read error (a reset, or the server closing a
+connection before a whole answer), a failed write, and a request past ``--timeout``. None of
+these reaches a script's ``response()``, so none has an HTTP status."""
+
+
 @dataclass(frozen=True)
 class WrkResult:
     """One wrk run: answers counted by the script, over ``seconds`` of wall time.
 
     ``good`` are 200 answers that passed the script's check, ``retry`` are 503s the script
-    treats as "try again later", ``bad`` everything else. Latencies in ms. ``cpu_cores`` is
-    wrk's own CPU (user + system seconds / wall seconds), so a reader can see it was not the
+    treats as "try again later", ``bad`` every other answer, counted per HTTP status in
+    ``bad_statuses`` (200: a 200 without the expected text). ``errors`` are wrk's transport
+    error counters by kind (:data:`TRANSPORT_ERRORS`). Latencies in ms. ``cpu_cores`` is wrk's
+    own CPU (user + system seconds / wall seconds), so a reader can see it was not the
     bottleneck.
     """
 
@@ -39,13 +47,36 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     cpu_cores: float = 0.0
-    bad_status: int = 0
-    """The HTTP status of an unexpected answer (0: none; 200: a 200 without the expected text)."""
+    bad_statuses: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         """Good answers per second."""
         return self.good / self.seconds if self.seconds else 0.0
+
+    @property
+    def transport_errors(self) -> int:
+        """Requests that got no HTTP answer at all (every kind of wrk error summed)."""
+        return sum(self.errors.values())
+
+    @property
+    def error_rate(self) -> float:
+        """Unexpected answers plus transport errors, over every request sent (0.0 to 1.0;
+        503 retries count as sent, not as errors)."""
+        failed = self.bad + self.transport_errors
+        sent = self.good + self.retry + failed
+        return failed / sent if sent else 0.0
+
+    def describe_errors(self) -> str:
+        """E.g. ``"0.02 % errors: HTTP 429 x2, read x1"``; ``"no errors"`` when clean."""
+        parts = [f"HTTP {status} x{count}" for status, count in sorted(self.bad_statuses.items())]
+        parts += [
+            f"{kind} x{self.errors[kind]}" for kind in TRANSPORT_ERRORS if self.errors.get(kind)
+        ]
+        if not parts:
+            return "no errors"
+        return f"{100 * self.error_rate:.2f} % errors: " + ", ".join(parts)
 
 
 def parse_wrk(stdout: str) -> WrkResult:
@@ -53,6 +84,7 @@ def parse_wrk(stdout: str) -> WrkResult:
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARKER):
             data = json.loads(line[len(MARKER) :])
+            errors = data.get("errors", {})
             return WrkResult(
                 good=int(data["good"]),
                 bad=int(data["bad"]),
@@ -60,7 +92,8 @@ def parse_wrk(stdout: str) -> WrkResult:
                 seconds=data["duration_us"] / 1e6,
                 p50_ms=data["p50_us"] / 1000,
                 p99_ms=data["p99_us"] / 1000,
-                bad_status=int(data.get("bad_status", 0)),
+                bad_statuses={int(k): int(v) for k, v in data.get("bad_statuses", {}).items()},
+                errors={kind: int(errors.get(kind, 0)) for kind in TRANSPORT_ERRORS},
             )
     raise ValueError(f"wrk printed no result line:\n{stdout[-2000:]}")
 
@@ -111,12 +144,5 @@ def run_wrk(
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
     result = parse_wrk(done.stdout)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return WrkResult(
-        result.good,
-        result.bad,
-        result.retry,
-        result.seconds,
-        result.p50_ms,
-        result.p99_ms,
-        cpu_cores=cpu / result.seconds if result.seconds else 0.0,
-    )
+    # Every field of the parsed line kept: only wrk's CPU is added.
+    return replace(result, cpu_cores=cpu / result.seconds if result.seconds else 0.0)

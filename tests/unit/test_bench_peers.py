@@ -9,17 +9,21 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bench.peers.compare import Row, load, render, save
+from bench.login import bench_settings
+from bench.peers.compare import Row, load, render, render_markdown, save
+from bench.peers.drive import TooManyErrors, check_errors
 from bench.peers.keycloak import Argon2, build_fingerprint
 from bench.peers.memory import parse_heap_used
 from bench.peers.profile import summarise
 from bench.peers.wrk import parse_wrk
+from services.login.lockout import policy_from_settings
 
 WRK_STDOUT = (
     "Running 5s test @ http://127.0.0.1:8080\n  1 threads and 32 connections\n"
     "Requests/sec:   1203.33\n"
     'AUTHPLANE-WRK {"good": 6000, "bad": 2, "retry": 15, "duration_us": 5000000, '
-    '"p50_us": 2500, "p99_us": 12000, "bad_status": 503}\n'
+    '"p50_us": 2500, "p99_us": 12000, "bad_statuses": {"429": 2}, '
+    '"errors": {"connect": 0, "read": 3, "write": 0, "timeout": 1}}\n'
 )
 
 
@@ -28,7 +32,51 @@ def test_wrk_result_line_is_read_into_rates_and_milliseconds() -> None:
     assert (result.good, result.bad, result.retry) == (6000, 2, 15)
     assert result.rate == pytest.approx(1200.0)
     assert (result.p50_ms, result.p99_ms) == (2.5, 12.0)
-    assert result.bad_status == 503  # a failed run says which answer it was not expecting
+    assert result.bad_statuses == {429: 2}  # a failed run says which answers it did not expect
+    assert result.errors == {"connect": 0, "read": 3, "write": 0, "timeout": 1}
+    assert result.error_rate == pytest.approx(6 / 6021)  # 503 retries are sent, not failed
+    assert result.describe_errors() == "0.10 % errors: HTTP 429 x2, read x3, timeout x1"
+
+
+def test_a_run_above_the_error_limit_gives_no_figure_and_one_below_it_does() -> None:
+    result = parse_wrk(WRK_STDOUT)
+    check_errors("authplane form.lua", result)  # 0.1 %: under the 1 % limit, reported
+    with pytest.raises(TooManyErrors, match=r"HTTP 429 x2, read x3.*above the 0.05 %"):
+        check_errors("authplane form.lua", result, limit=0.0005)
+
+
+def test_a_figure_not_produced_has_no_ratio_and_says_so_in_the_table() -> None:
+    row = Row("introspection", "req/s", float("nan"), 300, "wrk", aim=3.0, errors="no figure")
+    assert row.ratio is None
+    assert row.meets_aim is None
+    text = render([row])
+    assert "n/a" in text
+    assert "- introspection: wrk [no figure]" in text
+
+
+def test_readme_table_gives_each_figure_its_ratio_aim_verdict_method_and_errors() -> None:
+    rows = [
+        Row("refresh grant per login core", "grants/s/core", 900, 100, "wrk", aim=5.0,
+            errors="authplane: no errors; Keycloak: 0.20 % errors: read x2"),
+        Row("introspection", "requests/s", float("nan"), 50, "wrk", errors="authplane: no figure"),
+    ]  # fmt: skip
+    table = render_markdown(rows, "26.5.6").splitlines()
+    assert table[0].startswith("| figure | authplane | Keycloak 26.5.6 | ratio | aim | method |")
+    assert table[2] == (
+        "| refresh grant per login core | 900.0 grants/s/core | 100.0 | 9.00 | ≥ 5x (met) | wrk "
+        "Errors: authplane: no errors; Keycloak: 0.20 % errors: read x2. |"
+    )
+    assert table[3].startswith("| introspection | n/a requests/s | 50.0 | n/a | - |")
+
+
+def test_benchmark_stacks_let_overlapping_wrk_runs_log_one_user_in() -> None:
+    # wrk ends a run with its connections' logins still in flight; each holds a lockout
+    # reservation until its argon2 ends, while the next run's connections log in: at the
+    # default limit (5) two 4-connection runs overlapped into 429s.
+    policy = policy_from_settings(bench_settings())
+    overlapping = 2 * (8 + 8)  # the memory probe's 8 connections, twice, with margin
+    assert policy.max_failures > overlapping
+    assert policy.ip_max_failures > overlapping
 
 
 def test_wrk_output_without_a_result_line_is_an_error() -> None:
