@@ -12,7 +12,7 @@ REGIONS ?= eu,us
 BROKER  ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench bench-peers bench-tools front-door-tools clean kafka-tools
+.PHONY: dev up down status install lock check lint typecheck test unit integration e2e bench bench-peers bench-tools front-door-tools wrk-tool clean kafka-tools
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 ## Lint, type-check, then unit, integration and end-to-end tests (real broker, Redis, Postgres).
-test: check front-door-tools
+test: check front-door-tools wrk-tool
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -98,6 +98,14 @@ bench-tools:
 	    apt-get install -y $$pkg || { apt-get update && apt-get install -y $$pkg; } || exit 1; \
 	  else echo "$$cmd is missing: sudo apt-get install $$pkg" >&2; exit 1; fi; \
 	done
+
+# wrk alone (tests/unit/test_bench_wrk.py runs it): installed when missing and root (CI),
+# otherwise named; that test then fails saying so.
+wrk-tool:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  else echo "wrk is missing (a benchmark test runs it): sudo apt-get install wrk" >&2; fi; }
 
 # HAProxy (the front door, `authplane up --front-door`) from Debian's packages: installed when
 # missing and root (CI), otherwise named; `make dev` still starts (without a front door) then.

@@ -1,6 +1,7 @@
 """`bench.peers.wrk.run_wrk` against a small local HTTP server: what a run reports about the
 answers it did not expect (per HTTP status) and the requests that got no answer (per kind of
-transport error). Needs wrk (`make bench-tools`); skipped where it is not installed."""
+transport error). Needs wrk: `make test` installs it (`make wrk-tool`); without it these tests
+fail saying so, never skip."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ import pytest
 from bench.peers.drive import TooManyErrors, check_errors
 from bench.peers.wrk import run_wrk
 
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+@pytest.fixture(autouse=True)
+def _wrk_installed() -> None:
+    assert shutil.which("wrk"), "wrk is not installed: make wrk-tool (or sudo apt-get install wrk)"
+
 
 EXPECTED = b'{"access_token": "x"}'
 
