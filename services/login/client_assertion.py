@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from joserfc import jwt as jose_jwt
@@ -48,14 +49,16 @@ MAX_JTI_CHARS = 256
 
 
 class AssertionVerifier:
-    """Verifies ``private_key_jwt`` assertions for ``issuer`` and records their ``jti`` in
-    ``redis``. ``token_urls``: the token endpoint's URLs an assertion's ``aud`` may name besides
-    the issuer (RFC 7523 §3), e.g. the one under the issuer and the public one the RFC 8414
-    metadata names."""
+    """Verifies ``private_key_jwt`` assertions and records their ``jti`` in ``redis``. An
+    assertion's ``aud`` (RFC 7523 §3) may name ``issuer``, its ``token_url``, or the endpoint it
+    is posted to: as the process received it, or under ``public_base``, the URL clients reach
+    the region at (what the RFC 8414 metadata names, e.g. behind a TLS-terminating front door).
+    """
 
-    def __init__(self, redis: Redis, issuer: str, *token_urls: str) -> None:
+    def __init__(self, redis: Redis, issuer: str, token_url: str, public_base: str) -> None:
         self._redis = redis
-        self._audiences = (issuer, *token_urls)
+        self._public_base = public_base.rstrip("/")
+        self._audiences = (issuer, token_url, self._public_base + urlsplit(token_url).path)
 
     def claimed_client(self, assertion: str, client_id: str) -> str:
         """The client id an assertion claims (its unverified ``sub``, which must equal ``iss``
@@ -75,7 +78,8 @@ class AssertionVerifier:
     async def verify(self, assertion: str, client: ClientRecord, endpoint_url: str) -> None:
         """Accept ``assertion`` for ``client`` once, or raise ``ClientAuthError`` (401); raises
         ``Unavailable`` (503) when the replay store does not answer."""
-        claims = _verified_claims(assertion, client, (*self._audiences, endpoint_url))
+        public = self._public_base + urlsplit(endpoint_url).path
+        claims = _verified_claims(assertion, client, (*self._audiences, endpoint_url, public))
         remaining_s = _acceptable_for_s(claims, time.time())
         if remaining_s <= 0:
             raise ClientAuthError()

@@ -174,7 +174,7 @@ def _wire(settings: Settings, clients: Clients, signing_key: keys.SigningKey) ->
     relay = Relay(engine, outbox, clients.log, channel, interval_s, settings.produce_timeout_s)
     client_auth = ClientAuthenticator(
         CachedClients(ClientRegistry(redis, engine)),
-        AssertionVerifier(redis, issuer, token_url(issuer), token_url(public_base(settings))),
+        AssertionVerifier(redis, issuer, token_url(issuer), public_base(settings)),
     )
     endpoint = TokenEndpoint(
         client_auth, grant, refresh, ClientCredentialsGrant(settings, signer, metrics), metrics

@@ -242,6 +242,20 @@ async def test_an_assertion_for_the_public_token_endpoint_is_accepted(login: Log
     assert response.status_code == 200, response.text
 
 
+async def test_an_assertion_for_the_public_revocation_endpoint_is_accepted_there(
+    login: Login,
+) -> None:
+    """A stock client posting to the revocation endpoint the metadata names uses that URL as
+    ``aud``: behind a TLS front door it is not the URL the process saw the request at."""
+    form = {
+        "token": "not-a-token",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion(aud=f"{PUBLIC_URL}/oauth2/revoke"),
+    }
+    response = await login.client.post("/oauth2/revoke", data=form)
+    assert response.status_code == 200, response.text  # unknown token: 200 (RFC 7009 §2.2)
+
+
 async def test_an_assertion_signed_by_another_key_is_refused(login: Login) -> None:
     other = RSAKey.generate_key(2048, private=True)
     now = int(time.time())
