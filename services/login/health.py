@@ -64,14 +64,12 @@ class Readiness:
             self._channel.log_answered(reachable=False)  # the relay's probe says when it is back
         ok = {name: result["ok"] for name, result in report.items()}
         usable = ok["redis"] and ok["postgres"] and await self._channel_usable()
-        stats = self._channel.stats
-        log_down = not ok["broker"] or self._channel.log_unreachable
-        is_open = log_down or stats.depth > 0
+        stats, is_open = self._channel.stats, self._channel.open  # the broker check is in it
         channel = {"open": is_open, "depth": stats.depth, "oldest_age_s": stats.oldest_age_s}
         body = {"checks": report, "emergency_channel": channel}
         if all(ok.values()) and not is_open:
             return READY, body
-        if usable and (log_down or (stats.depth > 0 and ok["projector"])):
+        if usable and (self._channel.log_unreachable or (stats.depth > 0 and ok["projector"])):
             return DEGRADED, body
         return NOT_READY, body
 
@@ -80,8 +78,9 @@ class Readiness:
             return False
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
-                self._channel.observe(await self._outbox.stats())
-                return await self._outbox.within_bounds()
+                stats = await self._outbox.stats()
+                self._channel.observe(stats)
+                return self._outbox.within_bounds(stats)
         except Exception:  # Postgres is checked on its own line; here it only means "not usable"
             return False
 

@@ -77,17 +77,16 @@ class Outbox:
         try:
             async with self._engine.begin() as conn:
                 before = _stats((await conn.execute(_STATS)).one())
-                if before.depth >= self._max_rows or before.oldest_age_s > self._max_age_s:
+                if not self.within_bounds(before):
                     raise OutboxRefused(f"outbox over its bounds: {before}")
                 await conn.execute(insert(OUTBOX).values(row).on_conflict_do_nothing())
         except SQLAlchemyError as exc:
             raise OutboxRefused(exc.__class__.__name__) from exc
         return before
 
-    async def within_bounds(self) -> bool:
-        """Whether a write would be taken now. Raises ``SQLAlchemyError``."""
-        now = await self.stats()
-        return now.depth < self._max_rows and now.oldest_age_s <= self._max_age_s
+    def within_bounds(self, stats: OutboxStats) -> bool:
+        """Whether a write would be taken with the outbox as ``stats`` describes it."""
+        return stats.depth < self._max_rows and stats.oldest_age_s <= self._max_age_s
 
     async def has_pending(self, partition_key: str) -> bool:
         """Whether ``partition_key`` has rows not yet forwarded. Raises ``SQLAlchemyError``."""
