@@ -141,9 +141,20 @@ class ReadinessCheck(BaseModel):
     error: SkipJsonSchema[None] | str = None
 
 
-class ReadinessAnswer(BaseModel):
-    """``ready`` (200) when the broker, Redis, Postgres and the projector answer, else
-    ``not_ready`` (503) with each check's outcome."""
+class EmergencyChannelState(BaseModel):
+    """The emergency login channel of this process: open while rows are pending or the log is
+    unreachable; pending rows and the oldest one's age (s)."""
 
-    status: Literal["ready", "not_ready"]
+    open: bool
+    depth: int
+    oldest_age_s: float
+
+
+class ReadinessAnswer(BaseModel):
+    """``ready`` (200) when the broker, Redis, Postgres and the projector answer; ``degraded``
+    (200) while logins are answered through the emergency channel; else ``not_ready`` (503),
+    with each check's outcome."""
+
+    status: Literal["ready", "degraded", "not_ready"]
     checks: dict[str, ReadinessCheck]
+    emergency_channel: EmergencyChannelState

@@ -232,7 +232,7 @@ READYZ_DOC: dict[str, Any] = {
     "summary": "Readiness: broker, Redis, Postgres and the projector's heartbeat",
     "response_model": None,
     "responses": {
-        200: _ok(ReadinessAnswer, "ready"),
+        200: _ok(ReadinessAnswer, "ready, or degraded (answering through the emergency channel)"),
         503: {"model": ReadinessAnswer, "description": "not ready"},
     },
 }
