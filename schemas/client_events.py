@@ -34,7 +34,8 @@ AUTH_NONE = AUTH_METHODS[3]
 """The auth method of a public client: it sends only its ``client_id``."""
 AUTH_PRIVATE_KEY_JWT = AUTH_METHODS[2]
 """RFC 7523 §2.2 client assertion signed with a key of the client's registered JWK Set."""
-SECRET_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+SECRET_AUTH_METHODS = (AUTH_METHODS[0], AUTH_METHODS[1])
+"""RFC 6749 §2.3.1: the client secret in the Authorization header or in the form body."""
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 """The grants a client may be allowed (RFC 6749 §4.3, §6, §4.4)."""
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")

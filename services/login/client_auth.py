@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote_plus
 
+from schemas.client_events import AUTH_NONE, AUTH_PRIVATE_KEY_JWT, SECRET_AUTH_METHODS
 from schemas.client_secrets import client_secret_matches
 from services.core.clients import ClientRecord
 from services.core.readmodel import StoreUnavailable
@@ -40,9 +41,9 @@ from services.login.errors import ClientAuthError, OAuthError, Unavailable
 from services.login.forms import invalid_request
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-KEY_METHOD = "private_key_jwt"
-NO_AUTH_METHOD = "none"
+SECRET_METHODS = frozenset(SECRET_AUTH_METHODS)
+KEY_METHOD = AUTH_PRIVATE_KEY_JWT
+NO_AUTH_METHOD = AUTH_NONE
 NO_CLIENT = "client authentication is required"
 CLIENT_AUTH_FIELDS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
 

@@ -28,12 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from schemas.client_events import (
+    AUTH_METHODS,
+    AUTH_NONE,
+    AUTH_PRIVATE_KEY_JWT,
+    GRANT_TYPES,
+    SECRET_AUTH_METHODS,
+)
 from schemas.settings import Settings
 
-GRANT_TYPES = ("password", "refresh_token", "client_credentials")
-SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-KEY_AUTH_METHOD = "private_key_jwt"
-PUBLIC_AUTH_METHOD = "none"
 ROUTES = {
     "token_endpoint": "token",
     "introspection_endpoint": "introspect_token",
@@ -59,17 +62,17 @@ def server_metadata(
     ``assertion_algs`` the JWS algorithms accepted in ``private_key_jwt`` client assertions
     (RFC 7523 §3), advertised for every endpoint that accepts one."""
     base = public_base(settings)
-    client_methods = [*SECRET_AUTH_METHODS, KEY_AUTH_METHOD]
+    client_methods = [*SECRET_AUTH_METHODS, AUTH_PRIVATE_KEY_JWT]
     document: dict[str, Any] = {"issuer": settings.token_issuer}
     document |= {member: base + path_of(route) for member, route in ROUTES.items()}
     document |= {
         "grant_types_supported": list(GRANT_TYPES),
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": [*client_methods, PUBLIC_AUTH_METHOD],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(assertion_algs),
         "introspection_endpoint_auth_methods_supported": client_methods,
         "introspection_endpoint_auth_signing_alg_values_supported": list(assertion_algs),
-        "revocation_endpoint_auth_methods_supported": [*client_methods, PUBLIC_AUTH_METHOD],
+        "revocation_endpoint_auth_methods_supported": [*client_methods, AUTH_NONE],
         "revocation_endpoint_auth_signing_alg_values_supported": list(assertion_algs),
     }
     if settings.scopes_supported:
