@@ -9,13 +9,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.login import PASSWORD, stack_login_url
+from bench.login import CLIENT, PASSWORD, stack_login_url
 from bench.report import figure, heading
-from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import Stack
-
-CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
-"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 CLIENTS = 16
 SESSIONS_PER_CLIENT = 8

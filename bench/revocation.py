@@ -11,17 +11,14 @@ import httpx
 import jwt
 from redis.asyncio import Redis
 
-from bench.login import PASSWORD, stack_login_url
+from bench.login import CLIENT, PASSWORD, stack_login_url
 from bench.report import figure, heading, percentiles
 from schemas import names
 from schemas.broker import KAFKA, TANSU
-from schemas.names import DEV_PUBLIC_CLIENT_ID
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
 
 PROPAGATION_AIM_MS = {TANSU: 20, KAFKA: 10}
 """Issue 13's aim for the revocation propagation p99 (ms) on the dev stack, per broker kind."""
-CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
-"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 
 async def _login_many(stack: Stack, username: str, count: int) -> list[str]:

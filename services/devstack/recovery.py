@@ -4,6 +4,8 @@ start one app, wipe a region's stores, replace the (memory-only) broker with an 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import Mapping
 
 from schemas.topics import ensure_topics
@@ -29,6 +31,19 @@ def stop_app(stack: Stack, region: str, service: str) -> None:
     proc.stop()
     stack.apps.remove(proc)
     stackfile.write(stack)
+
+
+def kill_app(stack: Stack, region: str, service: str) -> float:
+    """SIGKILL ``region``'s ``service`` process (a crash, not a stop) and forget it; returns when
+    the signal was sent (monotonic s). InfraError when no such process runs."""
+    proc = find_app(stack, region, service)
+    if proc is None:
+        raise InfraError(f"no {service} running for region {region}")
+    killed_at = time.monotonic()
+    proc.popen.send_signal(signal.SIGKILL)
+    proc.popen.wait(10)
+    stack.apps.remove(proc)
+    return killed_at
 
 
 def start_app(

@@ -13,7 +13,6 @@ Every figure of loss and duplication is read from the regions' Postgres and from
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -91,7 +90,7 @@ def relay_crash(stack: Stack, plan: Plan, region: str, inherited_env: Mapping[st
         time.sleep(plan.fault_s)
         load.regions = [r for r in stack.settings if r != region]
         killed_at = time.monotonic()
-        _kill_login(stack, region)
+        recovery.kill_app(stack, region, "login")
         pending = ledger.outbox_event_ids(stack, region)  # what the dead process left behind
         restarted_cut_off = _restart_login(stack, region, inherited_env)
         restarted_at = time.monotonic()
@@ -170,15 +169,6 @@ def _cut_under_load(
     time.sleep(plan.warm_s)
     links.cut(region)
     return links, load, since, time.monotonic()
-
-
-def _kill_login(stack: Stack, region: str) -> None:
-    proc = recovery.find_app(stack, region, "login")
-    if proc is None:
-        raise InfraError(f"no login process running in {region}")
-    proc.popen.send_signal(signal.SIGKILL)
-    proc.popen.wait(10)
-    stack.apps.remove(proc)
 
 
 def _restart_login(stack: Stack, region: str, inherited_env: Mapping[str, str]) -> str:

@@ -10,7 +10,6 @@ Which region answered: a login or refresh answer's access token names its issuin
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections import Counter
@@ -108,7 +107,7 @@ def region_down_behind_front_door(
     load.start()
     watcher.start()
     time.sleep(plan.warm_s)
-    killed_at = _kill_login(stack, home)
+    killed_at = recovery.kill_app(stack, home, "login")
     time.sleep(plan.fault_s)
     restart_at = time.monotonic()
     recovery.start_app(stack, home, "login", inherited_env, timeout=RESTART_TIMEOUT_S)
@@ -121,17 +120,6 @@ def region_down_behind_front_door(
     figures = failover_figures(home, answers, killed_at, restart_at, back_at)
     settle(stack, outcomes, plan, figures)
     return figures
-
-
-def _kill_login(stack: Stack, region: str) -> float:
-    victim = recovery.find_app(stack, region, "login")
-    if victim is None:
-        raise InfraError(f"no login endpoint running in {region}")
-    killed_at = time.monotonic()
-    victim.popen.send_signal(signal.SIGKILL)
-    victim.popen.wait(10)
-    stack.apps.remove(victim)
-    return killed_at
 
 
 def failover_figures(

@@ -11,15 +11,11 @@ import httpx
 import jwt
 
 from schemas import names
-from schemas.names import DEV_PUBLIC_CLIENT_ID
 from schemas.redis_client import make_sync_redis
 from services.devstack.drill import check
-from services.devstack.drill.load import PASSWORD
+from services.devstack.drill.load import CLIENT, PASSWORD
 from services.devstack.process import InfraError
 from services.devstack.stack import INTROSPECTION_CLIENT_ID, Stack
-
-CLIENT = {"client_id": DEV_PUBLIC_CLIENT_ID}
-"""The dev stack's first-party public client, allowed the password grant (issue 12)."""
 
 
 def until(check_fn: Callable[[], object], within_s: float = 60.0, every_s: float = 0.1) -> None:
