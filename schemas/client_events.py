@@ -38,6 +38,8 @@ SECRET_AUTH_METHODS = (AUTH_METHODS[0], AUTH_METHODS[1])
 """RFC 6749 §2.3.1: the client secret in the Authorization header or in the form body."""
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 """The grants a client may be allowed (RFC 6749 §4.3, §6, §4.4)."""
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+"""RFC 6749 §3.3 ``scope-token``: a scope's characters (match with ``fullmatch``)."""
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 """What ``authctl client create`` accepts as a client id (the client's name)."""
 _DIGITS = "0123456789abcdef"

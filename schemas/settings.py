@@ -13,7 +13,6 @@ A bad value raises ``SettingsError`` with one line naming the variable.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +38,7 @@ from pydantic_settings import (
 )
 
 from schemas.broker import BROKER_KINDS, TANSU, BrokerProfile, broker_profile
+from schemas.client_events import SCOPE_TOKEN
 from schemas.dsn import redact
 
 PREFIX = "AUTHPLANE_"
@@ -86,13 +86,10 @@ def _base_url(value: str) -> str:
     return value.rstrip("/")
 
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
-
-
 def _scope_list(value: str) -> str:
     """Space-separated RFC 6749 §3.3 scope-tokens, kept single-spaced."""
     tokens = value.split()
-    bad = [token for token in tokens if not _SCOPE_TOKEN.fullmatch(token)]
+    bad = [token for token in tokens if not SCOPE_TOKEN.fullmatch(token)]
     if bad:
         raise ValueError(f"not RFC 6749 scope values: {bad!r}")
     return " ".join(tokens)

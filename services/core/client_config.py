@@ -10,7 +10,6 @@ without a fragment).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -23,6 +22,7 @@ from schemas.client_events import (
     CLIENT_ID_PATTERN,
     CLIENT_TYPES,
     GRANT_TYPES,
+    SCOPE_TOKEN,
     SECRET_AUTH_METHODS,
     ClientConfiguration,
     ClientRegistered,
@@ -30,8 +30,6 @@ from schemas.client_events import (
 )
 from services.core.clients import ClientRecord
 
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
-"""RFC 6749 §3.3 ``scope-token``."""
 MAX_LIST = 64
 """At most this many grants, scopes or audiences per client (an event stays well under 64 KiB)."""
 

@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import re
-
+from schemas.client_events import SCOPE_TOKEN
 from services.core.clients import ClientRecord
 from services.login.errors import OAuthError
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 MAX_SCOPE_CHARS = 1024
 
 
@@ -35,7 +33,7 @@ def parse_scope(raw: str | None) -> list[str] | None:
     if raw is None:
         return None
     scopes = raw.split(" ")
-    if len(raw) > MAX_SCOPE_CHARS or not all(_SCOPE_TOKEN.fullmatch(s) for s in scopes):
+    if len(raw) > MAX_SCOPE_CHARS or not all(SCOPE_TOKEN.fullmatch(s) for s in scopes):
         raise OAuthError("invalid_scope", "malformed scope")
     return list(dict.fromkeys(scopes))
 
