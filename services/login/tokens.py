@@ -5,19 +5,23 @@ What makes a token valid is defined once in ``services.verifier.signature`` (re-
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
+import orjson
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from schemas.envelope import new_event_id
 from schemas.epoch import epoch_s
 from schemas.names import USER_REVOCATION_SEEN_CLAIM
-from services.core.keys import SigningKey, b64url
+from services.core.keys import PrivateKey, SigningKey, b64url
 
 # Verification lives with the verifier (one definition for introspection and resource servers).
 from services.verifier.signature import ACCESS_TOKEN_TYPE
@@ -78,9 +82,61 @@ def issue_access_token(
         claims["scope"] = ctx.scope
     if ctx.revocation_seen:
         claims[USER_REVOCATION_SEEN_CLAIM] = ctx.revocation_seen
-    headers = {"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
-    token = jwt.encode(claims, key.private_key, algorithm=key.alg, headers=headers)
-    return AccessToken(token=token, jti=jti, expires_in=ttl_s)
+    return AccessToken(token=compact_jws(key, claims), jti=jti, expires_in=ttl_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What signing with one key repeats on every token, done once: the encoded protected
+    header and the algorithm with its checked key."""
+
+    private_key: PrivateKey
+    header: bytes
+    algorithm: Algorithm
+    prepared_key: Any
+
+
+_PREPARED: dict[str, _Prepared] = {}
+_PREPARED_MAX = 8  # a few kids: the signing key and those rotation replaced
+_JSON_SAFE = re.compile(rb"[\x20-\x7e]*")
+"""orjson's compact output equals ``json.dumps(separators=(",", ":"))``'s byte for byte when it is
+printable ASCII only (the same escapes for quotes, backslashes and control characters); other
+output (non-ASCII text, DEL) is written by ``json.dumps``, which escapes it as \\uXXXX."""
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _prepared(key: SigningKey) -> _Prepared:
+    cached = _PREPARED.get(key.kid)
+    if cached is not None and cached.private_key is key.private_key:
+        return cached
+    algorithm = get_default_algorithms()[key.alg]
+    header = {"alg": key.alg, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+    encoded = _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+    prepared = _Prepared(
+        key.private_key, encoded, algorithm, algorithm.prepare_key(key.private_key)
+    )
+    if len(_PREPARED) >= _PREPARED_MAX:
+        _PREPARED.clear()
+    _PREPARED[key.kid] = prepared
+    return prepared
+
+
+def compact_jws(key: SigningKey, claims: dict[str, Any]) -> str:
+    """The JWS Compact Serialization (RFC 7515 §7.1) of ``claims`` signed with ``key``: protected
+    header ``{"alg", "kid", "typ": "at+jwt"}`` (RFC 9068 §2.1), members sorted, JSON without
+    spaces. Byte for byte what ``jwt.encode(claims, key, alg, {"kid", "typ"})`` gives, without
+    re-checking the key and re-encoding the header for every token. ``claims`` holds JSON
+    strings and integers (RFC 7519 NumericDate for ``iat``/``exp``)."""
+    prepared = _prepared(key)
+    payload = orjson.dumps(claims)
+    if _JSON_SAFE.fullmatch(payload) is None:
+        payload = json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = prepared.header + b"." + _b64(payload)
+    signature = prepared.algorithm.sign(signing_input, prepared.prepared_key)
+    return (signing_input + b"." + _b64(signature)).decode()
 
 
 def new_session_id() -> str:

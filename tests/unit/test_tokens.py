@@ -184,3 +184,29 @@ def test_refresh_token_routes_to_its_session_and_is_stored_hashed() -> None:
     assert len(_unb64(secret)) * 8 >= 256
     assert refresh_token_hash(token) == hashlib.sha256(token.encode()).hexdigest()
     assert new_refresh_token("sess-42") != token
+
+
+@pytest.mark.parametrize(
+    "ctx",
+    [
+        TokenContext(ISSUER, "eu", "u-1", "s-1", "web", "openid profile", "r-1", "https://api"),
+        # Non-ASCII and DEL take the other JSON path; PyJWT escapes them as \uXXXX.
+        TokenContext("https://émis.example/\x7f", "eu", "u-\u2028", "s-1", "web", 'a\tb"c\\d'),
+    ],
+    ids=["ascii", "escaped"],
+)
+def test_access_token_is_what_pyjwt_would_sign(signing_key: SigningKey, ctx: TokenContext) -> None:
+    """Verifiers of any stack see the same bytes as from PyJWT's encoder: header, claims and (for
+    the deterministic RS256 and EdDSA) the signature."""
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    token = issue_access_token(signing_key, ctx, ttl_s=300, now=at).token
+    claims = jwt.decode(token, options={"verify_signature": False})
+    headers = {"kid": signing_key.kid, "typ": "at+jwt"}
+    expected = jwt.encode(claims, signing_key.private_key, signing_key.alg, headers)
+    if signing_key.alg == "ES256":  # ECDSA signatures are randomised: compare all but them
+        assert token.rsplit(".", 1)[0] == expected.rsplit(".", 1)[0]
+        public = signing_key.private_key.public_key()
+        options = {"verify_exp": False, "verify_aud": False}
+        assert jwt.decode(token, public, ["ES256"], options=options) == claims  # type: ignore[arg-type]
+    else:
+        assert token == expected
