@@ -45,6 +45,19 @@ end
 return {0, 0}
 """
 
+REFRESH_STATE_LUA = """
+local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
+local disabled = false
+if values[1] then disabled = redis.call('HGET', ARGV[1] .. values[1], ARGV[2]) end
+values[#values + 1] = disabled
+return values
+"""
+"""The refresh grant's one read: the session's fields (ARGV[3..], the first one ``user_id``) and
+then, in the same atomic step, the user's disabled flag (field ARGV[2] of the account hash whose
+key is ARGV[1] followed by the user id), appended last. The account key is derived from the
+session, so it cannot be passed in KEYS; a single Redis (not a cluster) is what the login
+endpoint uses."""
+
 SESSION_LUA = """
 for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIREAT', KEYS[1], ARGV[1])

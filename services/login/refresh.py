@@ -23,7 +23,6 @@ session's scope, or the subset the request asks for, and its audience (SessionSt
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,12 +138,13 @@ class RefreshGrant:
     ) -> None:
         """invalid_grant for a revoked session, reuse (recorded first) or a disabled user."""
         try:
-            revoked, disabled = await asyncio.gather(
-                self.revocations.session_revoked(
-                    state.user_id, session_id, state.started_at_ms, state.revocation_seen
-                ),
-                self.accounts.user_disabled(state.user_id),
+            revoked = await self.revocations.session_revoked(
+                state.user_id, session_id, state.started_at_ms, state.revocation_seen
             )
+            # Read with the session from Redis; from the account store after a Postgres read.
+            disabled = state.user_disabled
+            if disabled is None:
+                disabled = await self.accounts.user_disabled(state.user_id)
         except StoreUnavailable:
             raise Unavailable("account store unreachable, try again") from None
         if revoked:

@@ -1,16 +1,17 @@
 """What the refresh grant needs to know about one session, from this region's projections.
 
-Redis: one HMGET of ``sess:v1:{sid}`` (the session, its current and previous refresh hash, last
-activity, and who spent the presented hash). Postgres (when Redis errors): the same answers from
-sessions_v1 and refresh_tokens_v1.
+Redis: one script (services.login.lua.REFRESH_STATE_LUA) reads ``sess:v1:{sid}`` (the session, its
+current and previous refresh hash, last activity, and who spent the presented hash) and the
+user's disabled flag in one round trip. Postgres (when Redis errors): the same session answers
+from sessions_v1 and refresh_tokens_v1; the flag is then left to the account store.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import or_, select
@@ -21,6 +22,7 @@ from schemas.envelope import event_time_ms
 from schemas.epoch import epoch_ms, epoch_s
 from services.core.readmodel import StoreUnavailable, optional_text, read_with_fallback
 from services.login.errors import Unavailable
+from services.login.lua import REFRESH_STATE_LUA
 
 _SESSION_FIELDS = (
     "user_id",
@@ -58,6 +60,9 @@ class RefreshState:
     """SessionStarted.scope: what the session was granted ("" for none, or logged before)."""
     audience: str = ""
     """SessionStarted.audience ("" for sessions logged before it existed)."""
+    user_disabled: bool | None = None
+    """Whether the user is disabled, read with the session (Redis); None when the state came
+    from Postgres: the caller asks the account store (services.login.account)."""
 
 
 class RefreshStates:
@@ -67,6 +72,8 @@ class RefreshStates:
     def __init__(self, redis: Redis, engine: AsyncEngine) -> None:
         self._redis = redis
         self._engine = engine
+        self._read = redis.register_script(REFRESH_STATE_LUA)
+        self._account_prefix = names.redis_account_key("")
 
     async def load(self, session_id: str, presented: str) -> RefreshState | None:
         """The session's refresh state for the ``presented`` hash, or None if this region has not
@@ -97,7 +104,8 @@ class RefreshStates:
             names.redis_session_issued_field(presented),
         ]
         key = names.redis_session_key(session_id)
-        values = await cast(Awaitable[list[Any]], self._redis.hmget(key, fields))
+        args = [self._account_prefix, names.ACCOUNT_DISABLED_FIELD, *fields]
+        values = await self._read(keys=[key], args=args)
         return _from_redis([optional_text(v) for v in values], presented)
 
 
@@ -113,7 +121,7 @@ def _from_redis(values: list[str | None], presented: str) -> RefreshState | None
     user_id, client_id, started, expires, current, previous, active, seen, scope, audience = values[
         :10
     ]
-    spent_by, issued = values[10:]
+    spent_by, issued, disabled = values[10:]
     if user_id is None or started is None or expires is None or current is None:
         return None  # absent, or only partly projected: not known yet
     started_ms = int(started) * 1000  # whole seconds, like an access token's iat
@@ -131,6 +139,7 @@ def _from_redis(values: list[str | None], presented: str) -> RefreshState | None
         presented_live=spent_by is None and (is_current or issued is not None),
         scope=scope or "",
         audience=audience or "",
+        user_disabled=disabled == "1",
     )
 
 
