@@ -115,8 +115,9 @@ class Attempts:
 
     async def settle(self, reservation: Reservation, failure: tuple[str, int] | None) -> None:
         """Drop the reservation; with ``failure`` (event id, epoch ms) count that failure in the
-        same windows in the same MULTI, the member and score the projector will write too."""
-        pipe = self._redis.pipeline(transaction=True)
+        same windows in the same MULTI, the member and score the projector will write too.
+        Without ``failure`` the removals need no MULTI: each only drops this check's own hold."""
+        pipe = self._redis.pipeline(transaction=failure is not None)
         for failures_key, held_key in reservation.windows:
             if failure is not None:
                 # No expiry here: the projector's write of the same event sets it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 
 import pytest
@@ -114,3 +115,22 @@ async def test_hash_in_the_pool_prepares_too(verifier: PasswordVerifier) -> None
     assert PasswordHasher().verify(await verifier.hash(NFD), NFC)
     with pytest.raises(PasswordRejected):
         await verifier.hash("\x00")
+
+
+async def test_an_ascii_password_is_prepared_without_waiting_for_the_argon2_pool() -> None:
+    """A login's preparation must not queue behind the password checks already in the pool
+    (RFC 8265 leaves printable ASCII as it is); other text is still prepared in the pool."""
+    one_thread = PasswordVerifier(CHEAP.model_copy(update={"argon2_threads": 1}))
+    try:
+        stored = hash_password(CHEAP, "correct horse")
+        checking = asyncio.ensure_future(one_thread.check(stored, "correct horse"))
+        await asyncio.sleep(0)  # the check now holds the pool's only thread
+        assert await one_thread.prepare("correct horse") == "correct horse"
+        assert not checking.done()
+        assert await one_thread.prepare(NFD) == NFC
+        assert checking.done()
+        assert (await checking).matches
+        with pytest.raises(PasswordRejected):
+            await one_thread.prepare("x" * (MAX_PASSWORD_CHARS + 1))
+    finally:
+        one_thread.close()
