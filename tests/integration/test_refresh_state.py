@@ -29,7 +29,7 @@ async def _state(redis_url: str, dsn: str, account: dict[str, str] | None) -> Re
             },
         )
         if account is not None:
-            await redis.hset(names.redis_account_key(USER), mapping=account)
+            await redis.hset(names.redis_account_key(USER), mapping=dict(account.items()))
         return await RefreshStates(redis, engine).load(SESSION, PRESENTED)
     finally:
         await redis.aclose()
