@@ -22,32 +22,12 @@ import contextlib
 
 from redis.asyncio import Redis
 
-from schemas import names
+from schemas import names, session_hash
 from schemas.envelope import Envelope
 from schemas.epoch import epoch_ms, epoch_s, epoch_s_ceil
 from schemas.events import SessionRevoked, SessionStarted, TokenRefreshed
 from services.core.readmodel import REDIS_ERRORS
 from services.login.lua import ISSUED_LUA, REVOKED_LUA, SESSION_LUA
-
-
-def session_fields(envelope: Envelope) -> dict[str, str]:
-    """The fields of ``sess:v1:{sid}`` the refresh grant needs, as the session projection
-    writes them (epoch seconds, the start's hash as the current one)."""
-    payload: SessionStarted = envelope.payload
-    fields = {
-        "session_id": payload.session_id,
-        "user_id": envelope.user_id,
-        "client_id": payload.client_id,
-        "started_at": str(epoch_s(envelope.occurred_at)),
-        names.SESSION_EXPIRES_FIELD: str(epoch_s(payload.expires_at)),
-        names.SESSION_REFRESH_HASH_FIELD: payload.refresh_token_hash,
-    }
-    # Only when set, as the projection writes them.
-    if payload.scope:
-        fields[names.SESSION_SCOPE_FIELD] = payload.scope
-    if payload.audience:
-        fields[names.SESSION_AUDIENCE_FIELD] = payload.audience
-    return fields
 
 
 class OwnWrites:
@@ -61,7 +41,7 @@ class OwnWrites:
     async def session_started(self, envelope: Envelope) -> None:
         payload: SessionStarted = envelope.payload
         args: list[str | int] = [epoch_s(payload.expires_at)]
-        for field, value in session_fields(envelope).items():
+        for field, value in session_hash.refresh_fields(envelope).items():
             args += [field, value]
         key = names.redis_session_key(payload.session_id)
         with contextlib.suppress(*REDIS_ERRORS):

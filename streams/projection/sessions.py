@@ -1,6 +1,7 @@
 """session.started -> sessions_v1, ``sess:v1:{sid}`` and the user's ``usess:v1:{uid}`` index.
 
-The session hash only ever gains the start fields here; revocation (another projection) writes
+The session hash only ever gains the start fields here (``schemas.session_hash``: only what a
+reader uses); revocation (another projection) writes
 its own fields into the same hash, so a start delivered after a revocation never clears it.
 Session ids are random, but should two starts ever share one, the earliest start event wins
 (in the row, the hash and the index score), so the outcome does not depend on delivery order.
@@ -8,7 +9,7 @@ Session ids are random, but should two starts ever share one, the earliest start
 
 from __future__ import annotations
 
-from schemas import names
+from schemas import names, session_hash
 from schemas.epoch import epoch_ms, epoch_s
 from schemas.events import SessionStarted
 from streams.operations import Operation, PgUpsertMin, RedisHashSetIfLower, RedisSortedSetAdd
@@ -34,30 +35,12 @@ def reduce(record: Record) -> list[Operation]:
         "audience": payload.audience,
     }
     expires_at = epoch_s(payload.expires_at)
-    cached = {
-        "session_id": payload.session_id,
-        "user_id": event.user_id,
-        "client_id": payload.client_id,
-        "origin_region": event.origin_region,
-        "started_at": str(epoch_s(event.occurred_at)),
-        names.SESSION_EXPIRES_FIELD: str(expires_at),
-        "refresh_token_hash": payload.refresh_token_hash,
-        "access_jti": payload.access_jti,
-        "signing_kid": payload.signing_kid,
-        "start_event_id": event.event_id,
-    }
-    if payload.scope:
-        cached[names.SESSION_SCOPE_FIELD] = payload.scope
-    if payload.audience:
-        cached[names.SESSION_AUDIENCE_FIELD] = payload.audience
-    if payload.user_revocation_seen:  # absent (not "") for sessions logged before it existed
-        cached[names.SESSION_REVOCATION_SEEN_FIELD] = payload.user_revocation_seen
     return [
         PgUpsertMin(names.TABLE_SESSIONS, row, key="session_id", compare="start_event_id"),
         RedisHashSetIfLower(
             names.redis_session_key(payload.session_id),
-            cached,
-            compare_field="start_event_id",
+            session_hash.projected_fields(event),
+            compare_field=session_hash.START_EVENT_FIELD,
             expire_at=expires_at,
         ),
         RedisSortedSetAdd(
