@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.exceptions._base import DataError as ArgumentError
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -61,9 +62,10 @@ class PostgresExecutor:
     async def apply(self, operations: Sequence[PgOperation]) -> None:
         """Apply the batch in one transaction.
 
-        Raises ``StoreRejected`` (the data: a constraint, a bad value, an event id already taken
-        by a different body), ``StoreDown`` (the server or the connection) or
-        ``StoreUnavailable`` (neither proven), and ``TypeError`` for an unknown operation type.
+        Raises ``StoreRejected`` (the data: a constraint, a bad value, a value JSON cannot carry,
+        an event id already taken by a different body), ``StoreDown`` (the server or the
+        connection) or ``StoreUnavailable`` (neither proven), and ``TypeError`` for an unknown
+        operation type.
         """
         plan = Plan()
         for op in operations:
@@ -93,6 +95,8 @@ class PostgresExecutor:
             raise StoreUnavailable("postgres", _describe(exc)) from exc
         except (OSError, TimeoutError) as exc:
             raise StoreDown("postgres", _describe(exc)) from exc
+        except orjson.JSONEncodeError as exc:  # a value JSON cannot carry (an int over 64 bits)
+            raise StoreRejected("postgres", _describe(exc)) from exc
 
 
 _PLAN: dict[type, Callable[[Plan, Any], None]] = {
@@ -111,8 +115,8 @@ async def _refuse_differing_duplicates(conn: AsyncConnection, bodies: dict[str, 
     # Identical copies (redelivery, replay, producer retries) pass as before.
     if not bodies:
         return
-    ids = list(bodies)
-    params = {"ids": ids, "bodies": [bodies[i] for i in ids]}
+    rows = ({"event_id": event_id, "body": body} for event_id, body in bodies.items())
+    params = {sql.ROWS_PARAMETER: sql.rows_json(rows)}
     differing = (await conn.execute(sql.DIFFERING_BODIES, params)).scalar()
     if differing is not None:
         raise StoreRejected("postgres", differing_body(str(differing)))

@@ -1,6 +1,6 @@
 """One batch of Postgres operations as the statements that apply it, in the order they run.
 
-Order-free rows are grouped into one ``unnest`` statement per table and kind (inserts, then
+Order-free rows are grouped into one bulk statement per table and kind (inserts, then
 upserts); the log-ordered operations follow in batch order: the refresh spends (after the
 grouped rows, a session's first token row among them), then the unlock's failure drops (after
 the batch's own failure inserts).
@@ -8,7 +8,7 @@ the batch's own failure inserts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import TextClause
@@ -34,8 +34,10 @@ class Plan:
     def __init__(self) -> None:
         self.archived: dict[str, bytes] = {}
         """Event id -> exact bytes of the events this batch archives."""
-        self._ignored: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-        self._upserts: dict[_UpsertGroup, dict[Any, Row]] = {}
+        # Rows are the operations' own mappings (operations are immutable; nothing here writes
+        # to a row), grouped without copying.
+        self._ignored: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+        self._upserts: dict[_UpsertGroup, dict[Any, Mapping[str, Any]]] = {}
         self._spends: list[PgRefreshSpend] = []
         self._drops: list[PgFailuresDropBefore] = []
 
@@ -48,7 +50,7 @@ class Plan:
             event_id, body = str(op.row["event_id"]), bytes(op.row["body"])
             if self.archived.setdefault(event_id, body) != body:
                 raise StoreRejected("postgres", differing_body(event_id))
-        self._ignored.setdefault((op.table, tuple(op.row)), []).append(dict(op.row))
+        self._ignored.setdefault((op.table, tuple(op.row)), []).append(op.row)
 
     def upsert_min(self, op: PgUpsertMin) -> None:
         self._keep_winner(op, highest=False)
@@ -70,21 +72,21 @@ class Plan:
         key = op.row[op.key]
         current = by_key.get(key)
         if current is None:
-            by_key[key] = dict(op.row)
+            by_key[key] = op.row
             return
         new, old = op.row[op.compare], current[op.compare]
         if (new > old) if highest else (new < old):
-            by_key[key] = dict(op.row)
+            by_key[key] = op.row
 
     def statements(self) -> Iterator[tuple[TextClause, Row | list[Row]]]:
         """(statement, parameters) in execution order; a list of parameter sets runs as
         executemany, strictly in order on one connection."""
         for (table, columns), rows in self._ignored.items():
             statement = sql.insert_ignore(table, columns)
-            yield statement.sql, statement.arrays(rows)
+            yield statement.sql, statement.params(rows)
         for (highest, table, key, compare, columns), by_key in self._upserts.items():
             statement = sql.upsert(table, key, compare, columns, highest)
-            yield statement.sql, statement.arrays(list(by_key.values()))
+            yield statement.sql, statement.params(list(by_key.values()))
         if self._spends:
             yield sql.REFRESH_SPEND, [sql.spend_params(op) for op in self._spends]
         if self._drops:
