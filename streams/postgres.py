@@ -77,7 +77,7 @@ class PostgresExecutor:
             return
         try:
             async with self._engine.begin() as conn:
-                await _refuse_differing_duplicates(conn, plan.archived)
+                await _refuse_differing_duplicates(conn, plan.archived_params())
                 for statement, params in plan.statements():
                     await conn.execute(statement, params)
         except (IntegrityError, DataError) as exc:
@@ -109,14 +109,12 @@ _PLAN: dict[type, Callable[[Plan, Any], None]] = {
 """Operation type -> the ``Plan`` method that takes it into the batch."""
 
 
-async def _refuse_differing_duplicates(conn: AsyncConnection, bodies: dict[str, bytes]) -> None:
+async def _refuse_differing_duplicates(conn: AsyncConnection, params: dict[str, Any]) -> None:
     # The first body archived under an event id wins; a later, different event under the same id
     # is refused (dead-lettered), not applied: its other effects would mix two events' data.
     # Identical copies (redelivery, replay, producer retries) pass as before.
-    if not bodies:
+    if not params:
         return
-    rows = ({"event_id": event_id, "body": body} for event_id, body in bodies.items())
-    params = {sql.ROWS_PARAMETER: sql.rows_json(rows)}
     differing = (await conn.execute(sql.DIFFERING_BODIES, params)).scalar()
     if differing is not None:
         raise StoreRejected("postgres", differing_body(str(differing)))

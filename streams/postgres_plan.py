@@ -40,6 +40,7 @@ class Plan:
         self._upserts: dict[_UpsertGroup, dict[Any, Mapping[str, Any]]] = {}
         self._spends: list[PgRefreshSpend] = []
         self._drops: list[PgFailuresDropBefore] = []
+        self._ignored_params: dict[tuple[str, tuple[str, ...]], Row] = {}
 
     def __bool__(self) -> bool:
         return bool(self._ignored or self._upserts or self._spends or self._drops)
@@ -78,12 +79,31 @@ class Plan:
         if (new > old) if highest else (new < old):
             by_key[key] = op.row
 
+    def archived_params(self) -> Row:
+        """``sql.DIFFERING_BODIES``'s parameters for the events this batch archives (``{}`` if
+        none): the archive insert's own JSON document when one statement archives them all (the
+        check reads only ``event_id`` and ``body`` of each row), so the bodies are encoded once."""
+        if not self.archived:
+            return {}
+        groups = [group for group in self._ignored if group[0] == names.TABLE_EVENT_ARCHIVE]
+        if len(groups) == 1:
+            return self._insert_params(groups[0])
+        rows = ({"event_id": i, "body": body} for i, body in self.archived.items())
+        return {sql.ROWS_PARAMETER: sql.rows_json(rows)}
+
+    def _insert_params(self, group: tuple[str, tuple[str, ...]]) -> Row:
+        params = self._ignored_params.get(group)
+        if params is None:
+            table, columns = group
+            params = sql.insert_ignore(table, columns).params(self._ignored[group])
+            self._ignored_params[group] = params
+        return params
+
     def statements(self) -> Iterator[tuple[TextClause, Row | list[Row]]]:
         """(statement, parameters) in execution order; a list of parameter sets runs as
         executemany, strictly in order on one connection."""
-        for (table, columns), rows in self._ignored.items():
-            statement = sql.insert_ignore(table, columns)
-            yield statement.sql, statement.params(rows)
+        for table, columns in self._ignored:
+            yield sql.insert_ignore(table, columns).sql, self._insert_params((table, columns))
         for (highest, table, key, compare, columns), by_key in self._upserts.items():
             statement = sql.upsert(table, key, compare, columns, highest)
             yield statement.sql, statement.params(list(by_key.values()))
