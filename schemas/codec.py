@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +40,13 @@ UNSTORABLE_SCREEN = re.compile(rb"\\u0000|\x00|[0-9]{19}")
 """Matches every JSON text that could hold what ``refuse_unstorable`` refuses, so the walk runs
 only on those: U+0000 can only be written ``\\u0000`` in JSON (a raw NUL byte is not JSON at
 all), and every integer outside signed 64 bits has at least 19 digits. A match is no verdict
-(a digit run inside a string matches too); it only sends the document to the exact check."""
+(a digit run inside a string matches too); it only sends the document to the exact check.
+``may_be_unstorable`` answers the same question without the regex engine."""
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x2E for byte in range(256))
+"""A ``bytes.translate`` table: every ASCII digit becomes ``0``, every other byte ``.``."""
+_LONG_DIGIT_RUN = b"0" * 19
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""Exactly the strings ``str(uuid.UUID(s)) == s`` holds for: lowercase, hyphenated, 36 long."""
 FORBIDDEN_CHAR = "\x00"
 """No string in an event may hold U+0000: Postgres text cannot store it, and many consumers
 (C strings, log lines) cut the string there. Other control characters are stored faithfully."""
@@ -87,9 +92,16 @@ def decode(data: bytes, catalog: Catalog = CURRENT) -> Envelope:
         raise DecodeError(f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise DecodeError("event is not a JSON object")
-    if UNSTORABLE_SCREEN.search(data) is not None:
+    if may_be_unstorable(data):
         refuse_unstorable(raw, "event")
     return envelope_from_dict(raw, catalog)
+
+
+def may_be_unstorable(data: bytes) -> bool:
+    """Whether ``UNSTORABLE_SCREEN`` matches ``data`` (the same verdict for every input), found
+    with byte searches instead of the regex engine: the regex tries its 19-digit branch at every
+    position and cost more than parsing the JSON itself (12.5 vs 7.4 us for a 481-byte event)."""
+    return b"\\u0000" in data or b"\x00" in data or _LONG_DIGIT_RUN in data.translate(_DIGITS_ONLY)
 
 
 def refuse_unstorable(value: Any, where: str) -> None:
@@ -113,9 +125,12 @@ def refuse_unstorable(value: Any, where: str) -> None:
             refuse_unstorable(item, f"an item of {where}")
 
 
+_ENVELOPE_KEYS = frozenset(ENVELOPE_FIELDS)
+
+
 def envelope_from_dict(raw: dict[str, Any], catalog: Catalog = CURRENT) -> Envelope:
-    missing = [name for name in ENVELOPE_FIELDS if name not in raw]
-    if missing:
+    if not raw.keys() >= _ENVELOPE_KEYS:
+        missing = [name for name in ENVELOPE_FIELDS if name not in raw]
         raise DecodeError(f"envelope lacks {', '.join(missing)}")
     event_type, version = raw["type"], raw["version"]
     if not isinstance(event_type, str) or type(version) is not int:
@@ -147,31 +162,41 @@ def envelope_from_dict(raw: dict[str, Any], catalog: Catalog = CURRENT) -> Envel
 def _build_payload(cls: type[Any], payload: Mapping[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     for name, convert, has_default in _field_converters(cls):
-        if name not in payload:
+        value = payload.get(name, _ABSENT)
+        if value is _ABSENT:
             if has_default:
                 continue
             raise DecodeError(f"{cls.TYPE} payload lacks {name}")
-        kwargs[name] = convert(payload[name], name)
+        if convert is None:  # a plain string field, checked here: the most common by far
+            if not isinstance(value, str):
+                raise DecodeError(f"{name} must be a string")
+            kwargs[name] = value
+        else:
+            kwargs[name] = convert(value, name)
     return cls(**kwargs)
 
 
 Converter = Callable[[Any, str], Any]
+_ABSENT = object()
 
 
-_CONVERTERS: dict[type[Any], tuple[tuple[str, Converter, bool], ...]] = {}
+_CONVERTERS: dict[type[Any], tuple[tuple[str, Converter | None, bool], ...]] = {}
 
 
-def _field_converters(cls: type[Any]) -> tuple[tuple[str, Converter, bool], ...]:
+def _field_converters(cls: type[Any]) -> tuple[tuple[str, Converter | None, bool], ...]:
+    """(field name, its converter or None for a plain string, whether it has a default) per
+    field of ``cls``, in order; computed once per class."""
     cached = _CONVERTERS.get(cls)
     if cached is not None:
         return cached
     hints = typing.get_type_hints(cls)
-    out = []
+    out: list[tuple[str, Converter | None, bool]] = []
     for f in dataclasses.fields(cls):
         has_default = (
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         )
-        out.append((f.name, _converter_for(hints[f.name]), has_default))
+        convert = _converter_for(hints[f.name])
+        out.append((f.name, None if convert is _string else convert, has_default))
     _CONVERTERS[cls] = tuple(out)
     return _CONVERTERS[cls]
 
@@ -211,13 +236,9 @@ def _text(value: Any, name: str) -> str:
 def _event_id(value: Any) -> str:
     # Stored in Postgres UUID columns and compared as text for "earliest wins": only the canonical
     # lowercase form is accepted, so a malformed id is dead-lettered here, not crashing an insert.
-    try:
-        canonical = str(uuid.UUID(value)) if isinstance(value, str) else None
-    except ValueError:
-        canonical = None
-    if canonical is None or canonical != value:
+    if not isinstance(value, str) or _CANONICAL_UUID.fullmatch(value) is None:
         raise DecodeError("event_id must be a canonical lowercase UUID")
-    return canonical
+    return value
 
 
 def _integer(value: Any, name: str) -> int:

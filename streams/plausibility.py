@@ -13,6 +13,7 @@ old events, and a time in the past only makes an event count for less.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from datetime import UTC, datetime, timedelta
 
 from schemas.epoch import from_epoch_ms
@@ -38,29 +39,50 @@ def implausibility(
     envelope = record.envelope
     if envelope.occurred_at > latest:
         return _too_late("occurred_at", envelope.occurred_at, latest)
-    deadline = _add(envelope.occurred_at, MAX_SESSION_TTL_S + max_skew_s)
-    for name, value in _payload_times(envelope.payload):
-        bound = latest if name in MOMENT_FIELDS else deadline
+    payload = envelope.payload
+    deadline: datetime | None = None
+    for name in _time_fields(type(payload)):
+        value = getattr(payload, name)
+        if not isinstance(value, datetime):
+            continue  # an optional time left out
+        if name in MOMENT_FIELDS:
+            bound = latest
+        else:
+            if deadline is None:
+                deadline = _add(envelope.occurred_at, MAX_SESSION_TTL_S + max_skew_s)
+            bound = deadline
         if value > bound:
             return _too_late(name, value, bound)
     return None
 
 
-def _payload_times(payload: object) -> list[tuple[str, datetime]]:
-    values = ((name, getattr(payload, name)) for name in _field_names(type(payload)))
-    return [(name, value) for name, value in values if isinstance(value, datetime)]
+_TIME_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    # Every field is still read and type-checked per event; only the class's field list (the
-    # same for every event of a type) is looked up once.
-    names = _FIELD_NAMES.get(cls)
+def _time_fields(cls: type) -> tuple[str, ...]:
+    """The fields of payload class ``cls`` whose declared type admits a ``datetime``, in field
+    order; looked up once per class. The codec builds every payload to its declared types, so no
+    other field can hold a time; for a class without resolvable hints every field is returned
+    (each value is still type-checked per event)."""
+    names = _TIME_FIELDS.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        names = _TIME_FIELDS[cls] = _fields_admitting_time(cls)
     return names
+
+
+def _fields_admitting_time(cls: type) -> tuple[str, ...]:
+    fields = dataclasses.fields(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return tuple(f.name for f in fields)
+    return tuple(f.name for f in fields if _admits_time(hints.get(f.name, datetime)))
+
+
+def _admits_time(hint: object) -> bool:
+    if hint is datetime or hint is typing.Any:
+        return True
+    return any(_admits_time(arg) for arg in typing.get_args(hint))
 
 
 def _add(moment: datetime, seconds: float) -> datetime:

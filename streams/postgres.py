@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.exceptions._base import DataError as ArgumentError
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -61,9 +62,10 @@ class PostgresExecutor:
     async def apply(self, operations: Sequence[PgOperation]) -> None:
         """Apply the batch in one transaction.
 
-        Raises ``StoreRejected`` (the data: a constraint, a bad value, an event id already taken
-        by a different body), ``StoreDown`` (the server or the connection) or
-        ``StoreUnavailable`` (neither proven), and ``TypeError`` for an unknown operation type.
+        Raises ``StoreRejected`` (the data: a constraint, a bad value, a value JSON cannot carry,
+        an event id already taken by a different body), ``StoreDown`` (the server or the
+        connection) or ``StoreUnavailable`` (neither proven), and ``TypeError`` for an unknown
+        operation type.
         """
         plan = Plan()
         for op in operations:
@@ -75,7 +77,7 @@ class PostgresExecutor:
             return
         try:
             async with self._engine.begin() as conn:
-                await _refuse_differing_duplicates(conn, plan.archived)
+                await _refuse_differing_duplicates(conn, plan.archived_params())
                 for statement, params in plan.statements():
                     await conn.execute(statement, params)
         except (IntegrityError, DataError) as exc:
@@ -93,6 +95,8 @@ class PostgresExecutor:
             raise StoreUnavailable("postgres", _describe(exc)) from exc
         except (OSError, TimeoutError) as exc:
             raise StoreDown("postgres", _describe(exc)) from exc
+        except orjson.JSONEncodeError as exc:  # a value JSON cannot carry (an int over 64 bits)
+            raise StoreRejected("postgres", _describe(exc)) from exc
 
 
 _PLAN: dict[type, Callable[[Plan, Any], None]] = {
@@ -105,14 +109,12 @@ _PLAN: dict[type, Callable[[Plan, Any], None]] = {
 """Operation type -> the ``Plan`` method that takes it into the batch."""
 
 
-async def _refuse_differing_duplicates(conn: AsyncConnection, bodies: dict[str, bytes]) -> None:
+async def _refuse_differing_duplicates(conn: AsyncConnection, params: dict[str, Any]) -> None:
     # The first body archived under an event id wins; a later, different event under the same id
     # is refused (dead-lettered), not applied: its other effects would mix two events' data.
     # Identical copies (redelivery, replay, producer retries) pass as before.
-    if not bodies:
+    if not params:
         return
-    ids = list(bodies)
-    params = {"ids": ids, "bodies": [bodies[i] for i in ids]}
     differing = (await conn.execute(sql.DIFFERING_BODIES, params)).scalar()
     if differing is not None:
         raise StoreRejected("postgres", differing_body(str(differing)))

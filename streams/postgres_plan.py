@@ -1,6 +1,6 @@
 """One batch of Postgres operations as the statements that apply it, in the order they run.
 
-Order-free rows are grouped into one ``unnest`` statement per table and kind (inserts, then
+Order-free rows are grouped into one bulk statement per table and kind (inserts, then
 upserts); the log-ordered operations follow in batch order: the refresh spends (after the
 grouped rows, a session's first token row among them), then the unlock's failure drops (after
 the batch's own failure inserts).
@@ -8,7 +8,7 @@ the batch's own failure inserts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import TextClause
@@ -34,10 +34,13 @@ class Plan:
     def __init__(self) -> None:
         self.archived: dict[str, bytes] = {}
         """Event id -> exact bytes of the events this batch archives."""
-        self._ignored: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-        self._upserts: dict[_UpsertGroup, dict[Any, Row]] = {}
+        # Rows are the operations' own mappings (operations are immutable; nothing here writes
+        # to a row), grouped without copying.
+        self._ignored: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+        self._upserts: dict[_UpsertGroup, dict[Any, Mapping[str, Any]]] = {}
         self._spends: list[PgRefreshSpend] = []
         self._drops: list[PgFailuresDropBefore] = []
+        self._ignored_params: dict[tuple[str, tuple[str, ...]], Row] = {}
 
     def __bool__(self) -> bool:
         return bool(self._ignored or self._upserts or self._spends or self._drops)
@@ -48,7 +51,7 @@ class Plan:
             event_id, body = str(op.row["event_id"]), bytes(op.row["body"])
             if self.archived.setdefault(event_id, body) != body:
                 raise StoreRejected("postgres", differing_body(event_id))
-        self._ignored.setdefault((op.table, tuple(op.row)), []).append(dict(op.row))
+        self._ignored.setdefault((op.table, tuple(op.row)), []).append(op.row)
 
     def upsert_min(self, op: PgUpsertMin) -> None:
         self._keep_winner(op, highest=False)
@@ -70,21 +73,40 @@ class Plan:
         key = op.row[op.key]
         current = by_key.get(key)
         if current is None:
-            by_key[key] = dict(op.row)
+            by_key[key] = op.row
             return
         new, old = op.row[op.compare], current[op.compare]
         if (new > old) if highest else (new < old):
-            by_key[key] = dict(op.row)
+            by_key[key] = op.row
+
+    def archived_params(self) -> Row:
+        """``sql.DIFFERING_BODIES``'s parameters for the events this batch archives (``{}`` if
+        none): the archive insert's own JSON document when one statement archives them all (the
+        check reads only ``event_id`` and ``body`` of each row), so the bodies are encoded once."""
+        if not self.archived:
+            return {}
+        groups = [group for group in self._ignored if group[0] == names.TABLE_EVENT_ARCHIVE]
+        if len(groups) == 1:
+            return self._insert_params(groups[0])
+        rows = ({"event_id": i, "body": body} for i, body in self.archived.items())
+        return {sql.ROWS_PARAMETER: sql.rows_json(rows)}
+
+    def _insert_params(self, group: tuple[str, tuple[str, ...]]) -> Row:
+        params = self._ignored_params.get(group)
+        if params is None:
+            table, columns = group
+            params = sql.insert_ignore(table, columns).params(self._ignored[group])
+            self._ignored_params[group] = params
+        return params
 
     def statements(self) -> Iterator[tuple[TextClause, Row | list[Row]]]:
         """(statement, parameters) in execution order; a list of parameter sets runs as
         executemany, strictly in order on one connection."""
-        for (table, columns), rows in self._ignored.items():
-            statement = sql.insert_ignore(table, columns)
-            yield statement.sql, statement.arrays(rows)
+        for table, columns in self._ignored:
+            yield sql.insert_ignore(table, columns).sql, self._insert_params((table, columns))
         for (highest, table, key, compare, columns), by_key in self._upserts.items():
             statement = sql.upsert(table, key, compare, columns, highest)
-            yield statement.sql, statement.arrays(list(by_key.values()))
+            yield statement.sql, statement.params(list(by_key.values()))
         if self._spends:
             yield sql.REFRESH_SPEND, [sql.spend_params(op) for op in self._spends]
         if self._drops:

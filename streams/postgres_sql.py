@@ -1,13 +1,17 @@
 """The SQL the Postgres executor runs, one statement per kind of operation.
 
-Rows travel as one array per column through ``unnest``: a single fixed statement per table and
-column set (prepared once, cached by asyncpg) instead of SQL that grows with the batch. Measured
-here it wrote about twice the rows per second of SQLAlchemy's multi-row VALUES. Identifiers come
-from ``schemas.tables`` / ``schemas.names``, never from events; every value is a bound parameter.
+A batch's rows travel as one JSON array in one parameter, unpacked in the server by
+``json_to_recordset`` with the columns' own types: a single fixed statement per table and column
+set (prepared once, cached by asyncpg) instead of SQL that grows with the batch. Measured here,
+per row of ``sessions_v1`` (13 columns) in the projector's process: 10.6 us of CPU as one array
+per column through ``unnest`` (asyncpg encodes every element of every array in turn), 5.7 us
+through COPY into a temporary table, 1.9 us as one orjson document. Identifiers come from
+``schemas.tables`` / ``schemas.names``, never from events; every value is a bound parameter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -23,34 +27,63 @@ from streams.operations import PgFailuresDropBefore, PgRefreshSpend
 Row = dict[str, Any]
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _QUOTE = _DIALECT.identifier_preparer.quote
+ROWS_PARAMETER = "rows"
+"""The one bound parameter of every bulk statement: the rows as a JSON array of objects."""
+
+
+def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
+    """``rows`` as the JSON text a bulk statement takes: column name -> value per row.
+
+    Aware datetimes become RFC 3339 text with their offset (naive ones are taken as UTC), bytes
+    become bytea hex input (``\\x...``), None becomes null. Raises ``orjson.JSONEncodeError``
+    (a ``TypeError``) for a value JSON cannot carry, e.g. an integer over 64 bits.
+    """
+    objects = [row if type(row) is dict else dict(row) for row in rows]  # orjson takes dicts
+    return orjson.dumps(objects, default=_bytea_hex, option=orjson.OPT_NAIVE_UTC).decode()
+
+
+def _bytea_hex(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + value.hex()
+    raise TypeError(f"{type(value).__name__} cannot be stored through JSON")
 
 
 @dataclass(frozen=True)
-class Unnest:
-    """One INSERT ... SELECT FROM unnest(...) statement and the columns it takes, in order."""
+class BulkRows:
+    """One INSERT ... SELECT FROM json_to_recordset(...) statement and the columns it takes."""
 
     sql: TextClause
     columns: tuple[str, ...]
     json_columns: frozenset[str]
 
-    def arrays(self, rows: list[Row]) -> Row:
-        """The statement's parameters: ``c{i}`` -> the i-th column's values of ``rows``."""
-        arrays: Row = {}
-        for i, name in enumerate(self.columns):
-            values = [row[name] for row in rows]
-            if name in self.json_columns:
-                values = [orjson.dumps(v).decode() for v in values]
-            arrays[f"c{i}"] = values
-        return arrays
+    def params(self, rows: list[Mapping[str, Any]]) -> Row:
+        """The statement's parameters for ``rows`` (each holding at least ``columns``)."""
+        if self.json_columns:  # JSONB values travel as their JSON text, cast in the server
+            rows = [
+                {
+                    name: orjson.dumps(row[name]).decode()
+                    if name in self.json_columns
+                    else row[name]
+                    for name in self.columns
+                }
+                for row in rows
+            ]
+        return {ROWS_PARAMETER: rows_json(rows)}
 
 
-def _unnest_insert(table: str, columns: tuple[str, ...], on_conflict: str) -> Unnest:
+def _bulk_insert(table: str, columns: tuple[str, ...], on_conflict: str) -> BulkRows:
     t = metadata.tables[table]
-    listed = ", ".join(_QUOTE(c) for c in columns)
-    arrays = ", ".join(f"CAST(:c{i} AS {_sql_type(t.c[c])}[])" for i, c in enumerate(columns))
-    sql = f"INSERT INTO {_QUOTE(table)} ({listed}) SELECT * FROM unnest({arrays}) {on_conflict}"  # noqa: S608
     json_columns = frozenset(c for c in columns if isinstance(t.c[c].type, postgresql.JSONB))
-    return Unnest(text(sql), columns, json_columns)
+    listed = ", ".join(_QUOTE(c) for c in columns)
+    declared = ", ".join(
+        f"{_QUOTE(c)} {'text' if c in json_columns else _sql_type(t.c[c])}" for c in columns
+    )
+    selected = ", ".join(
+        f"CAST(r.{_QUOTE(c)} AS jsonb)" if c in json_columns else f"r.{_QUOTE(c)}" for c in columns
+    )
+    source = f"json_to_recordset(CAST(:{ROWS_PARAMETER} AS json)) AS r({declared})"
+    sql = f"INSERT INTO {_QUOTE(table)} ({listed}) SELECT {selected} FROM {source} {on_conflict}"  # noqa: S608
+    return BulkRows(text(sql), columns, json_columns)
 
 
 def _sql_type(column: Column[Any]) -> str:
@@ -58,13 +91,13 @@ def _sql_type(column: Column[Any]) -> str:
 
 
 @cache
-def insert_ignore(table: str, columns: tuple[str, ...]) -> Unnest:
+def insert_ignore(table: str, columns: tuple[str, ...]) -> BulkRows:
     """``PgInsertIgnore``: the first write of a unique key is final."""
-    return _unnest_insert(table, columns, "ON CONFLICT DO NOTHING")
+    return _bulk_insert(table, columns, "ON CONFLICT DO NOTHING")
 
 
 @cache
-def upsert(table: str, key: str, compare: str, columns: tuple[str, ...], highest: bool) -> Unnest:
+def upsert(table: str, key: str, compare: str, columns: tuple[str, ...], highest: bool) -> BulkRows:
     """``PgUpsertMax`` (``highest``) or ``PgUpsertMin``: overwrite ``columns`` when ``compare``
     is smaller (max) / larger (min) than the incoming row's.
 
@@ -80,16 +113,16 @@ def upsert(table: str, key: str, compare: str, columns: tuple[str, ...], highest
     else:
         condition = f"{current} > {incoming}"
     on_conflict = f"ON CONFLICT ({_QUOTE(key)}) DO UPDATE SET {updates} WHERE {condition}"
-    return _unnest_insert(table, columns, on_conflict)
+    return _bulk_insert(table, columns, on_conflict)
 
 
 # Compared in the server: only the ids whose archived body differs come back.
 DIFFERING_BODIES = text(
     f"SELECT CAST(a.event_id AS text) FROM {names.TABLE_EVENT_ARCHIVE} AS a "  # noqa: S608
-    "JOIN unnest(CAST(:ids AS uuid[]), CAST(:bodies AS bytea[])) AS b(event_id, body) "
+    f"JOIN json_to_recordset(CAST(:{ROWS_PARAMETER} AS json)) AS b(event_id uuid, body bytea) "
     "ON a.event_id = b.event_id WHERE a.body <> b.body LIMIT 1"
 )
-"""Takes ``ids`` (event ids) and ``bodies`` (their bytes); returns one id archived otherwise."""
+"""Takes ``rows_json`` of ``{"event_id", "body"}`` objects; returns one id archived otherwise."""
 
 _T, _REV = names.TABLE_REFRESH_TOKENS, metadata.tables[names.TABLE_REVOCATIONS]
 _REV_COLUMNS = tuple(c.name for c in _REV.columns)

@@ -123,6 +123,46 @@ def test_rejections_say_why(data: bytes, reason: str) -> None:
     assert caught.value.reason == reason
 
 
+def _uuid_spellings(value: uuid.UUID) -> list[str]:
+    text = str(value)
+    return [
+        text,
+        text.upper(),
+        value.hex,
+        "{" + text + "}",
+        "urn:uuid:" + text,
+        text + "\n",
+        " " + text,
+        text.replace("-", "", 1),
+        text[:8] + text[8:].replace("-", "_"),
+        text[:-1] + "g",
+        text[:-1] + "\u0663",  # a non-ASCII digit
+    ]
+
+
+_NO_NUL = st.characters(
+    codec="utf-8", exclude_characters="\x00"
+)  # a NUL is refused first, for another reason
+
+
+@given(st.uuids(), st.integers(min_value=0, max_value=10), st.text(_NO_NUL, max_size=40))
+def test_only_the_canonical_lowercase_uuid_spelling_is_an_event_id(
+    value: uuid.UUID, pick: int, other: str
+) -> None:
+    # The rule, whatever checks it: the id must be exactly what uuid.UUID prints back.
+    for candidate in (_uuid_spellings(value)[pick], other):
+        try:
+            canonical = str(uuid.UUID(candidate)) == candidate
+        except ValueError:
+            canonical = False
+        outcome = _decode_or_reason(_sample(event_id=candidate))
+        if canonical:
+            assert isinstance(outcome, Envelope)
+            assert outcome.event_id == candidate
+        else:
+            assert outcome == "event_id must be a canonical lowercase UUID"
+
+
 def test_missing_envelope_members_are_named() -> None:
     doc = orjson.loads(_sample())
     del doc["user_id"], doc["occurred_at"]

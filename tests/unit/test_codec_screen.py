@@ -47,6 +47,37 @@ def test_every_unstorable_document_is_caught_by_the_screen(value: Any, ascii_onl
     text = json.dumps(value, ensure_ascii=ascii_only).encode()
     if _refused(orjson.loads(text)):
         assert codec.UNSTORABLE_SCREEN.search(text) is not None
+        assert codec.may_be_unstorable(text)
+
+
+_NEAR_SCREEN = st.lists(
+    st.sampled_from([b"\\u0000", b"\\u000", b"\x00", b"\\", b"u0000", b"1" * 18, b"9", b"0", b"a"])
+    | st.binary(max_size=6),
+    max_size=12,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_NEAR_SCREEN)
+def test_the_byte_search_screen_matches_exactly_what_the_regex_matches(data: bytes) -> None:
+    # The decoder asks ``may_be_unstorable``; the regex is its specification, for any bytes.
+    assert codec.may_be_unstorable(data) == (codec.UNSTORABLE_SCREEN.search(data) is not None)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"n": 1234567890123456789}', True),  # 19 digits
+        (b'{"n": 123456789012345678}', False),  # 18 digits
+        (b'{"n": "12345678901234567x89"}', False),
+        (b'{"s": "a\\u0000b"}', True),
+        (b'{"s": "a\x00b"}', True),
+        (b'{"s": "\\u00000"}', True),
+        (b'{"s": "u0000"}', False),
+    ],
+)
+def test_the_screen_catches_long_digit_runs_and_nuls(data: bytes, expected: bool) -> None:
+    assert codec.may_be_unstorable(data) is expected
 
 
 def _session_started() -> dict[str, Any]:
