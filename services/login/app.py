@@ -4,9 +4,9 @@ last-resort answer to an error nothing mapped (the mapping itself: ``services.lo
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -18,18 +18,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.settings import Settings
 from services.login.answers import install_error_handlers
-from services.login.deps import parts_of
+from services.login.deps import DirectRoutes, parts_of
 from services.login.errors import OAuthError
 from services.login.headers import HeaderLimit
 from services.login.logs import request_id_var
 from services.login.metrics import Metrics
 from services.login.openapi import openapi_document
-from services.login.routes import router
+from services.login.routes import DIRECT_ROUTES, router
 from services.login.wiring import LoginWiring, build_wiring
 
 log = logging.getLogger("authplane.login")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_HEADER_RAW = REQUEST_ID_HEADER.lower().encode()
 OPENAPI_PATH = "/openapi.json"
 QUIET_ROUTES = frozenset(
     {
@@ -70,6 +71,7 @@ def create_app(settings: Settings, wiring: LoginWiring | None = None) -> FastAPI
         app.state.parts = wiring.parts()  # usable at once, e.g. through httpx's ASGITransport
     app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(DirectRoutes, routes=DIRECT_ROUTES, api=app, router=router)
     app.add_middleware(
         HeaderLimit,
         max_field_bytes=settings.max_header_bytes,
@@ -94,13 +96,12 @@ class RequestContext:
         token = request_id_var.set(request_id)
         state: dict[str, Any] = {"status": 500, "started": False}
         started = time.perf_counter()
+        id_header = (_REQUEST_ID_HEADER_RAW, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
             await send(message)
 
         try:
@@ -116,7 +117,7 @@ class RequestContext:
         path = getattr(route, "path", "unmatched")
         metrics = parts_of(scope.get("app")).get(Metrics)
         if isinstance(metrics, Metrics):
-            metrics.request_seconds.labels(path, scope["method"], str(status)).observe(seconds)
+            metrics.observe_request(path, scope["method"], status, seconds)
         level = logging.DEBUG if status < 400 and path in QUIET_ROUTES else logging.INFO
         if log.isEnabledFor(level):
             extra = {
@@ -134,7 +135,8 @@ def _request_id(scope: Scope) -> str:
             candidate = bytes(value).decode("latin-1")
             if _REQUEST_ID.fullmatch(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID per request.
+    return os.urandom(16).hex()
 
 
 async def _last_resort(exc: Exception, state: dict[str, Any], send: Send) -> None:
