@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from schemas.settings import Settings
 from services.login.answers import install_error_handlers
+from services.login.app import create_app
 from services.login.deps import DirectRoutes, Handler, provide
 from services.login.errors import OAuthError
 from services.login.responses import json_response
@@ -130,3 +132,19 @@ def test_a_direct_route_must_exist_on_the_router() -> None:
     routes = {("POST", "/nowhere"): (answer_greeting, (Greeter,))}
     with pytest.raises(LookupError, match="/nowhere"):
         DirectRoutes(app, routes=routes, api=app, router=router)
+
+
+@pytest.mark.parametrize("path", ["/oauth2/introspect", "/oauth2/token"])
+async def test_the_login_app_keeps_its_header_limit_and_request_context_on_direct_routes(
+    path: str,
+) -> None:
+    app = create_app(Settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://login") as client:
+        too_big = await client.post(path, headers={"X-Filler": "a" * 10_000})
+        # No wiring registered: the route's part is missing, and the last resort answers.
+        unwired = await client.post(path, headers={"X-Request-ID": "r-1"})
+    assert too_big.status_code == 431
+    assert too_big.json()["error"] == "invalid_request"
+    assert (unwired.status_code, unwired.json()) == (500, {"error": "server_error"})
+    assert unwired.headers["x-request-id"] == "r-1"
