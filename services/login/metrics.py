@@ -25,6 +25,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._request_children: dict[tuple[str, str, int], Histogram] = {}
         self.argon2_seconds = Histogram(
             "authplane_argon2_seconds", "argon2id verify time", buckets=ARGON2_BUCKETS, registry=r
         )
@@ -60,6 +61,17 @@ class Metrics:
         self.emergency_channel_open = Gauge(
             "authplane_emergency_channel_open", "1 while the emergency channel is open", registry=r
         )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request in ``authplane_http_request_seconds`` (``seconds``: s). The
+        labelled child is kept per (route, method, status): ``labels()`` takes a lock and
+        builds its key on every call, once per request otherwise."""
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.request_seconds.labels(route, method, str(status))
+            self._request_children[key] = child
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

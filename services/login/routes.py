@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from schemas.settings import Settings
 from services.login.client_assertion import ASSERTION_ALGS
 from services.login.client_auth import ClientAuthenticator
-from services.login.deps import provide
+from services.login.deps import Handler, provide
 from services.login.errors import OAuthError, outcome_of
 from services.login.events import PublishFailed
 from services.login.forms import (
@@ -81,6 +81,11 @@ def peer_ip(request: Request, settings: Settings) -> str:
 
 @router.post("/oauth2/token", **TOKEN_DOC)
 async def token(request: Request, settings: SettingsDep, endpoint: TokenEndpointDep) -> Response:
+    return await answer_token(request, settings, endpoint)
+
+
+async def answer_token(request: Request, settings: Settings, endpoint: TokenEndpoint) -> Response:
+    """RFC 6749 §3.2: the token endpoint (``POST /oauth2/token``); raises ``OAuthError``."""
     form = await read_form(request, settings.max_body_bytes)
     body = await endpoint(
         request.headers.get("authorization"),
@@ -106,6 +111,14 @@ async def password(
 async def introspect_token(
     request: Request, settings: SettingsDep, clients: ClientsDep, introspect: IntrospectionDep
 ) -> Response:
+    return await answer_introspection(request, settings, clients, introspect)
+
+
+async def answer_introspection(
+    request: Request, settings: Settings, clients: ClientAuthenticator, introspect: Introspection
+) -> Response:
+    """RFC 7662 §2: the introspection endpoint (``POST /oauth2/introspect``); raises
+    ``OAuthError``."""
     form = await read_form(request, settings.max_body_bytes)
     authorization = request.headers.get("authorization")
     require_introspector(await clients.authenticate(authorization, form, endpoint_url(request)))
@@ -178,3 +191,15 @@ async def readyz(readiness: ReadinessDep) -> Response:
 async def metrics(registry: MetricsDep) -> Response:
     text = registry.render()
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+DIRECT_ROUTES: dict[tuple[str, str], tuple[Handler, tuple[type, ...]]] = {
+    ("POST", "/oauth2/token"): (answer_token, (Settings, TokenEndpoint)),
+    ("POST", "/oauth2/introspect"): (
+        answer_introspection,
+        (Settings, ClientAuthenticator, Introspection),
+    ),
+}
+"""The routes ``services.login.deps.DirectRoutes`` answers without FastAPI's dispatch (the grants
+and introspection: every request of a token's life but the first login's hash); each body is
+the one its FastAPI route above calls, with the same parts."""

@@ -1,6 +1,7 @@
 """A login test endpoint on a real loopback port, for clients that make their own HTTP requests
 (schemathesis, PyJWT's PyJWKClient): the ``login`` fixture's app served by uvicorn with the
-endpoint's own h11 options, in the test's event loop."""
+endpoint's own bounded protocol (``services.login.headers.server_options``), in the test's
+event loop."""
 
 from __future__ import annotations
 
