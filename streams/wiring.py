@@ -37,6 +37,9 @@ class ProjectorRuntime:
     """Everything a running projector holds open, so one call can close it all."""
 
     projector: Projector
+    """Projects the event topic: Postgres, then Redis."""
+    revocation_projector: Projector
+    """Projects the revocation topic: Redis (what checks read) first, then Postgres."""
     engine: AsyncEngine
     redis: Redis
     producer: AIOKafkaProducer
@@ -54,7 +57,10 @@ async def start_projector(settings: Settings) -> ProjectorRuntime:
         bootstrap_servers=settings.kafka_bootstrap, **settings.broker.producer_options()
     )
     await producer.start()
-    executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
+    postgres, redis_executor = PostgresExecutor(engine), RedisExecutor(redis)
     publisher = KafkaDeadLetterPublisher(producer, settings.region)
-    projector = Projector(executor, publisher, max_skew_s=settings.max_event_skew_s)
-    return ProjectorRuntime(projector, engine, redis, producer)
+    skew = settings.max_event_skew_s
+    projector = Projector(StoreExecutor(postgres, redis_executor), publisher, max_skew_s=skew)
+    revocations = StoreExecutor(postgres, redis_executor, redis_first=True)
+    revocation_projector = Projector(revocations, publisher, max_skew_s=skew)
+    return ProjectorRuntime(projector, revocation_projector, engine, redis, producer)
