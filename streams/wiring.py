@@ -14,7 +14,7 @@ from schemas.settings import Settings
 from streams.deadletter import KafkaDeadLetterPublisher
 from streams.executor import StoreExecutor
 from streams.postgres import PostgresExecutor
-from streams.projector import Projector
+from streams.projector import DeadLetterPublisher, Projector
 from streams.redis_ops import RedisExecutor
 
 
@@ -57,10 +57,21 @@ async def start_projector(settings: Settings) -> ProjectorRuntime:
         bootstrap_servers=settings.kafka_bootstrap, **settings.broker.producer_options()
     )
     await producer.start()
-    postgres, redis_executor = PostgresExecutor(engine), RedisExecutor(redis)
     publisher = KafkaDeadLetterPublisher(producer, settings.region)
-    skew = settings.max_event_skew_s
-    projector = Projector(StoreExecutor(postgres, redis_executor), publisher, max_skew_s=skew)
+    projector, revocations = build_projectors(engine, redis, publisher, settings.max_event_skew_s)
+    return ProjectorRuntime(projector, revocations, engine, redis, producer)
+
+
+def build_projectors(
+    engine: AsyncEngine, redis: Redis, deadletters: DeadLetterPublisher, max_skew_s: float
+) -> tuple[Projector, Projector]:
+    """The projector of the event topic (Postgres, then Redis) and the one of the revocation
+    topic (Redis, what every check reads, then Postgres), over the same clients. ``max_skew_s``
+    (s): see ``Projector``."""
+    postgres, redis_executor = PostgresExecutor(engine), RedisExecutor(redis)
+    events = StoreExecutor(postgres, redis_executor)
     revocations = StoreExecutor(postgres, redis_executor, redis_first=True)
-    revocation_projector = Projector(revocations, publisher, max_skew_s=skew)
-    return ProjectorRuntime(projector, revocation_projector, engine, redis, producer)
+    return (
+        Projector(events, deadletters, max_skew_s=max_skew_s),
+        Projector(revocations, deadletters, max_skew_s=max_skew_s),
+    )
