@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: NonNegativeInt = 0
     projector_batch_max: PositiveInt = 1000
     projector_batch_within_ms: NonNegativeInt = 5
-    projector_revocation_batch_within_ms: NonNegativeFloat = 0.5
+    projector_revocation_batch_within_ms: NonNegativeFloat = 0.0
     """The revocation topic's batch window (ms): how long the projector's revocation agent waits
     for a batch of revocations to fill before writing what it has (0: the shortest, 0.5 ms).
     Revocations are what a check in another region waits for, and they are few next to the other

@@ -24,7 +24,7 @@ from schemas import names
 from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS
 from schemas.jsonlog import logging_config
 from schemas.settings import Settings
-from streams.faust_transport import ProjectorApp
+from streams.faust_transport import ProjectorApp, take_batches
 from streams.metrics import LAG_OFFSETS
 from streams.metrics_server import start_metrics_server
 from streams.record import LogPosition, RawEvent, log_time
@@ -36,8 +36,6 @@ HEARTBEAT_EVERY_S = 1.0
 HEARTBEAT_TTL_S = 10
 PAUSE_POLL_S = 0.2
 PAUSED_TTL_S = 5
-MIN_BATCH_WITHIN_MS = 0.5
-"""The shortest batch window (ms) an agent uses; a setting of 0 means this."""
 
 
 class ProjectorHost:
@@ -59,7 +57,7 @@ class ProjectorHost:
         return self._runtime
 
     async def apply(self, events: Sequence[Any]) -> None:
-        # faust's take() acknowledges the whole buffer in a `finally` after its yield, even when
+        # take_batches acknowledges the whole batch in a `finally` after its yield, even when
         # the consumer of the batch was cancelled half-way (worker shutdown). An extra reference
         # per message makes that ack a plain decrement: only our own ack below, after the stores
         # hold the batch, lets an offset be committed.
@@ -189,13 +187,12 @@ AGENT_NAMES = {names.TOPIC_EVENTS: "project", names.TOPIC_REVOCATIONS: "project-
 def _projecting(
     host: ProjectorHost, batch_max: int, within_ms: float
 ) -> Callable[[AsyncIterable[Any]], Coroutine[Any, Any, None]]:
-    """An agent body: batches of up to ``batch_max`` events, each taken once ``within_ms`` (ms)
-    passed without the batch filling up, applied by ``host``."""
-    # faust's take_events waits for ever without a window: 0 means "as soon as possible".
-    within_s = max(within_ms, MIN_BATCH_WITHIN_MS) / 1000
+    """An agent body: batches of up to ``batch_max`` events, each taken when full or ``within_ms``
+    (ms) after its first event arrived, applied by ``host``."""
+    within_s = within_ms / 1000
 
     async def project(stream: AsyncIterable[Any]) -> None:
-        async for events in stream.take_events(batch_max, within=within_s):  # type: ignore[attr-defined]
+        async for events in take_batches(stream, batch_max, within_s):
             await host.apply(events)
 
     return project
