@@ -16,9 +16,9 @@ def _topics_per_agent(settings: Settings) -> list[set[str]]:
 def test_revocations_have_an_agent_of_their_own() -> None:
     per_agent = _topics_per_agent(Settings())
     assert {names.TOPIC_REVOCATIONS} in per_agent
-    assert all(
-        names.TOPIC_REVOCATIONS not in topics for topics in per_agent if len(topics) > 1
-    ), "revocations share an agent (and its batches) with other events"
+    assert all(names.TOPIC_REVOCATIONS not in topics for topics in per_agent if len(topics) > 1), (
+        "revocations share an agent (and its batches) with other events"
+    )
 
 
 def test_every_event_topic_is_projected() -> None:
