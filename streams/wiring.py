@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.postgres_client import make_engine
 from schemas.redis_client import make_redis
 from schemas.settings import Settings
-from streams.deadletter import KafkaDeadLetterPublisher
+from streams.deadletter import DeadLetterPublisher, KafkaDeadLetterPublisher
 from streams.executor import StoreExecutor
 from streams.postgres import PostgresExecutor
-from streams.projector import DeadLetterPublisher, Projector
+from streams.projector import Projector
 from streams.redis_ops import RedisExecutor
 
 
