@@ -171,6 +171,13 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: NonNegativeInt = 0
     projector_batch_max: PositiveInt = 1000
     projector_batch_within_ms: NonNegativeInt = 5
+    projector_revocation_batch_within_ms: NonNegativeFloat = 0.0
+    """How long (ms) after a revocation arrives the projector waits for more revocations before
+    writing them; 0 writes at once, with whatever arrived with it. Revocations have their own
+    agent and write Redis (what checks read) before Postgres; they are what a check in another
+    region waits for, and few next to other events, so batching them buys little. The same on
+    every broker, Kafka in production included: the wait starts once the consumer has the
+    records, so a broker's fetch behaviour does not change what it costs."""
     broker_session_timeout_s: PositiveFloat = 6.0
     broker_heartbeat_interval_s: PositiveFloat = 1.0
     projector_metrics_port: Port = 0

@@ -25,9 +25,17 @@ class Executor(Protocol):
 
 
 class StoreExecutor:
-    def __init__(self, postgres: PostgresExecutor, redis: RedisExecutor) -> None:
+    """Postgres, then Redis; with ``redis_first`` Redis, then Postgres (the revocation topic's
+    projector: Redis is what every check reads, and a revocation can only make an answer stricter,
+    so it may be there before Postgres holds it; a redelivery after a failure in between converges
+    the same way)."""
+
+    def __init__(
+        self, postgres: PostgresExecutor, redis: RedisExecutor, *, redis_first: bool = False
+    ) -> None:
         self._postgres = postgres
         self._redis = redis
+        self._redis_first = redis_first
 
     async def healthy(self) -> bool:
         return await self._postgres.healthy() and await self._redis.healthy()
@@ -40,5 +48,9 @@ class StoreExecutor:
                 pg.append(op)
             else:
                 rd.append(op)
-        await self._postgres.apply(pg)
-        await self._redis.apply(rd)
+        if self._redis_first:
+            await self._redis.apply(rd)
+            await self._postgres.apply(pg)
+        else:
+            await self._postgres.apply(pg)
+            await self._redis.apply(rd)

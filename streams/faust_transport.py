@@ -16,11 +16,16 @@
   ``rewind_to_committed`` sends such partitions to the beginning of the log, which is what the
   consumer's ``auto_offset_reset="earliest"`` would have read; every projection is idempotent by
   event id, so anything read twice is applied once.
+
+And ``take_batches``, batching that sleeps while idle: faust's ``take_events`` wakes every
+``within`` seconds whether or not anything arrived, so a short window (what a revocation needs)
+cost CPU all the time (measured: a 1 ms window took a worker from ~8 % to ~14 % of a core idle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -84,3 +89,56 @@ class ProjectorApp(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+
+
+async def take_batches(stream: Any, max_: int, within_s: float) -> AsyncIterator[list[Any]]:
+    """Batches (lists of faust events, at most ``max_``) of a faust agent's ``stream``.
+
+    A batch opens with the first event that arrives (an idle agent is not woken at all) and is
+    handed over once full or ``within_s`` seconds (0: at once) after it opened. Events arriving
+    while a batch is being applied gather in the next one; once that one is full the stream waits.
+    Each event is acknowledged to faust after the consumer of its batch resumes the iteration (or
+    leaves it), as with ``take_events``: an offset is committed only then.
+    """
+    pending: list[Any] = []
+    opened, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    room.set()
+
+    async def gather(value: Any) -> Any:
+        await room.wait()
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("an event arrived without faust's current_event")
+        pending.append(event)
+        opened.set()
+        if len(pending) >= max_:
+            full.set()
+            room.clear()
+        return value
+
+    enable_acks = stream.enable_acks
+    stream.enable_acks = False  # acknowledged below, once the batch was applied
+    stream.add_processor(gather)
+    stream._enable_passive(aiter(stream.channel))
+    try:
+        while not stream.should_stop:
+            await stream.wait_for_stopped(opened)
+            if not pending:
+                continue
+            if within_s > 0 and not full.is_set():
+                await stream.wait_for_stopped(full, timeout=within_s)
+            else:
+                await asyncio.sleep(0)  # let events already handed over join the batch
+            batch = pending[:]
+            pending.clear()
+            opened.clear()
+            full.clear()
+            room.set()
+            try:
+                yield batch
+            finally:
+                for event in batch:
+                    await stream.ack(event)
+    finally:
+        stream.enable_acks = enable_acks
+        stream._processors.remove(gather)

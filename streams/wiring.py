@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schemas.postgres_client import make_engine
 from schemas.redis_client import make_redis
 from schemas.settings import Settings
-from streams.deadletter import KafkaDeadLetterPublisher
+from streams.deadletter import DeadLetterPublisher, KafkaDeadLetterPublisher
 from streams.executor import StoreExecutor
 from streams.postgres import PostgresExecutor
 from streams.projector import Projector
@@ -37,6 +37,9 @@ class ProjectorRuntime:
     """Everything a running projector holds open, so one call can close it all."""
 
     projector: Projector
+    """Projects the event topic: Postgres, then Redis."""
+    revocation_projector: Projector
+    """Projects the revocation topic: Redis (what checks read) first, then Postgres."""
     engine: AsyncEngine
     redis: Redis
     producer: AIOKafkaProducer
@@ -54,7 +57,21 @@ async def start_projector(settings: Settings) -> ProjectorRuntime:
         bootstrap_servers=settings.kafka_bootstrap, **settings.broker.producer_options()
     )
     await producer.start()
-    executor = StoreExecutor(PostgresExecutor(engine), RedisExecutor(redis))
     publisher = KafkaDeadLetterPublisher(producer, settings.region)
-    projector = Projector(executor, publisher, max_skew_s=settings.max_event_skew_s)
-    return ProjectorRuntime(projector, engine, redis, producer)
+    projector, revocations = build_projectors(engine, redis, publisher, settings.max_event_skew_s)
+    return ProjectorRuntime(projector, revocations, engine, redis, producer)
+
+
+def build_projectors(
+    engine: AsyncEngine, redis: Redis, deadletters: DeadLetterPublisher, max_skew_s: float
+) -> tuple[Projector, Projector]:
+    """The projector of the event topic (Postgres, then Redis) and the one of the revocation
+    topic (Redis, what every check reads, then Postgres), over the same clients. ``max_skew_s``
+    (s): see ``Projector``."""
+    postgres, redis_executor = PostgresExecutor(engine), RedisExecutor(redis)
+    events = StoreExecutor(postgres, redis_executor)
+    revocations = StoreExecutor(postgres, redis_executor, redis_first=True)
+    return (
+        Projector(events, deadletters, max_skew_s=max_skew_s),
+        Projector(revocations, deadletters, max_skew_s=max_skew_s),
+    )

@@ -1,7 +1,12 @@
 """``python -m streams.worker``: a region's projector as a faust-streaming worker.
 
-One agent consumes the event and revocation topics in batches and hands each batch to the
-faust-independent ``Projector``. Offsets are committed only for events the stores hold.
+Two agents, one per topic, consume the event and revocation topics in batches and hand each
+batch to the faust-independent ``Projector``. Offsets are committed only for events the stores
+hold. The revocations have their own agent so that a revocation never waits behind a batch of
+other events (a login burst) being written, and their own, shorter batch window
+(``projector_revocation_batch_within_ms``): a revocation is what a check in another region waits
+for. The two agents apply concurrently; that is safe because every projection is idempotent and
+tolerates any order (the topics were never ordered relative to each other anyway).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Coroutine, Sequence
 from typing import Any
 
 import faust
@@ -19,7 +24,7 @@ from schemas import names
 from schemas.broker import CONSUMER_METADATA_MAX_AGE_MS
 from schemas.jsonlog import logging_config
 from schemas.settings import Settings
-from streams.faust_transport import ProjectorApp
+from streams.faust_transport import ProjectorApp, take_batches
 from streams.metrics import LAG_OFFSETS
 from streams.metrics_server import start_metrics_server
 from streams.record import LogPosition, RawEvent, log_time
@@ -40,7 +45,8 @@ class ProjectorHost:
         self.settings = settings
         self._runtime: ProjectorRuntime | None = None
         self._starting: asyncio.Lock | None = None
-        self._applying = False
+        self._applying = 0
+        """How many batches are being applied right now (one per agent at most)."""
 
     async def runtime(self) -> ProjectorRuntime:
         if self._runtime is None:
@@ -51,7 +57,7 @@ class ProjectorHost:
         return self._runtime
 
     async def apply(self, events: Sequence[Any]) -> None:
-        # faust's take() acknowledges the whole buffer in a `finally` after its yield, even when
+        # take_batches acknowledges the whole batch in a `finally` after its yield, even when
         # the consumer of the batch was cancelled half-way (worker shutdown). An extra reference
         # per message makes that ack a plain decrement: only our own ack below, after the stores
         # hold the batch, lets an offset be committed.
@@ -59,13 +65,16 @@ class ProjectorHost:
             event.message.incref()
         runtime = await self.runtime()
         await self._hold_while_paused(runtime)
-        # Set with no await since the pause check: a replay's acknowledgement (``beat``) can
+        # Counted with no await since the pause check: a replay's acknowledgement (``beat``) can
         # never be written while a batch is being applied.
-        self._applying = True
+        self._applying += 1
         try:
-            await runtime.projector.apply([_raw_event(event.message) for event in events])
+            projector = runtime.projector
+            if events and events[0].message.topic == names.TOPIC_REVOCATIONS:
+                projector = runtime.revocation_projector  # each agent takes one topic
+            await projector.apply([_raw_event(event.message) for event in events])
         finally:
-            self._applying = False
+            self._applying -= 1
         for event in events:
             event.ack()
         if self.settings.broker.exact_end_offsets:
@@ -93,7 +102,8 @@ class ProjectorHost:
 
     async def beat(self) -> None:
         runtime = await self.runtime()
-        if runtime.projector.failing_since is not None:
+        projectors = (runtime.projector, runtime.revocation_projector)
+        if any(projector.failing_since is not None for projector in projectors):
             return  # stores are failing: let readiness lapse rather than claim we keep up
         key = names.redis_projector_heartbeat_key(self.settings.region)
         try:
@@ -153,14 +163,14 @@ def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
         autodiscover=False,
     )
     app.closers.append(host.close)
-    topic = app.topic(*names.EVENT_TOPICS, key_serializer="raw", value_serializer="raw")
     batch_max = settings.projector_batch_max
-    within = settings.projector_batch_within_ms / 1000
-
-    @app.agent(topic, name="project")
-    async def project(stream: AsyncIterable[Any]) -> None:
-        async for events in stream.take_events(batch_max, within=within):  # type: ignore[attr-defined]
-            await host.apply(events)
+    windows_ms = {
+        names.TOPIC_EVENTS: settings.projector_batch_within_ms,
+        names.TOPIC_REVOCATIONS: settings.projector_revocation_batch_within_ms,
+    }
+    for topic_name, within_ms in windows_ms.items():
+        topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
+        app.agent(topic, name=AGENT_NAMES[topic_name])(_projecting(host, batch_max, within_ms))
 
     async def heartbeat() -> None:
         await host.beat()
@@ -168,6 +178,24 @@ def create_app(settings: Settings, host: ProjectorHost) -> faust.App:
     app.timer(HEARTBEAT_EVERY_S)(heartbeat)
 
     return app
+
+
+AGENT_NAMES = {names.TOPIC_EVENTS: "project", names.TOPIC_REVOCATIONS: "project-revocations"}
+"""The worker's agent per topic of ``names.EVENT_TOPICS``."""
+
+
+def _projecting(
+    host: ProjectorHost, batch_max: int, within_ms: float
+) -> Callable[[AsyncIterable[Any]], Coroutine[Any, Any, None]]:
+    """An agent body: batches of up to ``batch_max`` events, each taken when full or ``within_ms``
+    (ms) after its first event arrived, applied by ``host``."""
+    within_s = within_ms / 1000
+
+    async def project(stream: AsyncIterable[Any]) -> None:
+        async for events in take_batches(stream, batch_max, within_s):
+            await host.apply(events)
+
+    return project
 
 
 def main() -> None:
