@@ -29,8 +29,9 @@ async def _write(redis: Redis, *, session: bool, jti: bool, user: int, key: bool
     if user == 1:
         await redis.hset(names.redis_user_not_before_key("u1"), USER_FIELDS[0], "1700000000000")
     if user == 2:
-        fields = dict(zip(USER_FIELDS, ["1700000000000", LATEST], strict=True))
-        await redis.hset(names.redis_user_not_before_key("u1"), mapping=fields)
+        user_key = names.redis_user_not_before_key("u1")
+        await redis.hset(user_key, USER_FIELDS[0], "1700000000000")
+        await redis.hset(user_key, USER_FIELDS[1], LATEST)
     if key:
         await redis.hset(names.redis_revoked_signing_key_key("k1"), "event_id", "e3")
 
@@ -60,8 +61,8 @@ async def test_an_account_without_scripting_reads_through_the_pipeline(
     own_redis: ManagedProcess,
 ) -> None:
     admin = make_redis(own_redis.address)
-    await admin.execute_command(
-        "ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+@read", "-@scripting"
+    await admin.acl_setuser(
+        "reader", enabled=True, passwords=["+reader-pw"], keys=["*"], categories=["+@read"]
     )
     host = own_redis.address.removeprefix("redis://")
     redis = make_redis(f"redis://reader:reader-pw@{host}")
