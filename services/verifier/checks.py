@@ -1,7 +1,7 @@
 """Where a token's revocation state comes from, in order, and what happens when nobody knows.
 
 1. the local mirror of the region's ``rev:v1:*`` keys, while it is proven fresh;
-2. the region's Redis, one pipelined round trip;
+2. the region's Redis, one round trip (``services.verifier.store``);
 3. the region's Postgres ``revocations_v1`` (Redis unreachable or unreadable);
 4. nobody answered: fail closed (revoked), unless the deployment set fail-open.
 Every answer is counted by source in ``authplane_revocation_checks{outcome}``.
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.core.readmodel import POSTGRES_ERRORS, REDIS_ERRORS
 from services.verifier.mirror import RevocationMirror
 from services.verifier.rule import RevocationState, session_is_revoked, token_is_revoked
-from services.verifier.store import postgres_state, redis_state
+from services.verifier.store import RedisStateReader, postgres_state
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("mirror", "redis", "postgres_fallback", "failed_closed", "failed_open")
@@ -51,7 +51,7 @@ class RevocationChecker:
         mirror: RevocationMirror | None = None,
         metrics: CheckMetrics | None = None,
     ) -> None:
-        self._redis = redis
+        self._redis = RedisStateReader(redis)
         self._engine = engine
         self._fail_open = fail_open
         self._mirror = mirror
@@ -86,7 +86,7 @@ class RevocationChecker:
                 self._count["mirror"]()
                 return mirrored
         try:
-            state = await redis_state(self._redis, user_id, session_id, jti, kid)
+            state = await self._redis.state(user_id, session_id, jti, kid)
         except (*REDIS_ERRORS, ValueError) as exc:
             self._warn("redis", "revocation state unreadable in redis; asking postgres", exc)
         else:

@@ -19,6 +19,7 @@ before any of them is used (introspection answers, revocation checks, revocation
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,8 @@ OPTIONAL_STRINGS = ("client_id", "scope")
 REQUIRED_CLAIMS = (*NUMERIC_DATES, *REQUIRED_STRINGS)
 MAX_NUMERIC_DATE_S = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can hold
 MAX_CLAIM_CHARS = 1024
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""C0 controls, DEL and C1 controls: one regex scan (a per-character loop cost ~10 µs a token)."""
 
 
 def claims_problem(claims: Mapping[str, Any], now_s: float, leeway_s: float) -> str | None:
@@ -66,7 +69,7 @@ def is_claim_string(value: Any) -> bool:
     """A string of at most MAX_CLAIM_CHARS characters, none of them a control character."""
     if not isinstance(value, str) or len(value) > MAX_CLAIM_CHARS:
         return False
-    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+    return _CONTROL_CHARACTER.search(value) is None
 
 
 def _is_audience(value: Any) -> bool:

