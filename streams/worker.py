@@ -81,9 +81,12 @@ class ProjectorHost:
             record_offset_lag(events)
 
     async def _hold_while_paused(self, runtime: ProjectorRuntime) -> None:
-        """A replay holds the region's pause lease: take no batch until it ends (or lapses)."""
+        """A replay holds the region's pause lease: take no batch until it ends (or lapses).
+        The pause is acknowledged only while no batch is being applied: with one agent per
+        topic, the other agent's batch may still be writing the stores the replay rewrites."""
         while (token := await self._pause_token(runtime)) is not None:
-            await self._acknowledge_pause(runtime, token)
+            if not self._applying:  # checked after the await, as in ``beat``
+                await self._acknowledge_pause(runtime, token)
             await asyncio.sleep(PAUSE_POLL_S)
 
     async def _pause_token(self, runtime: ProjectorRuntime) -> bytes | None:
