@@ -1,7 +1,9 @@
 """Every literal that crosses a process boundary, named once.
 
 Read models carry their version in the name (``sessions_v1``, ``sess:v1:{id}``): a new shape is a
-new name plus a replay, never an in-place rewrite.
+new name plus a replay, never an in-place rewrite. The one exception: a field no reader reads may
+stop being written, listed as retired so the replay's snapshot ignores it
+(``schemas.session_hash.RETIRED_FIELDS``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ from schemas.envelope import Envelope
 from schemas.epoch import epoch_s
 from schemas.events import SessionStarted
 
+RETIRED_FIELDS = frozenset({"session_id", "origin_region", "access_jti", "signing_kid"})
+"""Fields of ``sess:v1:{sid}`` written before issue 13 and read by nothing: hashes written
+before the upgrade keep them until they expire. Dropping fields no reader reads is the one change
+of shape made in place (``schemas.names``): the replay's snapshot leaves these out, so a region
+rebuilt by the new code verifies equal to one whose older sessions still carry them."""
+
 START_EVENT_FIELD = "start_event_id"
 """Field of ``sess:v1:{sid}``: the start event kept (the earliest wins); only the projector
 writes it, as the compare field of its keep-the-lowest write."""

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schemas import names, tables
+from schemas import names, session_hash, tables
 
 State = dict[str, dict[str, bytes]]
 
@@ -115,8 +115,21 @@ async def _values(redis: Redis, keys: list[bytes]) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for key, kind, value in zip(keys, kinds, raw, strict=True):
         if value:  # expired between SCAN and read: gone in every region alike
-            out[key.decode(errors="replace")] = digest([kind, _canonical(value)])
+            name = key.decode(errors="replace")
+            out[name] = digest([kind, _canonical(_without_retired(name, value))])
     return out
+
+
+_SESSION_PREFIX = names.redis_session_key("")
+_RETIRED = frozenset(field.encode() for field in session_hash.RETIRED_FIELDS)
+
+
+def _without_retired(key: str, value: Any) -> Any:
+    """A session hash without the fields no reader reads any more (``RETIRED_FIELDS``): sessions
+    started before they were dropped still carry them until they expire."""
+    if key.startswith(_SESSION_PREFIX) and isinstance(value, dict):
+        return {field: v for field, v in value.items() if field not in _RETIRED}
+    return value
 
 
 def _queue_read(pipe: Any, key: bytes, kind: bytes) -> None:
