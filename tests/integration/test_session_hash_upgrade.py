@@ -15,9 +15,11 @@ async def test_a_session_hash_from_before_the_upgrade_verifies_equal(fresh_redis
     legacy = {field: "written before the upgrade" for field in session_hash.RETIRED_FIELDS}
     redis = Redis.from_url(fresh_redis_url)
     try:
-        await redis.hset(key, mapping=current)
+        for field, value in current.items():
+            await redis.hset(key, field, value)
         rebuilt = await redis_state(redis)
-        await redis.hset(key, mapping=legacy)
+        for field, value in legacy.items():
+            await redis.hset(key, field, value)
         upgraded = await redis_state(redis)
         await redis.hset(key, "refresh_token_hash", "a field a reader reads")
         drifted = await redis_state(redis)
