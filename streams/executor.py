@@ -28,7 +28,13 @@ class StoreExecutor:
     """Postgres, then Redis; with ``redis_first`` Redis, then Postgres (the revocation topic's
     projector: Redis is what every check reads, and a revocation can only make an answer stricter,
     so it may be there before Postgres holds it; a redelivery after a failure in between converges
-    the same way)."""
+    the same way).
+
+    The price of ``redis_first``: a revocation Postgres refuses (a body differing from the one
+    already archived under its event id, a value no column can hold) is dead-lettered, as any
+    refused event, but its Redis write has already happened. It errs on the strict side (the
+    credential stays revoked in that region), and ``authplane verify`` shows the region's Redis
+    ahead of its Postgres until the dead letter is dealt with (docs/poison.md)."""
 
     def __init__(
         self, postgres: PostgresExecutor, redis: RedisExecutor, *, redis_first: bool = False
