@@ -96,6 +96,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._trailer_bytes > self.max_head_bytes:
                 self.transport.close()
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Trailer fields of a chunked body come through here too: uvicorn would append them to
+        # the running request's headers, past HeaderLimit's checks. They are dropped, as h11
+        # dropped them (RFC 9110 §6.5: a recipient may discard trailers it does not use).
+        if self._in_head:
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
         self._heads_ended += 1
@@ -153,7 +160,8 @@ class HeaderLimit:
       ``max_head_bytes``: 431.
 
     Every refusal is ``invalid_request`` JSON with ``Connection: close``. The check is one pass
-    over what the server already parsed (at most one read of 64 KiB past h11's own cap)."""
+    over what the server already parsed (at most one read of 64 KiB past the protocol's own
+    count)."""
 
     def __init__(self, app: ASGIApp, max_field_bytes: int, max_head_bytes: int) -> None:
         self.app = app

@@ -183,3 +183,35 @@ async def test_chunked_bodies_in_any_reads_are_answered(chunk: int) -> None:
     await fed.send(head + body + b"0\r\nX-Trailer: t\r\n\r\n", read=READ)
     assert fed.statuses() == [200]
     assert not fed.transport.closed
+
+
+async def test_trailer_fields_never_become_request_headers() -> None:
+    """A chunked body's trailer fields are dropped (as h11 dropped them): appended to the running
+    request's headers they would reach code reading headers after the body, past HeaderLimit."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        seen.append(list(scope["headers"]))
+        await _answer(scope, _ended, send)
+
+    config = Config(app, http=bounded_protocol(CAP), log_config=None, access_log=False)
+    config.load()
+    protocol = bounded_protocol(CAP)(config=config, server_state=ServerState(), app_state={})
+    transport = Transport()
+    protocol.connection_made(transport)
+    head = b"POST /healthz HTTP/1.1\r\nHost: eu\r\nTransfer-Encoding: chunked\r\n\r\n"
+    trailers = b"0\r\nAuthorization: Basic dHJhaWxlcjp4\r\nX-Injected: 1\r\n\r\n"
+    for data in (head, b"5\r\nhello\r\n" + trailers):
+        protocol.data_received(data)
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert STATUS_LINE.findall(transport.written) == [b"200"]
+    names = {name for name, _ in seen[0]}
+    assert names == {b"host", b"transfer-encoding"}
+
+
+async def _ended() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
