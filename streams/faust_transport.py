@@ -105,7 +105,10 @@ async def take_batches(stream: Any, max_: int, within_s: float) -> AsyncIterator
     room.set()
 
     async def gather(value: Any) -> Any:
-        await room.wait()
+        if not room.is_set():
+            # Returns when the stream stops, too (a bare room.wait() would stay parked until the
+            # agent is cancelled); an event taken then is never acknowledged, so read again.
+            await stream.wait(room)
         event = stream.current_event
         if event is None:
             raise RuntimeError("an event arrived without faust's current_event")
