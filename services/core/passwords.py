@@ -54,6 +54,11 @@ class PasswordRejected(ValueError):
     fit for the user and never contains the password or any of its characters."""
 
 
+def _plain(password: str) -> bool:
+    """Whether ``password`` is non-empty printable ASCII, which RFC 8265 §4.2 leaves as it is."""
+    return _PRINTABLE_ASCII.fullmatch(password) is not None
+
+
 def prepare_password(password: str) -> str:
     """The password as RFC 8265 §4.2 (OpaqueString) enforces it: NFC, non-ASCII spaces mapped to
     U+0020, nothing else mapped. Raises ``PasswordRejected`` for disallowed code points
@@ -61,7 +66,7 @@ def prepare_password(password: str) -> str:
     longer than ``MAX_PASSWORD_CHARS`` characters."""
     if len(password) > MAX_PASSWORD_CHARS:
         raise PasswordRejected(f"the password is longer than {MAX_PASSWORD_CHARS} characters")
-    if _PRINTABLE_ASCII.fullmatch(password):
+    if _plain(password):
         # Printable ASCII is PVALID (RFC 8264 §9.11) and no OpaqueString rule changes it: the
         # common case skips the library's per-character work.
         return password
@@ -127,7 +132,7 @@ class PasswordVerifier:
         ASCII of allowed length, which RFC 8265 §4.2 leaves as it is: that check costs
         microseconds, less than the hop to a thread and back, and such a password no longer
         waits behind the argon2 runs queued in the pool. Raises ``PasswordRejected``."""
-        if len(password) <= MAX_PASSWORD_CHARS and _PRINTABLE_ASCII.fullmatch(password):
+        if len(password) <= MAX_PASSWORD_CHARS and _plain(password):
             return password
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, prepare_password, password)

@@ -22,7 +22,8 @@
   the signature itself is checked by PyJWT's algorithm object for the key's ``alg``
   (``prepare_key``, ``check_key_length``, ``verify``), so the cryptography is PyJWT's. PyJWT's
   own wrapper cost 2-3x the RSA verification it wraps (option merging, a per-character alphabet
-  scan, stdlib json); tests/unit/test_verifier_signature.py holds both to the same answers.
+  scan, stdlib json); tests/unit/test_verifier_jws_parity.py holds both to the same answers on
+  crafted and mutated tokens, tests/unit/test_verifier_signature.py on the refusal rules.
 """
 
 from __future__ import annotations
