@@ -64,6 +64,9 @@ def start_postgres(
     """Initialise (if needed) and start a server; return once ``database`` exists (if given).
 
     ``durable=False`` turns fsync off: fine for throwaway test servers, never for the dev stack.
+    A commit is still written to the kernel before it is acknowledged (``synchronous_commit``
+    stays on), so a SIGKILLed server loses no acknowledged commit; only an OS crash or power loss
+    can. The region-crash drill relies on this.
     """
     bins = postgres_bin_dir(bin_dir)
     user = _server_user()
@@ -178,7 +181,9 @@ def _spawn_server(
         "max_connections=200",
     ]
     if not durable:
-        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        # No fsync, but not synchronous_commit=off: that acknowledges a commit still in shared
+        # memory, which a SIGKILL of the server loses (measured: ~20 of ~4,000 in a second).
+        argv += ["-c", "fsync=off", "-c", "full_page_writes=off"]
     proc = spawn(
         name,
         argv,

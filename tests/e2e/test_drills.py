@@ -22,7 +22,9 @@ def _nothing_lost(figures: dict[str, object]) -> None:
     assert figures["acknowledged logins"], "the load must have logged someone in"
     assert figures["acknowledged logins lost (any region)"] == 0
     assert figures["revocations not in effect (any region)"] == 0
-    assert figures["checksum equal in all regions"] is True, figures["checksums"]
+    assert figures["checksum equal in all regions"] is True, (
+        f"{figures['checksums']}; kinds that differ: {figures.get('kinds that differ')}"
+    )
     assert figures["503 answers without Retry-After"] == 0
 
 

@@ -128,5 +128,7 @@ def _nothing_lost_or_doubled(figures: dict[str, object]) -> None:
     assert figures["acknowledged logins lost (any region)"] == 0
     assert figures["sessions started twice in a region's archive (duplicated)"] == 0
     assert figures["revocations not in effect (any region)"] == 0
-    assert figures["checksum equal in all regions"] is True, figures["checksums"]
+    assert figures["checksum equal in all regions"] is True, (
+        f"{figures['checksums']}; kinds that differ: {figures.get('kinds that differ')}"
+    )
     assert figures["503 answers without Retry-After"] == 0

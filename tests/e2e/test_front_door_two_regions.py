@@ -133,4 +133,6 @@ def test_region_down_behind_front_door_fails_over_and_back(door_stack: Stack) ->
     assert figures["acknowledged logins"]
     assert figures["acknowledged logins lost (any region)"] == 0
     assert figures["revocations not in effect (any region)"] == 0
-    assert figures["checksum equal in all regions"] is True, figures["checksums"]
+    assert figures["checksum equal in all regions"] is True, (
+        f"{figures['checksums']}; kinds that differ: {figures.get('kinds that differ')}"
+    )

@@ -59,10 +59,11 @@ def revocations_not_in_effect(
     return len(pending)
 
 
-def checksums(stack: Stack, regions: Sequence[str]) -> dict[str, str]:
-    """``authplane checksum --json``'s overall digest per region."""
+def checksums(stack: Stack, regions: Sequence[str]) -> dict[str, dict[str, object]]:
+    """``authplane checksum --json``'s document per region (``overall`` and ``kinds``); a region
+    whose command failed or timed out gets ``{"overall": "?"}``, counted as unequal."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    out: dict[str, str] = {}
+    out: dict[str, dict[str, object]] = {}
     for region in regions:
         argv = [sys.executable, "-m", "streams.replay", "--stack-file", str(stack.stack_file)]
         argv += ["checksum", "--region", region, "--json"]
@@ -71,20 +72,40 @@ def checksums(stack: Stack, regions: Sequence[str]) -> dict[str, str]:
                 argv, capture_output=True, text=True, env=env, check=False, timeout=120
             )
         except subprocess.TimeoutExpired:
-            out[region] = "?"  # counted as unequal; converged_checksums asks again
+            out[region] = {"overall": "?"}  # converged_checksums asks again
             continue
-        out[region] = str(orjson.loads(done.stdout)["overall"]) if done.returncode == 0 else "?"
+        out[region] = orjson.loads(done.stdout) if done.returncode == 0 else {"overall": "?"}
     return out
 
 
-def converged_checksums(stack: Stack, regions: Sequence[str], within_s: float) -> dict[str, str]:
-    """Checksums, re-read until equal or ``within_s`` s passed (projection is asynchronous)."""
+def converged_checksums(
+    stack: Stack, regions: Sequence[str], within_s: float
+) -> dict[str, dict[str, object]]:
+    """Checksum documents, re-read until their overall digests are equal or ``within_s`` s
+    passed (projection is asynchronous)."""
     deadline = time.monotonic() + within_s
     while True:
-        sums = checksums(stack, regions)
-        if len(set(sums.values())) == 1 or time.monotonic() > deadline:
-            return sums
-        time.sleep(1.0)
+        docs = checksums(stack, regions)
+        if len({str(d["overall"]) for d in docs.values()}) == 1 or time.monotonic() > deadline:
+            return docs
+
+
+def differing_kinds(docs: dict[str, dict[str, object]]) -> str:
+    """The kinds of record whose digests differ between regions, each with its record count per
+    region (``"pg event_archive (eu=310, us=310, ap=302)"``), so a failed drill says where."""
+    kinds: dict[str, dict[str, tuple[int, str]]] = {}
+    for region, doc in docs.items():
+        per_kind = doc.get("kinds")
+        if not isinstance(per_kind, dict):
+            continue  # the region's checksum command failed: shown as "-" below
+        for kind, figures in per_kind.items():
+            kinds.setdefault(kind, {})[region] = (int(figures["count"]), str(figures["digest"]))
+    shown = []
+    for kind, per_region in sorted(kinds.items()):
+        if len(per_region) < len(docs) or len(set(per_region.values())) > 1:
+            counts = ", ".join(f"{r}={per_region[r][0] if r in per_region else '-'}" for r in docs)
+            shown.append(f"{kind} ({counts})")
+    return "; ".join(shown) or "none readable"
 
 
 def success_rate(outcomes: Iterable[Outcome], op: str = "login") -> tuple[int, int]:

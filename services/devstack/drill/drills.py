@@ -107,9 +107,12 @@ def settle(stack: Stack, outcomes: list[Outcome], plan: Plan, figures: Figures) 
     figures["revocations not in effect (any region)"] = max(
         check.revocations_not_in_effect(stack, r, outcomes, plan.converge_s) for r in regions
     )
-    sums = check.converged_checksums(stack, regions, plan.converge_s)
+    docs = check.converged_checksums(stack, regions, plan.converge_s)
+    sums = {region: str(doc["overall"]) for region, doc in docs.items()}
     figures["checksum equal in all regions"] = len(set(sums.values())) == 1
     figures["checksums"] = ", ".join(f"{r}={d[:12]}" for r, d in sums.items())
+    if len(set(sums.values())) > 1:
+        figures["kinds that differ"] = check.differing_kinds(docs)
     unavailable = [o for o in outcomes if o.status == 503]
     figures["503 answers without Retry-After"] = sum(o.retry_after is None for o in unavailable)
 
