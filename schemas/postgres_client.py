@@ -5,6 +5,14 @@ verifier, authctl, replay), the counterpart of ``schemas.redis_client``.
 of a failure and a back-off. Services bound each connect and statement (``timeout_s``) so a hung
 database turns into their fallback or a fail-closed answer; the projector passes ``None`` (its
 batches may take longer, and it retries on its own).
+
+``synchronous_commit=on`` for every session, whatever the server's default: a commit is on the
+server's disk (or its synchronous standby's) before authplane acts on it. With the server at
+``off``, a Postgres crash loses commits it already acknowledged, up to three times
+``wal_writer_delay`` (PostgreSQL docs, "Asynchronous Commit"): the projector would have committed
+the log offsets of events its read models then lack, and the emergency channel would have
+answered a login whose outbox row is gone. A stronger server setting (``remote_apply``) is
+lowered to ``on``.
 """
 
 from __future__ import annotations
@@ -25,9 +33,9 @@ def make_engine(
     ``pool_size`` + ``max_overflow``: the most connections it opens. Raises ``ValueError`` when
     ``dsn`` is not a Postgres URL.
     """
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {"server_settings": {"synchronous_commit": "on"}}
     if timeout_s is not None:
-        connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
+        connect_args |= {"timeout": timeout_s, "command_timeout": timeout_s}
     return create_async_engine(
         async_url(dsn),
         pool_size=pool_size,

@@ -1,27 +1,39 @@
-"""A test-mode Postgres (``durable=False``) that is SIGKILLed keeps every commit it
-acknowledged. The region-crash drill kills a region's Postgres and then counts what the region
-lost; with commits acknowledged from shared memory (``synchronous_commit=off``) it lost ~20 per
-second of writes and blamed the projector for it."""
+"""A SIGKILLed Postgres keeps every commit it acknowledged to authplane.
+
+- A test-mode server (``durable=False``): the region-crash drill kills a region's Postgres and
+  counts what the region lost. With commits acknowledged from shared memory
+  (``synchronous_commit=off``) it lost ~20 per second of writes and blamed the projector.
+- A server whose operator set ``synchronous_commit=off``: every authplane engine
+  (``schemas.postgres_client.make_engine``) commits synchronously all the same, so the projector
+  never commits log offsets past read-model rows a crash then drops.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
+from schemas.postgres_client import make_engine
 from services.devstack.postgres import start_postgres
 
 pytestmark = pytest.mark.integration
 
 WRITE_S = 1.0
+Writer = Callable[[str, asyncio.Event], Coroutine[Any, Any, list[int]]]
 
 
 async def _write_until_killed(dsn: str, kill: asyncio.Event) -> list[int]:
-    """Insert rows one commit each until ``kill`` is set; the ids whose commit returned."""
+    """Insert rows one commit each on a bare asyncpg connection until ``kill`` is set; the ids
+    whose commit returned."""
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE acked (id integer PRIMARY KEY)")
     acknowledged: list[int] = []
@@ -36,6 +48,38 @@ async def _write_until_killed(dsn: str, kill: asyncio.Event) -> list[int]:
     return acknowledged
 
 
+async def _write_through_authplane_engine(dsn: str, kill: asyncio.Event) -> list[int]:
+    """The same through the engine every authplane process builds."""
+    engine = make_engine(dsn, timeout_s=None)
+    acknowledged: list[int] = []
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE acked (id integer PRIMARY KEY)"))
+        while not kill.is_set():
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO acked VALUES (:id)"), {"id": len(acknowledged)}
+                )
+            acknowledged.append(len(acknowledged))
+    except (SQLAlchemyError, OSError):
+        pass  # the server died under the last insert: that one was never acknowledged
+    finally:
+        await engine.dispose(close=False)
+    return acknowledged
+
+
+async def _set_asynchronous_commit(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        await conn.execute("SELECT pg_reload_conf()")
+        fresh = await asyncpg.connect(dsn)
+        assert await fresh.fetchval("SHOW synchronous_commit") == "off"
+        await fresh.close()
+    finally:
+        await conn.close()
+
+
 async def _present(dsn: str) -> set[int]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -44,18 +88,24 @@ async def _present(dsn: str) -> set[int]:
         await conn.close()
 
 
-def test_a_sigkilled_test_postgres_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
+def _acknowledged_then_missing(
+    tmp_path: Path, writer: Writer, asynchronous_server: bool = False
+) -> tuple[list[int], set[int]]:
+    """Start a test-mode server, write through ``writer`` for WRITE_S, SIGKILL the postmaster,
+    start it again on the same data: ``(acknowledged ids, acknowledged ids not there)``."""
     server = start_postgres(tmp_path / "pg", durable=False)
     port = int(server.details["port"])
     kill = asyncio.Event()
 
     async def write_then_kill() -> list[int]:
-        writer = asyncio.create_task(_write_until_killed(server.address, kill))
+        if asynchronous_server:
+            await _set_asynchronous_commit(server.address)
+        task = asyncio.create_task(writer(server.address, kill))
         await asyncio.sleep(WRITE_S)
         server.popen.send_signal(signal.SIGKILL)  # the postmaster, mid-stream
         server.popen.wait(10)
         kill.set()
-        return await writer
+        return await task
 
     try:
         acknowledged = asyncio.run(write_then_kill())
@@ -65,7 +115,20 @@ def test_a_sigkilled_test_postgres_keeps_every_acknowledged_commit(tmp_path: Pat
     time.sleep(0.5)  # orphaned backends notice the postmaster's death and leave
     again = start_postgres(tmp_path / "pg", durable=False, fixed_port=port)
     try:
-        missing = set(acknowledged) - asyncio.run(_present(again.address))
+        return acknowledged, set(acknowledged) - asyncio.run(_present(again.address))
     finally:
         again.stop()
+
+
+def test_a_sigkilled_test_postgres_keeps_every_acknowledged_commit(tmp_path: Path) -> None:
+    _, missing = _acknowledged_then_missing(tmp_path, _write_until_killed)
+    assert not missing, f"{len(missing)} acknowledged commits lost, e.g. {sorted(missing)[-3:]}"
+
+
+def test_authplane_commits_survive_a_crash_of_a_server_set_to_asynchronous_commit(
+    tmp_path: Path,
+) -> None:
+    _, missing = _acknowledged_then_missing(
+        tmp_path, _write_through_authplane_engine, asynchronous_server=True
+    )
     assert not missing, f"{len(missing)} acknowledged commits lost, e.g. {sorted(missing)[-3:]}"
