@@ -12,13 +12,15 @@ server's disk (or its synchronous standby's) before authplane acts on it. With t
 ``wal_writer_delay`` (PostgreSQL docs, "Asynchronous Commit"): the projector would have committed
 the log offsets of events its read models then lack, and the emergency channel would have
 answered a login whose outbox row is gone. A stronger server setting (``remote_apply``) is
-lowered to ``on``.
+lowered to ``on``. It is a ``SET`` on each new connection, not a startup parameter, which
+PgBouncer refuses unless told to ignore it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schemas.dsn import async_url
@@ -33,13 +35,21 @@ def make_engine(
     ``pool_size`` + ``max_overflow``: the most connections it opens. Raises ``ValueError`` when
     ``dsn`` is not a Postgres URL.
     """
-    connect_args: dict[str, Any] = {"server_settings": {"synchronous_commit": "on"}}
+    connect_args: dict[str, Any] = {}
     if timeout_s is not None:
-        connect_args |= {"timeout": timeout_s, "command_timeout": timeout_s}
-    return create_async_engine(
+        connect_args = {"timeout": timeout_s, "command_timeout": timeout_s}
+    engine = create_async_engine(
         async_url(dsn),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "connect", _commit_synchronously)
+    return engine
+
+
+def _commit_synchronously(dbapi_connection: Any, _record: Any) -> None:
+    """Run on the driver's connection itself, outside the transaction the adapter would open
+    (a ``SET`` in a transaction later rolled back would be undone)."""
+    dbapi_connection.run_async(lambda conn: conn.execute("SET synchronous_commit = on"))
