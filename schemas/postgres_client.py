@@ -6,21 +6,24 @@ of a failure and a back-off. Services bound each connect and statement (``timeou
 database turns into their fallback or a fail-closed answer; the projector passes ``None`` (its
 batches may take longer, and it retries on its own).
 
-``synchronous_commit=on`` for every session, whatever the server's default: a commit is on the
-server's disk (or its synchronous standby's) before authplane acts on it. With the server at
-``off``, a Postgres crash loses commits it already acknowledged, up to three times
-``wal_writer_delay`` (PostgreSQL docs, "Asynchronous Commit"): the projector would have committed
-the log offsets of events its read models then lack, and the emergency channel would have
-answered a login whose outbox row is gone. A stronger server setting (``remote_apply``) is
-lowered to ``on``. It is a ``SET`` on each new connection, not a startup parameter, which
-PgBouncer refuses unless told to ignore it.
+Every session commits synchronously, whatever the server's default: a commit is on the server's
+disk (and, with ``synchronous_standby_names``, its synchronous standby's) before authplane acts
+on it. With the server at ``synchronous_commit=off``, a Postgres crash loses commits it already
+acknowledged, up to three times ``wal_writer_delay`` (PostgreSQL docs, "Asynchronous Commit"):
+the projector would have committed the log offsets of events its read models then lack, and the
+emergency channel would have answered a login whose outbox row is gone. Only ``off`` is raised
+(to ``on``); an operator's ``local``, ``remote_write`` or ``remote_apply`` is kept. It is set on
+each new connection, not sent as a startup parameter, which PgBouncer refuses unless told to
+ignore it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schemas.dsn import async_url
@@ -49,7 +52,18 @@ def make_engine(
     return engine
 
 
+SYNCHRONOUS_COMMIT_SQL = (
+    "SELECT set_config('synchronous_commit', 'on', false) "
+    "WHERE current_setting('synchronous_commit') = 'off'"
+)
+
+
 def _commit_synchronously(dbapi_connection: Any, _record: Any) -> None:
-    """Run on the driver's connection itself, outside the transaction the adapter would open
-    (a ``SET`` in a transaction later rolled back would be undone)."""
-    dbapi_connection.run_async(lambda conn: conn.execute("SET synchronous_commit = on"))
+    """Raise ``synchronous_commit`` from ``off`` on a new connection. Runs on the driver's
+    connection itself, outside the transaction the adapter would open (a setting made in a
+    transaction later rolled back is undone); a failure is raised as SQLAlchemy's
+    ``OperationalError``, as any other failed connect is (``run_async`` does not translate)."""
+    try:
+        dbapi_connection.run_async(lambda conn: conn.execute(SYNCHRONOUS_COMMIT_SQL))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise OperationalError(SYNCHRONOUS_COMMIT_SQL, None, exc) from exc

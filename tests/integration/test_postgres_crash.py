@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -27,31 +28,47 @@ from services.devstack.postgres import start_postgres
 
 pytestmark = pytest.mark.integration
 
-WRITE_S = 1.0
-Writer = Callable[[str, asyncio.Event], Coroutine[Any, Any, list[int]]]
+ACKNOWLEDGED_BEFORE_KILL = 200
+"""Commits acknowledged before the SIGKILL (~20 were lost per second before the fix)."""
+WRITE_DEADLINE_S = 20.0
 
 
-async def _write_until_killed(dsn: str, kill: asyncio.Event) -> list[int]:
-    """Insert rows one commit each on a bare asyncpg connection until ``kill`` is set; the ids
-    whose commit returned."""
+class Acknowledged(list[int]):
+    """The ids whose commit returned; ``enough`` is set at ACKNOWLEDGED_BEFORE_KILL of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enough = asyncio.Event()
+
+    def add(self) -> None:
+        self.append(len(self))
+        if len(self) >= ACKNOWLEDGED_BEFORE_KILL:
+            self.enough.set()
+
+
+Writer = Callable[[str, asyncio.Event, Acknowledged], Coroutine[Any, Any, None]]
+
+
+async def _write_until_killed(dsn: str, kill: asyncio.Event, acknowledged: Acknowledged) -> None:
+    """Insert rows one commit each on a bare asyncpg connection until ``kill`` is set, adding
+    to ``acknowledged`` the ids whose commit returned."""
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE acked (id integer PRIMARY KEY)")
-    acknowledged: list[int] = []
     try:
         while not kill.is_set():
             await conn.execute("INSERT INTO acked VALUES ($1)", len(acknowledged))
-            acknowledged.append(len(acknowledged))
+            acknowledged.add()
     except (asyncpg.PostgresError, OSError):
         pass  # the server died under the last insert: that one was never acknowledged
     finally:
         conn.terminate()
-    return acknowledged
 
 
-async def _write_through_authplane_engine(dsn: str, kill: asyncio.Event) -> list[int]:
+async def _write_through_authplane_engine(
+    dsn: str, kill: asyncio.Event, acknowledged: Acknowledged
+) -> None:
     """The same through the engine every authplane process builds."""
     engine = make_engine(dsn, timeout_s=None)
-    acknowledged: list[int] = []
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE acked (id integer PRIMARY KEY)"))
@@ -60,12 +77,11 @@ async def _write_through_authplane_engine(dsn: str, kill: asyncio.Event) -> list
                 await conn.execute(
                     text("INSERT INTO acked VALUES (:id)"), {"id": len(acknowledged)}
                 )
-            acknowledged.append(len(acknowledged))
+            acknowledged.add()
     except (SQLAlchemyError, OSError):
         pass  # the server died under the last insert: that one was never acknowledged
     finally:
         await engine.dispose(close=False)
-    return acknowledged
 
 
 async def _set_asynchronous_commit(dsn: str) -> None:
@@ -91,7 +107,8 @@ async def _present(dsn: str) -> set[int]:
 def _acknowledged_then_missing(
     tmp_path: Path, writer: Writer, asynchronous_server: bool = False
 ) -> tuple[list[int], set[int]]:
-    """Start a test-mode server, write through ``writer`` for WRITE_S, SIGKILL the postmaster,
+    """Start a test-mode server, write through ``writer`` until ACKNOWLEDGED_BEFORE_KILL commits
+    returned, SIGKILL the postmaster,
     start it again on the same data: ``(acknowledged ids, acknowledged ids not there)``."""
     server = start_postgres(tmp_path / "pg", durable=False)
     port = int(server.details["port"])
@@ -100,18 +117,21 @@ def _acknowledged_then_missing(
     async def write_then_kill() -> list[int]:
         if asynchronous_server:
             await _set_asynchronous_commit(server.address)
-        task = asyncio.create_task(writer(server.address, kill))
-        await asyncio.sleep(WRITE_S)
+        acknowledged = Acknowledged()
+        task = asyncio.create_task(writer(server.address, kill, acknowledged))
+        with contextlib.suppress(TimeoutError):  # too few: the assertion below says so
+            await asyncio.wait_for(acknowledged.enough.wait(), WRITE_DEADLINE_S)
         server.popen.send_signal(signal.SIGKILL)  # the postmaster, mid-stream
         server.popen.wait(10)
         kill.set()
-        return await task
+        await task
+        return acknowledged
 
     try:
         acknowledged = asyncio.run(write_then_kill())
     finally:
         server.stop()
-    assert len(acknowledged) > 100, "the writer must have committed under way"
+    assert len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL, "the writer must have committed"
     time.sleep(0.5)  # orphaned backends notice the postmaster's death and leave
     again = start_postgres(tmp_path / "pg", durable=False, fixed_port=port)
     try:
@@ -132,3 +152,21 @@ def test_authplane_commits_survive_a_crash_of_a_server_set_to_asynchronous_commi
         tmp_path, _write_through_authplane_engine, asynchronous_server=True
     )
     assert not missing, f"{len(missing)} acknowledged commits lost, e.g. {sorted(missing)[-3:]}"
+
+
+def test_an_authplane_session_commits_synchronously_on_a_server_set_to_off(tmp_path: Path) -> None:
+    server = start_postgres(tmp_path / "pg", durable=False)
+
+    async def session_setting() -> str:
+        await _set_asynchronous_commit(server.address)
+        engine = make_engine(server.address)
+        try:
+            async with engine.connect() as conn:
+                return str(await conn.scalar(text("SHOW synchronous_commit")))
+        finally:
+            await engine.dispose()
+
+    try:
+        assert asyncio.run(session_setting()) == "on"
+    finally:
+        server.stop()

@@ -88,24 +88,26 @@ def converged_checksums(
         docs = checksums(stack, regions)
         if len({str(d["overall"]) for d in docs.values()}) == 1 or time.monotonic() > deadline:
             return docs
+        time.sleep(1.0)
 
 
 def differing_kinds(docs: dict[str, dict[str, object]]) -> str:
-    """The kinds of record whose digests differ between regions, each with its record count per
-    region (``"pg event_archive (eu=310, us=310, ap=302)"``), so a failed drill says where."""
+    """Where the regions' checksums differ, so a failed drill says where: the regions whose
+    checksum command failed, then each kind of record whose digest differs among the others,
+    with its record count per region (``"pg archive (eu=310, us=310, ap=302)"``)."""
+    failed = [region for region, doc in docs.items() if not isinstance(doc.get("kinds"), dict)]
+    read = {region: doc["kinds"] for region, doc in docs.items() if region not in failed}
     kinds: dict[str, dict[str, tuple[int, str]]] = {}
-    for region, doc in docs.items():
-        per_kind = doc.get("kinds")
-        if not isinstance(per_kind, dict):
-            continue  # the region's checksum command failed: shown as "-" below
+    for region, per_kind in read.items():
+        assert isinstance(per_kind, dict)
         for kind, figures in per_kind.items():
             kinds.setdefault(kind, {})[region] = (int(figures["count"]), str(figures["digest"]))
-    shown = []
+    shown = [f"{region}: checksum failed" for region in failed]
     for kind, per_region in sorted(kinds.items()):
-        if len(per_region) < len(docs) or len(set(per_region.values())) > 1:
-            counts = ", ".join(f"{r}={per_region[r][0] if r in per_region else '-'}" for r in docs)
+        if len(per_region) < len(read) or len(set(per_region.values())) > 1:
+            counts = ", ".join(f"{r}={per_region[r][0] if r in per_region else '-'}" for r in read)
             shown.append(f"{kind} ({counts})")
-    return "; ".join(shown) or "none readable"
+    return "; ".join(shown) or "none"
 
 
 def success_rate(outcomes: Iterable[Outcome], op: str = "login") -> tuple[int, int]:
