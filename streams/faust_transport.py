@@ -45,6 +45,16 @@ async def rewind_to_committed(consumer: AIOKafkaConsumer) -> Mapping[TopicPartit
     return committed
 
 
+def has_read_position(consumer: Any, tp: Any) -> bool:
+    """Whether aiokafka ``consumer`` holds a read position for ``tp`` (anything with ``topic``
+    and ``partition``). True when it does not hold the partition at all: faust's own check
+    reports that case without reading a position."""
+    subscription = consumer._fetcher._subscriptions.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    state = assignment.state_value(TopicPartition(tp.topic, tp.partition)) if assignment else None
+    return state is None or bool(state.has_valid_position)
+
+
 class ConsumerThread(driver.AIOKafkaConsumerThread):
     """faust's aiokafka consumer thread with our fetch wait and a seek to committed offsets
     that rewinds never-committed partitions too (see the module docstring)."""
@@ -53,6 +63,17 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 1500)
         return consumer
+
+    def verify_event_path(self, now: float, tp: Any) -> None:
+        """faust's periodic stuck-partition check, skipped for a partition that has no read
+        position yet. After a rebalance a partition waits for its seek to the committed offset;
+        faust's check then reads aiokafka's ``position``, which asserts it is set (aiokafka
+        0.14), and the AssertionError crashed the projector (seen after a region's links were
+        cut and healed). A partition that has not started reading cannot be stuck."""
+        if not has_read_position(self._ensure_consumer(), tp):
+            return None
+        super().verify_event_path(now, tp)
+        return None
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         # None values included, as aiokafka returns them: faust's perform_seek resets its read

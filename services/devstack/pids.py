@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Sequence
 
 import psutil
 
@@ -26,18 +27,33 @@ def stop_recorded_pid(
     Sends ``sig``, waits up to ``timeout`` (s), then SIGKILL. Returns True if a process was
     signalled.
     """
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and not _same(proc, create_time):
-            return False
-        proc.send_signal(sig)
-    except psutil.NoSuchProcess:
-        return False
-    if not until(lambda: _gone(proc), timeout, 0.02):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-        until(lambda: _gone(proc), 5.0, 0.02)
-    return True
+    return bool(stop_recorded_pids([(pid, create_time, sig)], timeout))
+
+
+def stop_recorded_pids(
+    targets: Sequence[tuple[int, float | None, int]], timeout: float = 10.0
+) -> list[int]:
+    """``stop_recorded_pid`` for several ``(pid, create time, signal)`` at once: every one is
+    signalled first, then all are waited for together (up to ``timeout`` s), then whoever is
+    left gets SIGKILL. Processes that need each other to stop (the nodes of one KRaft quorum)
+    thus stop together. Returns the PIDs that were signalled."""
+    signalled: list[psutil.Process] = []
+    for pid, create_time, sig in targets:
+        try:
+            proc = psutil.Process(pid)
+            if create_time is not None and not _same(proc, create_time):
+                continue
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            continue
+        signalled.append(proc)
+    if not until(lambda: all(_gone(p) for p in signalled), timeout, 0.02):
+        for proc in signalled:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if not _gone(proc):
+                    proc.kill()
+        until(lambda: all(_gone(p) for p in signalled), 5.0, 0.02)
+    return [proc.pid for proc in signalled]
 
 
 def _gone(proc: psutil.Process) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from schemas import names, topology
-from services.devstack.pids import create_time, pid_alive, stop_recorded_pid
+from services.devstack.pids import create_time, pid_alive, stop_recorded_pid, stop_recorded_pids
 from services.devstack.process import InfraError, ManagedProcess
 
 if TYPE_CHECKING:
@@ -179,11 +179,29 @@ def down(path: Path, timeout: float = 15.0) -> list[Record]:
         pid, started = int(launcher["pid"]), launcher.get("create_time")
         if stop_recorded_pid(pid, started, timeout=timeout):
             stopped.append(Record("", "launcher", pid, "", "", started))
-    for record in reversed(records(topo)):
-        if stop_recorded_pid(record.pid, record.create_time, record.stop_signal, timeout):
-            stopped.append(record)
+    for wave in stop_waves(records(topo)):
+        signalled = stop_recorded_pids(
+            [(r.pid, r.create_time, r.stop_signal) for r in wave], timeout
+        )
+        stopped += [r for r in wave if r.pid in signalled]
     path.unlink(missing_ok=True)
     return stopped
+
+
+STORE_SERVICES = frozenset({"redis", "postgres"})
+BROKER_SERVICES = frozenset({"kafka", "broker"})
+"""A Kafka node's record (one per region) and Tansu's (one, no region)."""
+
+
+def stop_waves(recorded: list[Record]) -> list[list[Record]]:
+    """The order ``down`` stops a stack in, each wave at once: what uses the stores and the log
+    (apps, front door), then the stores, then the broker nodes. The nodes of a KRaft quorum
+    must stop together: the last one left alone waits for a controller quorum that is gone
+    until it is killed (15 s of every ``down`` when they stopped one by one)."""
+    apps = [r for r in recorded if r.service not in STORE_SERVICES | BROKER_SERVICES]
+    stores = [r for r in recorded if r.service in STORE_SERVICES]
+    nodes = [r for r in recorded if r.service in BROKER_SERVICES]
+    return [wave for wave in (apps, stores, nodes) if wave]
 
 
 READYZ_TIMEOUT_S = 3.0

@@ -22,11 +22,13 @@ from services.devstack.drill.runner import REGIONS, render, run_drill
 from services.devstack.stack import Stack
 from tests.e2e.drive import authctl, eventually
 
-# A Kafka stack's start plus a 30 s outage, a crash and their convergence outlast the default.
+# A Kafka stack's start plus a 15 s outage, a crash and their convergence outlast the default.
 pytestmark = pytest.mark.timeout(900)
 CUT = REGIONS[-1]
 ELSEWHERE = REGIONS[0]
-OUTAGE = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=30.0, after_s=5.0, users=3)
+# 15 s of outage: three times the login's produce timeout (5 s), so most of the cut is spent on
+# the channel; `authplane drill broker-outage` keeps issue 11's 30 s.
+OUTAGE = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=15.0, after_s=5.0, users=3)
 CRASH = Plan(rate_per_s=3.0, warm_s=3.0, fault_s=10.0, after_s=5.0, users=3)
 
 

@@ -29,7 +29,7 @@ from tests.e2e.recovery_support import (
     summary_number,
 )
 
-BULK_USERS = 4000  # 8,000 events: long enough to interrupt a replay half-way
+BULK_USERS = 2500  # 5,000 events: ten replay batches of 500, enough to interrupt one half-way
 ENV = dict(os.environ)
 
 

@@ -157,6 +157,79 @@ def test_stop_escalates_to_sigkill_when_term_is_ignored(tmp_path: Path) -> None:
     assert stubborn.popen.returncode == -signal.SIGKILL
 
 
+QUORUM_NODE = """
+import pathlib, signal, sys, time
+me, peer = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def stop(*_):
+    me.touch()  # stopping; like a KRaft node, done only once the other one stops too
+    while not peer.exists():
+        time.sleep(0.01)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_down_stops_processes_that_need_each_other_together_not_by_sigkill(
+    tmp_path: Path,
+) -> None:
+    """The nodes of a KRaft quorum: stopped one by one, the last waited for a quorum that was
+    gone until ``down`` killed it (15 s of every ``down``). ``down`` stops each wave at once:
+    the apps, then the stores, then the broker nodes."""
+    import sys
+
+    from schemas import topology
+    from services.devstack import stackfile
+    from services.devstack.pids import create_time
+    from services.devstack.process import spawn
+
+    a, b = tmp_path / "a.stopping", tmp_path / "b.stopping"
+    nodes = [
+        spawn(
+            name, [sys.executable, "-c", QUORUM_NODE, str(me), str(peer)], log_path=tmp_path / name
+        )
+        for name, me, peer in (("node-a", a, b), ("node-b", b, a))
+    ]
+    for node in nodes:
+        deadline = time.monotonic() + 10
+        while "ready" not in node.log_tail() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    processes = [
+        {
+            "region": r,
+            "service": "kafka",
+            "pid": n.pid,
+            "address": "",
+            "log": "",
+            "create_time": create_time(n.pid),
+        }
+        for r, n in zip(("eu", "us"), nodes, strict=True)
+    ]
+    path = tmp_path / "stack.json"
+    extra = {"launcher": {"detached": True}, "processes": processes}
+    topology.save(topology.Topology("127.0.0.1:1", {}, extra=extra), path)
+
+    stopped = stackfile.down(path, timeout=5.0)
+
+    assert sorted(r.pid for r in stopped) == sorted(n.pid for n in nodes)
+    assert [n.popen.wait(5) for n in nodes] == [0, 0]  # both stopped themselves: no SIGKILL
+
+
+def test_down_stops_apps_then_stores_then_broker_nodes() -> None:
+    from services.devstack.stackfile import Record, stop_waves
+
+    recorded = [
+        Record("", "broker", 1, "", "", None),
+        Record("eu", "redis", 2, "", "", None),
+        Record("eu", "postgres", 3, "", "", None),
+        Record("eu", "worker", 4, "", "", None),
+        Record("eu", "login", 5, "", "", None),
+        Record("", "front-door", 6, "", "", None),
+    ]
+    assert [[r.pid for r in wave] for wave in stop_waves(recorded)] == [[4, 5, 6], [2, 3], [1]]
+
+
 def test_explicit_binary_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InfraError, match="not an executable"):
         find_binary("tansu", tmp_path / "nope", [])

@@ -22,8 +22,13 @@ pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-def detached(tmp_path: Path) -> Iterator[tuple[topology.Topology, dict[str, str], int]]:
+@pytest.fixture(scope="module")
+def detached(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[topology.Topology, dict[str, str], int]]:
+    """One ``up --detach`` for the module (each test only reads it, or adds its own user):
+    starting and stopping a stack per test cost ~50 s each."""
+    tmp_path = tmp_path_factory.mktemp("detached")
     offset = free_offset(["eu", "us"])
     env = {
         **os.environ,

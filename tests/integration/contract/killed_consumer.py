@@ -21,6 +21,9 @@ async def main(bootstrap: str, topic: str, group: str, commit_after: int) -> Non
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
         max_poll_records=1,
+        # The survivor's group waits this long for the killed member to be declared dead.
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
     )
     await consumer.start()
     seen = 0
