@@ -65,15 +65,22 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         return consumer
 
     def verify_event_path(self, now: float, tp: Any) -> None:
-        """faust's periodic stuck-partition check, skipped for a partition that has no read
-        position yet. After a rebalance a partition waits for its seek to the committed offset;
-        faust's check then reads aiokafka's ``position``, which asserts it is set (aiokafka
-        0.14), and the AssertionError crashed the projector (seen after a region's links were
-        cut and healed). A partition that has not started reading cannot be stuck."""
-        if not has_read_position(self._ensure_consumer(), tp):
-            return None
-        super().verify_event_path(now, tp)
-        return None
+        """faust's periodic stuck-partition check, without its read of a partition's position
+        while the partition has none. After a rebalance a partition waits for its seek to the
+        committed offset; faust's check then read aiokafka's ``position``, which asserts it is
+        set (aiokafka 0.14), and the AssertionError crashed the projector (seen after a
+        region's links were cut and healed). Such a partition still gets faust's fetch-level
+        check, which reports one whose seek never completes; a position cleared by a rebalance
+        between the two reads is treated the same way."""
+        consumer = self._ensure_consumer()
+        if not has_read_position(consumer, tp):
+            self._verify_aiokafka_event_path(now, tp)
+            return
+        try:
+            super().verify_event_path(now, tp)
+        except AssertionError:
+            if has_read_position(consumer, tp):
+                raise  # not the missing position: a fault of its own
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         # None values included, as aiokafka returns them: faust's perform_seek resets its read

@@ -195,6 +195,7 @@ def test_down_stops_processes_that_need_each_other_together_not_by_sigkill(
         deadline = time.monotonic() + 10
         while "ready" not in node.log_tail() and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert "ready" in node.log_tail(), "the stand-in node must have started"
     processes = [
         {
             "region": r,
@@ -226,8 +227,9 @@ def test_down_stops_apps_then_stores_then_broker_nodes() -> None:
         Record("eu", "worker", 4, "", "", None),
         Record("eu", "login", 5, "", "", None),
         Record("", "front-door", 6, "", "", None),
+        Record("us", "kafka", 7, "", "", None),
     ]
-    assert [[r.pid for r in wave] for wave in stop_waves(recorded)] == [[4, 5, 6], [2, 3], [1]]
+    assert [[r.pid for r in wave] for wave in stop_waves(recorded)] == [[4, 5, 6], [2, 3], [1, 7]]
 
 
 def test_explicit_binary_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.consumer.subscription_state import TopicPartitionState
+from faust.transport.drivers import aiokafka as driver
 
 from streams.faust_transport import ConsumerThread, has_read_position
 
@@ -66,12 +67,49 @@ async def test_a_partition_awaiting_its_seek_is_not_checked_and_nothing_raises()
     thread.verify_event_path(time.monotonic(), TP)  # faust's own check raised AssertionError
 
 
-async def test_a_partition_with_a_position_is_still_checked() -> None:
+async def test_a_partition_with_a_position_is_still_checked(monkeypatch: Any) -> None:
     state = TopicPartitionState(assignment=None)
     state.timestamp = time.time() * 1000
     state.highwater = 10
     state.seek(4)
     consumer = _consumer_holding(state)
+    checked: list[Any] = []
+    monkeypatch.setattr(
+        driver.AIOKafkaConsumerThread,
+        "verify_event_path",
+        lambda self, now, tp: checked.append(tp),
+    )
 
     assert has_read_position(consumer, TP)
+    _thread_on(consumer).verify_event_path(time.monotonic(), TP)
+    assert checked == [TP]  # faust's whole check ran
     assert has_read_position(_consumer_holding(None), TP)  # not held: faust reports it itself
+
+
+async def test_a_partition_without_a_position_still_gets_the_fetch_check(monkeypatch: Any) -> None:
+    """A partition whose seek never completes is still reported by faust's fetch-level check
+    (``SLOW_PROCESSING_NO_FETCH_SINCE_START``); only the position read is skipped."""
+    state = TopicPartitionState(assignment=None)  # no position, no fetch request yet
+    thread = _thread_on(_consumer_holding(state))
+    fetch_checks: list[Any] = []
+    monkeypatch.setattr(
+        ConsumerThread, "_verify_aiokafka_event_path", lambda self, now, tp: fetch_checks.append(tp)
+    )
+
+    thread.verify_event_path(time.monotonic(), TP)
+
+    assert fetch_checks == [TP]
+
+
+async def test_a_position_cleared_between_the_two_reads_does_not_crash(monkeypatch: Any) -> None:
+    state = TopicPartitionState(assignment=None)
+    state.seek(4)
+    thread = _thread_on(_consumer_holding(state))
+
+    def rebalanced_meanwhile(self: Any, now: float, tp: Any) -> None:
+        state._position = None  # a rebalance on the consumer's own thread
+        assert state.position is not None  # what faust's read then hits
+
+    monkeypatch.setattr(driver.AIOKafkaConsumerThread, "verify_event_path", rebalanced_meanwhile)
+
+    thread.verify_event_path(time.monotonic(), TP)
